@@ -1,0 +1,25 @@
+# LandFusion: `make test` and `make demo` set everything up on Debian 12, then run.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: setup test demo bench models package clean
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+demo: setup
+	@$(PY) scripts/demo.py
+
+bench: setup
+	@$(PY) bench/run.py
+
+package:
+	@bash scripts/package.sh
+
+clean:
+	rm -rf .qgis build dist demo_output bench/results .pytest_cache

@@ -1,0 +1,1 @@
+"""QGIS Processing algorithms of LandFusion: thin adapters around ``core``."""
