@@ -125,3 +125,52 @@ def require_bands(available: Sequence[str], needed: Sequence[str], what: str) ->
             f"{what} needs band(s) {described}, which the input does not have "
             f"(it has {', '.join(available) or 'no named bands'})."
         )
+
+
+def _comparable(name: str) -> str:
+    canonical = normalise_s2_band(name) if is_s2_band_name(name) else None
+    return canonical or name.strip().upper()
+
+
+def match_bands(available: Sequence[str], required: Sequence[str], what: str = "The model") -> list:
+    """Finds the bands a model (or any consumer) needs in a raster, by name, in the needed order.
+
+    Band names are compared case-insensitively, with Sentinel-2 forms normalised (``B4`` =
+    ``B04`` = ``S2_B04``). When the raster's bands are unnamed, the band count must match and
+    bands are taken in order.
+
+    Args:
+        available: the raster's band names (descriptions), '' where unnamed.
+        required: the names the consumer needs, in its order.
+        what: how to call the consumer in messages.
+
+    Returns:
+        1-based band indexes into the raster, one per required band.
+
+    Raises:
+        BandError: listing both band lists when names or counts do not match.
+    """
+    available = [a or "" for a in available]
+    if not required:
+        return list(range(1, len(available) + 1))
+    shown_available = ", ".join(a or f"(band {i + 1} unnamed)" for i, a in enumerate(available))
+    if not any(available):
+        if len(available) != len(required):
+            raise BandError(
+                f"{what} needs {len(required)} bands ({', '.join(required)}) but the raster has "
+                f"{len(available)} unnamed band(s). Use a raster with exactly these bands in "
+                "this order, or name its bands (band descriptions)."
+            )
+        return list(range(1, len(required) + 1))
+    lookup = {}
+    for i, name in enumerate(available, start=1):
+        if name:
+            lookup.setdefault(_comparable(name), i)
+    missing = [r for r in required if _comparable(r) not in lookup]
+    if missing:
+        raise BandError(
+            f"{what} needs bands {', '.join(required)} but the raster has {shown_available}; "
+            f"missing: {', '.join(missing)}. Build the input with the same bands (for example "
+            "with the co-registration stack used for training)."
+        )
+    return [lookup[_comparable(r)] for r in required]
