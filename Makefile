@@ -16,7 +16,7 @@ demo: setup
 	@$(PY) scripts/demo.py
 
 bench: setup
-	@$(PY) bench/run.py
+	@$(PY) bench/run.py $(BENCH)
 
 package:
 	@bash scripts/package.sh
