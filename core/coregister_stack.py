@@ -90,6 +90,7 @@ class Layer:
     integer: bool
     resampling: str = "none"  # 'none' (read as is), 'bilinear', 'average' or 'nearest'
     offset: Optional[Tuple[int, int]] = None  # (col, row) of the grid origin in the input
+    scale: Tuple[float, float] = (1.0, 1.0)  # input / grid pixel size, per axis
 
 
 @dataclass
@@ -535,6 +536,9 @@ def plan_stack(
         ds = datasets[layer.path]
         layer.offset = _aligned_offset(ds, grid)
         layer.resampling = "none" if layer.offset else _choose_resampling(ds, grid, layer.kind)
+        bounds = _bounds_in(ds, grid.crs)
+        layer.scale = ((bounds[2] - bounds[0]) / ds.width / grid.resolution[0],
+                       (bounds[3] - bounds[1]) / ds.height / grid.resolution[1])
 
     # Sentinel-2 reflectance offset.
     offset_reason = "not used"
@@ -647,43 +651,44 @@ def _invalid_to_nan(values: np.ndarray, nodata) -> np.ndarray:
     return values
 
 
-def _read_aligned(ds, layer: Layer, grid: Grid, row_off: int, height: int) -> np.ndarray:
-    """Reads a block of a layer that already lies on the grid (no resampling)."""
+def _read_aligned(ds, layer: Layer, grid: Grid, window) -> np.ndarray:
+    """Reads a window of a layer that already lies on the grid (no resampling)."""
     from rasterio.windows import Window
 
-    out = np.full((height, grid.width), np.nan, dtype=np.float32)
+    col_off, row_off, width, height = window
+    out = np.full((height, width), np.nan, dtype=np.float32)
     col0, row0 = layer.offset
-    src_col = max(0, col0)
+    src_col = max(0, col0 + col_off)
     src_row = max(0, row0 + row_off)
-    src_col_end = min(ds.width, col0 + grid.width)
+    src_col_end = min(ds.width, col0 + col_off + width)
     src_row_end = min(ds.height, row0 + row_off + height)
     if src_col_end <= src_col or src_row_end <= src_row:
         return out
     data = ds.read(layer.band, window=Window(src_col, src_row, src_col_end - src_col,
                                              src_row_end - src_row))
-    dst_col, dst_row = src_col - col0, src_row - row0 - row_off
+    dst_col, dst_row = src_col - col0 - col_off, src_row - row0 - row_off
     out[dst_row:dst_row + data.shape[0], dst_col:dst_col + data.shape[1]] = _invalid_to_nan(
         data, layer.nodata)
     return out
 
 
-def _warp(ds, layer: Layer, grid: Grid, row_off: int, height: int, to_linear: bool,
-          threads: int) -> np.ndarray:
-    """Warps the part of a layer under a block of the grid with GDAL."""
+def _warp(ds, layer: Layer, grid: Grid, window, to_linear: bool, threads: int) -> np.ndarray:
+    """Warps the part of a layer under a window (col, row, width, height) of the grid."""
     from rasterio.enums import Resampling
     from rasterio.transform import array_bounds
     from rasterio.warp import reproject, transform_bounds
     from rasterio.windows import Window, from_bounds
 
-    transform = grid.transform * grid.transform.translation(0, row_off)
-    out = np.full((height, grid.width), np.nan, dtype=np.float32)
-    b = array_bounds(height, grid.width, transform)
+    col_off, row_off, width, height = window
+    transform = grid.transform * grid.transform.translation(col_off, row_off)
+    out = np.full((height, width), np.nan, dtype=np.float32)
+    b = array_bounds(height, width, transform)
     try:
         left, bottom, right, top = transform_bounds(grid.crs, ds.crs, *b, densify_pts=21)
     except Exception:  # pragma: no cover - block outside the source projection's domain
         return out
     window = from_bounds(left, bottom, right, top, transform=ds.transform)
-    margin = 2 + int(math.ceil(_resolution_ratio(ds, grid)))
+    margin = 2 + int(math.ceil(1.0 / max(1e-6, min(layer.scale))))  # kernel reach, in input pixels
     col0 = max(0, int(math.floor(window.col_off)) - margin)
     row0 = max(0, int(math.floor(window.row_off)) - margin)
     col1 = min(ds.width, int(math.ceil(window.col_off + window.width)) + margin)
@@ -700,15 +705,10 @@ def _warp(ds, layer: Layer, grid: Grid, row_off: int, height: int, to_linear: bo
         data, out, src_transform=ds.window_transform(src_window), src_crs=ds.crs,
         src_nodata=np.nan, dst_transform=transform, dst_crs=grid.crs, dst_nodata=np.nan,
         resampling=getattr(Resampling, layer.resampling), num_threads=threads,
-        init_dest_nodata=True)
+        init_dest_nodata=True,
+        # The kernel scale of the whole warp, not one the warper would guess from this block.
+        XSCALE=str(layer.scale[0]), YSCALE=str(layer.scale[1]))
     return out
-
-
-def _resolution_ratio(ds, grid: Grid) -> float:
-    source = abs(ds.transform.a)
-    if ds.crs == grid.crs:
-        return max(1.0, grid.resolution[0] / source)
-    return 2.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -867,7 +867,7 @@ def coregister_stack(
         halo = speckle_window // 2 if speckle_filter else 0
         n_out = len(plan.outputs)
         bytes_per_pixel = 4 * (2 * n_out + 3 * len(plan.layers) + 6)
-        blocks = raster_io.plan_blocks(grid.width, grid.height, bytes_per_pixel, memory_mb / 2)
+        blocks = raster_io.plan_tiles(grid.width, grid.height, bytes_per_pixel, memory_mb / 2)
         mask_classes = set(SCL_CLOUD_CLASSES)
         if mask_snow:
             mask_classes.add(SCL_SNOW)
@@ -880,21 +880,25 @@ def coregister_stack(
         def read(block):
             top = max(0, block.row_off - halo)
             bottom = min(grid.height, block.row_off + block.height + halo)
+            left = max(0, block.col_off - halo)
+            right = min(grid.width, block.col_off + block.width + halo)
+            window = (left, top, right - left, bottom - top)
+            rows = slice(block.row_off - top, block.row_off - top + block.height)
+            cols = slice(block.col_off - left, block.col_off - left + block.width)
             arrays = {}
             for layer in plan.layers:
                 ds = datasets[layer.path]
                 is_s1 = layer.kind == "s1"
                 if layer.resampling == "none":
-                    values = _read_aligned(ds, layer, grid, top, bottom - top)
+                    values = _read_aligned(ds, layer, grid, window)
                     units = s1_units_n
                 else:
-                    values = _warp(ds, layer, grid, top, bottom - top,
-                                   is_s1 and s1_units_n == "dB", threads)
+                    values = _warp(ds, layer, grid, window, is_s1 and s1_units_n == "dB", threads)
                     units = "linear"
                 if is_s1 and speckle_filter:
                     linear = values if units == "linear" else sar.db_to_linear(values)
                     values, units = sar.lee_filter(linear, speckle_window, enl), "linear"
-                crop = values[block.row_off - top: block.row_off - top + block.height]
+                crop = values[rows, cols]
                 arrays[layer.key] = (crop, units) if is_s1 else crop
             return arrays
 

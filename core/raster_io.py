@@ -64,18 +64,23 @@ def band_descriptions(dataset) -> list:
 
 @dataclass(frozen=True)
 class Block:
-    """A row strip of a raster: rows [row_off, row_off + height) over the full width."""
+    """A part of a raster: rows [row_off, row_off + height), columns [col_off, col_off + width).
+
+    Blocks from :func:`plan_blocks` are full-width row strips (``col_off`` 0); blocks from
+    :func:`plan_tiles` may be narrower.
+    """
 
     row_off: int
     height: int
     width: int
+    col_off: int = 0
 
     @property
     def window(self):
         """The rasterio window of this block."""
         from rasterio.windows import Window
 
-        return Window(0, self.row_off, self.width, self.height)
+        return Window(self.col_off, self.row_off, self.width, self.height)
 
 
 def plan_blocks(
@@ -99,6 +104,29 @@ def plan_blocks(
     if rows >= TILE:
         rows -= rows % TILE
     return [Block(r, min(rows, height - r), width) for r in range(0, height, rows)]
+
+
+def plan_tiles(
+    width: int, height: int, bytes_per_pixel: int, memory_mb: float = DEFAULT_MEMORY_MB
+) -> list:
+    """Splits a raster into blocks that fit a memory budget and write whole output tiles.
+
+    Like :func:`plan_blocks` when full-width strips of at least one tile row fit the budget.
+    Otherwise (wide rasters, many bands) blocks are one tile row high and as many whole tiles
+    wide as the budget allows, so a compressed tiled output never has to write a tile twice.
+    """
+    budget = max(1e-3, memory_mb) * 1024 * 1024
+    rows = int(budget // max(1, width * bytes_per_pixel))
+    if rows >= min(TILE, height):
+        return plan_blocks(width, height, bytes_per_pixel, memory_mb)
+    rows = min(TILE, height)
+    cols = int(budget // max(1, rows * bytes_per_pixel))
+    cols = max(TILE, cols - cols % TILE)
+    return [
+        Block(r, min(rows, height - r), min(cols, width - c), c)
+        for r in range(0, height, rows)
+        for c in range(0, width, cols)
+    ]
 
 
 def run_blocks(
