@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,7 +118,7 @@ def test_ssl4eo_geographic_inputs_onto_utm_10m_grid(tmp_path):
     ok = np.isfinite(ndvi)
     np.testing.assert_allclose(ndvi[ok], ((b8 - red) / (b8 + red))[ok], rtol=1e-5, atol=1e-6)
 
-    sidecar = json.loads(open(sidecar_path(out)).read())
+    sidecar = json.loads(Path(sidecar_path(out)).read_text())
     assert sidecar["band_names"] == names
     assert sidecar["grid"]["crs"] == "EPSG:32643"
     assert sidecar["bands"][0]["date"] == "2020-06-07" and sidecar["bands"][0]["units"] == "dB"
@@ -325,7 +326,7 @@ def test_rouen_preset_gives_the_20_band_layout(tmp_path):
         for k in range(4):
             np.testing.assert_array_equal(ds.read(k + 1), data[0] + np.float32(k))
             np.testing.assert_array_equal(ds.read(k + 5), data[1] + np.float32(k))
-    assert json.loads(open(sidecar_path(out)).read())["processing"]["preset"] == "rouen"
+    assert json.loads(Path(sidecar_path(out)).read_text())["processing"]["preset"] == "rouen"
     with pytest.raises(InputError, match="four Sentinel-1 dates"):
         coregister_stack(str(tmp_path / "out_3.tif"), s2=[s2], s2_band_names=TERRAMIND_BANDS,
                          s1=s1[:3], preset="rouen")
@@ -452,9 +453,9 @@ def test_failure_keeps_an_existing_output(tmp_path):
     s2, s1 = _bigearthnet()
     out = str(tmp_path / "out.tif")
     coregister_stack(out, s2=s2, s1=s1)
-    before = open(out, "rb").read()
+    before = Path(out).read_bytes()
     shutil.copy(out, tmp_path / "copy.tif")
     with pytest.raises(BandError):
         coregister_stack(out, s2=s2, s1=s1, indices=["BAIS2"], s2_bands=["B10"])
-    assert open(out, "rb").read() == before
+    assert Path(out).read_bytes() == before
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".landfusion")]
