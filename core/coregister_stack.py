@@ -273,33 +273,41 @@ def _s2_file_bands(datasets, paths, explicit: Optional[str]) -> List[Tuple[str, 
             descriptions = [os.path.basename(paths[0])]
         names = resolve_s2_band_names(explicit, descriptions, f"'{os.path.basename(paths[0])}'")
         return [(name, paths[0], i + 1) for i, name in enumerate(names)]
-    multi = [p for p in paths if datasets[p].count != 1]
-    if multi:
-        raise InputError(
-            f"'{os.path.basename(multi[0])}' has {datasets[multi[0]].count} bands. Give either one "
-            "multi-band Sentinel-2 raster, or one single-band file per Sentinel-2 band.")
+    total = sum(datasets[p].count for p in paths)
     if explicit and explicit.strip():
         names = parse_band_list(explicit)
-        if len(names) != len(paths):
+        if len(names) != total:
             raise BandError(
                 f"{len(names)} Sentinel-2 band names were given ({', '.join(names)}) for "
-                f"{len(paths)} files. Give one name per file, in the order of the files.")
-    else:
-        names = []
+                f"{total} bands in {len(paths)} files. Give one name per band, in the order of "
+                "the files and their bands.")
+        found = []
         for path in paths:
-            description = raster_io.band_descriptions(datasets[path])[0]
+            found += [(path, band) for band in range(1, datasets[path].count + 1)]
+        triples = [(name, path, band) for name, (path, band) in zip(names, found)]
+    else:
+        triples = []
+        for path in paths:
+            ds = datasets[path]
+            base = os.path.basename(path)
+            if ds.count > 1:
+                names = resolve_s2_band_names(None, raster_io.band_descriptions(ds), f"'{base}'")
+                triples += [(name, path, i + 1) for i, name in enumerate(names)]
+                continue
+            description = raster_io.band_descriptions(ds)[0]
             name = normalise_s2_band(description) if description else None
             name = name or normalise_s2_band(path)
             if name is None:
                 raise BandError(
-                    f"The Sentinel-2 band of '{os.path.basename(path)}' is unknown: neither its "
-                    "file name nor its band description names it (e.g. ..._B04.tif). Rename the "
-                    "file or give the band names in order.")
-            names.append(name)
+                    f"The Sentinel-2 band of '{base}' is unknown: neither its file name nor its "
+                    "band description names it (e.g. ..._B04.tif). Rename the file or give the "
+                    "band names in order.")
+            triples.append((name, path, 1))
+    names = [name for name, _, _ in triples]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise BandError(f"Sentinel-2 band(s) {', '.join(duplicates)} given by more than one file.")
-    return [(name, path, 1) for name, path in zip(names, paths)]
+        raise BandError(f"Sentinel-2 band(s) {', '.join(duplicates)} given more than once.")
+    return triples
 
 
 def _s1_file_bands(ds, path: str, log: Log) -> List[Tuple[str, int]]:
@@ -357,15 +365,24 @@ def _s1_dates(datasets, paths, log: Log) -> List[S1Date]:
     return dates
 
 
+def _sample(ds, band: int, nodata, size: int = 128) -> np.ndarray:
+    """Reads a few small windows spread over a band (cheap, even on huge scenes)."""
+    from rasterio.windows import Window
+
+    w, h = min(size, ds.width), min(size, ds.height)
+    spots = {(0.5, 0.5), (0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)}
+    parts = []
+    for fx, fy in sorted(spots):
+        col = int(min(max(0, fx * ds.width - w / 2), ds.width - w))
+        row = int(min(max(0, fy * ds.height - h / 2), ds.height - h))
+        parts.append(ds.read(band, window=Window(col, row, w, h)).astype(np.float32).ravel())
+    return _invalid_to_nan(np.concatenate(parts), nodata)
+
+
 def _check_units(datasets, s1_dates: List[S1Date], units: str, warn: Log) -> None:
     for date in s1_dates:
         for pol, layer in date.layers.items():
-            ds = datasets[layer.path]
-            scale = max(1, max(ds.width, ds.height) // 256)
-            sample = ds.read(layer.band, out_shape=(max(1, ds.height // scale),
-                                                    max(1, ds.width // scale))).astype(np.float32)
-            if layer.nodata is not None and not np.isnan(layer.nodata):
-                sample[sample == layer.nodata] = np.nan
+            sample = _sample(datasets[layer.path], layer.band, layer.nodata)
             looks = sar.guess_units(sample)
             if looks and looks != units:
                 warn(f"Sentinel-1 {pol} of {date.label} ('{os.path.basename(layer.path)}') is said "
@@ -959,6 +976,9 @@ def coregister_stack(
         with raster_io.atomic_output(output_path) as temp:
             try:
                 profile = raster_io.float_profile(grid, n_out, compress=compress)
+                # Band-interleaved: each band of a block is written on its own, so pixel
+                # interleaving would recompress every tile once per band.
+                profile["interleave"] = "band"
                 with rasterio.open(temp, "w", **profile) as dst:
                     _describe(dst, plan, out_units)
 
