@@ -137,6 +137,8 @@ class StackPlan:
     s2_offset: float
     s2_offset_reason: str
     mask_layer: Optional[Layer]
+    mask_type: str
+    mask_classes: List[int]
     notes: List[str]
     warnings: List[str]
     s1_coverage: Dict[str, float]
@@ -439,6 +441,8 @@ def plan_stack(
     if preset == "rouen":
         s2_bands, indices = list(DEFAULT_S2_BANDS), list(DEFAULT_INDICES)
         s1_output_units, s1_ratio, s1_rvi, temporal = "dB", True, False, []
+        notes.append("Rouen preset: VV, VH and VV/VH in dB for four dates, NDVI, SAVI, BAI, "
+                     "NDWI, B02, B03, B04, B08 (other feature choices are ignored).")
     indices = [i.strip().upper() for i in indices if i and i.strip()]
     unknown = [i for i in indices if i not in INDICES]
     if unknown:
@@ -448,6 +452,11 @@ def plan_stack(
     if bad:
         raise InputError(f"Unknown temporal statistic(s) {', '.join(bad)}; use "
                          f"{', '.join(TEMPORAL_STATISTICS)}.")
+    mask_type = (mask_type or "scl").strip().lower()
+    if mask_type not in ("scl", "binary"):
+        raise InputError(f"The mask type must be 'scl' or 'binary', not '{mask_type}'.")
+    mask_classes = sorted(set(SCL_CLOUD_CLASSES) | ({SCL_SNOW} if mask_snow else set())
+                          | ({SCL_SATURATED} if mask_saturated else set()))
     if s2_values not in ("reflectance", "dn"):
         raise InputError("Sentinel-2 values must be 'reflectance' or 'dn'.")
     if not s2_scale or not np.isfinite(s2_scale):
@@ -520,13 +529,14 @@ def plan_stack(
         fraction = _overlap_fraction(bounds, grid)
         s1_coverage[date.label] = fraction
         if fraction <= 0:
-            reference_text = ("Sentinel-2 extent" if s2_files and not reference and
-                              target_extent is None else "target grid extent")
+            on_s2 = bool(s2_files) and not reference and target_extent is None
+            other = "Sentinel-2" if on_s2 else "the target grid"
             raise NoOverlapError(
-                f"Sentinel-1 '{os.path.basename(path)}' does not overlap Sentinel-2: the "
+                f"Sentinel-1 '{os.path.basename(path)}' does not overlap {other}: the "
                 f"Sentinel-1 extent is {_format_bounds(bounds, grid.crs)} and the "
-                f"{reference_text} is {target_text}. Give Sentinel-1 and Sentinel-2 scenes of "
-                "the same area.")
+                f"{'Sentinel-2' if on_s2 else 'target grid'} extent is {target_text}. "
+                + ("Give Sentinel-1 and Sentinel-2 scenes of the same area." if on_s2 else
+                   "Choose a reference grid or extent that the Sentinel-1 scene covers."))
         if fraction < 0.999:
             warnings.append(
                 f"Sentinel-1 of {date.label} covers only {100 * fraction:.1f} % of the target "
@@ -573,8 +583,8 @@ def plan_stack(
     if not outputs:
         raise InputError("Nothing to write: choose Sentinel-2 bands, indices or Sentinel-1 inputs.")
     return StackPlan(grid, layers, s1_dates, s2_names, needed, list(s2_bands), indices, temporal,
-                     outputs, s2_offset, offset_reason, mask_layer, notes, warnings, s1_coverage,
-                     s2_coverage)
+                     outputs, s2_offset, offset_reason, mask_layer, mask_type, mask_classes, notes,
+                     warnings, s1_coverage, s2_coverage)
 
 
 def _units(text: str, what: str) -> str:
@@ -848,9 +858,6 @@ def coregister_stack(
         raise InputError("The speckle filter window must be an odd number of pixels, 3 or more.")
     if speckle_filter and not enl > 0:
         raise InputError("The equivalent number of looks must be positive (4.4 for IW GRDH).")
-    mask_type = (mask_type or "scl").lower()
-    if mask_type not in ("scl", "binary"):
-        raise InputError("The mask type must be 'scl' or 'binary'.")
     raster_io.check_writable(output_path)
     s1_units_n = _units(s1_units, "input")
     out_units = _units(s1_output_units, "output")
@@ -885,11 +892,7 @@ def coregister_stack(
         n_out = len(plan.outputs)
         bytes_per_pixel = 4 * (2 * n_out + 3 * len(plan.layers) + 6)
         blocks = raster_io.plan_tiles(grid.width, grid.height, bytes_per_pixel, memory_mb / 2)
-        mask_classes = set(SCL_CLOUD_CLASSES)
-        if mask_snow:
-            mask_classes.add(SCL_SNOW)
-        if mask_saturated:
-            mask_classes.add(SCL_SATURATED)
+        mask_type, mask_classes = plan.mask_type, plan.mask_classes
         counts = {"valid": np.zeros(n_out, dtype=np.int64), "s2": 0, "clear": 0}
         params = {"L": float(savi_l)}
         nodata = np.float32(raster_io.FLOAT_NODATA)
@@ -931,7 +934,7 @@ def coregister_stack(
                 if plan.mask_layer is not None:
                     mask = arrays["MASK"]
                     if mask_type == "scl":
-                        cloud = np.isin(mask, list(mask_classes)) | (mask == SCL_NO_DATA)
+                        cloud = np.isin(mask, mask_classes) | (mask == SCL_NO_DATA)
                     else:
                         cloud = np.isfinite(mask) & (mask != 0)
                     valid &= ~cloud & np.isfinite(mask)
@@ -1003,7 +1006,7 @@ def coregister_stack(
                     if speckle_filter else None,
                     s2_values=s2_values, s2_scale=s2_scale, s2_offset=plan.s2_offset,
                     savi_l=savi_l, mask_type=mask_type if s2_mask else None,
-                    mask_classes=sorted(mask_classes) if s2_mask and mask_type == "scl" else None,
+                    mask_classes=mask_classes if s2_mask and mask_type == "scl" else None,
                     preset=preset or None, compress=compress))
                 with open(temp + SIDECAR_SUFFIX, "w", encoding="utf-8") as handle:
                     json.dump(sidecar, handle, indent=2)
@@ -1014,7 +1017,7 @@ def coregister_stack(
 
     if plan.mask_layer is not None and clear is not None:
         log(f"Clear-sky fraction of the Sentinel-2 pixels: {100 * clear:.1f} % (masked SCL "
-            f"classes {sorted(mask_classes)})." if mask_type == "scl" else
+            f"classes {mask_classes})." if mask_type == "scl" else
             f"Clear-sky fraction of the Sentinel-2 pixels: {100 * clear:.1f} %.")
     for name, fraction in fractions.items():
         if fraction == 0.0:

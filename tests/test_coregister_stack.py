@@ -459,3 +459,75 @@ def test_failure_keeps_an_existing_output(tmp_path):
         coregister_stack(out, s2=s2, s1=s1, indices=["BAIS2"], s2_bands=["B10"])
     assert Path(out).read_bytes() == before
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".landfusion")]
+
+
+def test_mixed_multiband_and_per_band_files_and_binary_cloud_mask(tmp_path):
+    """A 10 m 4-band raster plus a 20 m B11 file; a binary cloud mask at 10 m."""
+    s2, _ = _bigearthnet()
+    ten = [p for p in s2 if p.endswith(("_B02.tif", "_B03.tif", "_B04.tif", "_B08.tif"))]
+    b11 = [p for p in s2 if p.endswith("_B11.tif")][0]
+    with rasterio.open(ten[0]) as src:
+        profile = src.profile
+    profile.update(count=4)
+    multi = str(tmp_path / "S2_10m.tif")
+    with rasterio.open(multi, "w", **profile) as dst:
+        for i, path in enumerate(ten, start=1):
+            with rasterio.open(path) as src:
+                dst.write(src.read(1), i)
+            dst.set_band_description(i, f"B0{[2, 3, 4, 8][i - 1]}")
+    cloud = str(tmp_path / "clouds.tif")
+    profile.update(count=1, dtype="uint8")
+    mask = np.zeros((120, 120), dtype=np.uint8)
+    mask[60:, 60:] = 255
+    with rasterio.open(cloud, "w", **profile) as dst:
+        dst.write(mask, 1)
+    out = str(tmp_path / "stack.tif")
+    result = coregister_stack(out, s2=[multi, b11], s2_mask=cloud, mask_type="binary",
+                              s2_bands=["B04", "B11"], indices=["NDMI"])
+    assert result["bands"] == ["S2_B04", "S2_B11", "NDMI"]
+    assert result["clear_fraction"] == pytest.approx(0.75)
+    with rasterio.open(ten[2]) as src:
+        red = src.read(1).astype(np.float32) / np.float32(10000)
+    got = _band(out, "S2_B04")
+    np.testing.assert_array_equal(got[:60], red[:60])
+    assert np.all(got[60:, 60:] == NODATA) and np.all(_band(out, "NDMI")[60:, 60:] == NODATA)
+    assert result["resampling"]["S2:B11"] == "bilinear"
+    assert result["resampling"]["MASK"] == "none"
+
+
+def test_single_polarisation_skips_ratio_and_rvi_and_says_so(tmp_path):
+    _, s1 = _bigearthnet()
+    vh = [p for p in s1 if p.endswith("_VH.tif")]
+    messages = Messages()
+    result = coregister_stack(str(tmp_path / "out.tif"), s1=vh, s1_rvi=True, **messages.kwargs())
+    assert result["bands"] == ["S1_20170613_VH_dB"]
+    assert any("has only VH: no ratio and RVI" in m for m in messages.logs)
+
+
+def test_s1_outside_a_reference_grid_names_both_extents(tmp_path):
+    _, s1 = _ssl4eo()
+    reference = str(data_path("terramind", "S2L2A", "637U_59R_1_3.tif"))
+    with pytest.raises(NoOverlapError) as info:
+        coregister_stack(str(tmp_path / "out.tif"), s1=s1, reference=reference)
+    message = str(info.value)
+    assert "does not overlap the target grid" in message
+    assert "Sentinel-1 extent is [" in message and "target grid extent is [" in message
+    assert "EPSG:32632" in message
+
+
+def test_names_dates_and_units_from_files():
+    assert sar.polarisation_from_text("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48_VH.tif") == "VH"
+    assert sar.polarisation_from_text("VV.tif") == "VV"
+    assert sar.polarisation_from_text("s1_vv_db.tif") == "VV"
+    assert sar.polarisation_from_text("S1_20190917_scene.tif") is None
+    assert sar.date_from_text("S1A_IW_GRDH_1SDV_20170613T165043_33UUP_87_48_VH.tif") == "20170613"
+    assert sar.date_from_text("VV.tif", "/x/S1A_20200903T131212_y/VV.tif") == "20200903"
+    assert sar.date_from_text("2021-07-21T08:40:10.000000000") == "20210721"
+    assert sar.date_from_text("B4.tif") is None
+    rng = np.random.default_rng(0)
+    linear = rng.gamma(4.4, 0.05 / 4.4, size=1000).astype(np.float32)
+    assert sar.guess_units(linear) == "linear"
+    assert sar.guess_units(10 * np.log10(linear)) == "dB"
+    np.testing.assert_allclose(sar.linear_to_db(sar.db_to_linear(np.float32([-25, -3, 0, 4]))),
+                               [-25, -3, 0, 4], atol=1e-5)
+    assert np.isnan(sar.linear_to_db(np.float32([0.0, -1.0]))).all()
