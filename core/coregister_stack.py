@@ -678,44 +678,63 @@ def _invalid_to_nan(values: np.ndarray, nodata) -> np.ndarray:
     return values
 
 
-def _read_aligned(ds, layer: Layer, grid: Grid, window) -> np.ndarray:
-    """Reads a window of a layer that already lies on the grid (no resampling)."""
+def _group_layers(layers: Sequence[Layer]) -> List[List[Layer]]:
+    """Groups layers read together: same file, same way onto the grid (one read, one warp)."""
+    groups: Dict[tuple, List[Layer]] = {}
+    for layer in layers:
+        key = (layer.path, layer.kind, layer.resampling, layer.offset, layer.scale)
+        groups.setdefault(key, []).append(layer)
+    return list(groups.values())
+
+
+def _read_bands(ds, layers: Sequence[Layer], window) -> np.ndarray:
+    """Reads the bands of ``layers`` as float32 with NaN where invalid."""
+    data = ds.read([layer.band for layer in layers], window=window).astype(np.float32)
+    for k, layer in enumerate(layers):
+        if layer.nodata is not None and not np.isnan(layer.nodata):
+            data[k][data[k] == np.float32(layer.nodata)] = np.nan
+    return data
+
+
+def _read_aligned(ds, layers: Sequence[Layer], grid: Grid, window) -> np.ndarray:
+    """Reads a window of layers that already lie on the grid (no resampling)."""
     from rasterio.windows import Window
 
     col_off, row_off, width, height = window
-    out = np.full((height, width), np.nan, dtype=np.float32)
-    col0, row0 = layer.offset
+    out = np.full((len(layers), height, width), np.nan, dtype=np.float32)
+    col0, row0 = layers[0].offset
     src_col = max(0, col0 + col_off)
     src_row = max(0, row0 + row_off)
     src_col_end = min(ds.width, col0 + col_off + width)
     src_row_end = min(ds.height, row0 + row_off + height)
     if src_col_end <= src_col or src_row_end <= src_row:
         return out
-    data = ds.read(layer.band, window=Window(src_col, src_row, src_col_end - src_col,
-                                             src_row_end - src_row))
+    data = _read_bands(ds, layers, Window(src_col, src_row, src_col_end - src_col,
+                                          src_row_end - src_row))
     dst_col, dst_row = src_col - col0 - col_off, src_row - row0 - row_off
-    out[dst_row:dst_row + data.shape[0], dst_col:dst_col + data.shape[1]] = _invalid_to_nan(
-        data, layer.nodata)
+    out[:, dst_row:dst_row + data.shape[1], dst_col:dst_col + data.shape[2]] = data
     return out
 
 
-def _warp(ds, layer: Layer, grid: Grid, window, to_linear: bool, threads: int) -> np.ndarray:
-    """Warps the part of a layer under a window (col, row, width, height) of the grid."""
+def _warp(ds, layers: Sequence[Layer], grid: Grid, window, to_linear: bool,
+          threads: int) -> np.ndarray:
+    """Warps the part of layers under a window (col, row, width, height) of the grid."""
     from rasterio.enums import Resampling
     from rasterio.transform import array_bounds
     from rasterio.warp import reproject, transform_bounds
     from rasterio.windows import Window, from_bounds
 
+    first = layers[0]
     col_off, row_off, width, height = window
     transform = grid.transform * grid.transform.translation(col_off, row_off)
-    out = np.full((height, width), np.nan, dtype=np.float32)
+    out = np.full((len(layers), height, width), np.nan, dtype=np.float32)
     b = array_bounds(height, width, transform)
     try:
         left, bottom, right, top = transform_bounds(grid.crs, ds.crs, *b, densify_pts=21)
     except Exception:  # pragma: no cover - block outside the source projection's domain
         return out
     window = from_bounds(left, bottom, right, top, transform=ds.transform)
-    margin = 2 + int(math.ceil(1.0 / max(1e-6, min(layer.scale))))  # kernel reach, in input pixels
+    margin = 2 + int(math.ceil(1.0 / max(1e-6, min(first.scale))))  # kernel reach, input pixels
     col0 = max(0, int(math.floor(window.col_off)) - margin)
     row0 = max(0, int(math.floor(window.row_off)) - margin)
     col1 = min(ds.width, int(math.ceil(window.col_off + window.width)) + margin)
@@ -723,18 +742,20 @@ def _warp(ds, layer: Layer, grid: Grid, window, to_linear: bool, threads: int) -
     if col1 <= col0 or row1 <= row0:
         return out
     src_window = Window(col0, row0, col1 - col0, row1 - row0)
-    data = _invalid_to_nan(ds.read(layer.band, window=src_window), layer.nodata)
-    if layer.kind == "s2" and layer.integer:
+    data = _read_bands(ds, layers, src_window)
+    if first.kind == "s2" and first.integer:
         data[data == 0] = np.nan  # Sentinel-2 NO_DATA, not to be blended into its neighbours
     if to_linear:
         data = sar.db_to_linear(data)
+    # GDAL's per-pixel validity checks cost about half the warp: only ask for them when needed.
+    src_nodata = np.nan if np.isnan(data).any() else None
     reproject(
         data, out, src_transform=ds.window_transform(src_window), src_crs=ds.crs,
-        src_nodata=np.nan, dst_transform=transform, dst_crs=grid.crs, dst_nodata=np.nan,
-        resampling=getattr(Resampling, layer.resampling), num_threads=threads,
+        src_nodata=src_nodata, dst_transform=transform, dst_crs=grid.crs, dst_nodata=np.nan,
+        resampling=getattr(Resampling, first.resampling), num_threads=threads,
         init_dest_nodata=True,
         # The kernel scale of the whole warp, not one the warper would guess from this block.
-        XSCALE=str(layer.scale[0]), YSCALE=str(layer.scale[1]))
+        XSCALE=str(first.scale[0]), YSCALE=str(first.scale[1]))
     return out
 
 
@@ -888,6 +909,7 @@ def coregister_stack(
                 f"(offset {plan.s2_offset_reason}).")
 
         grid = plan.grid
+        groups = _group_layers(plan.layers)
         halo = speckle_window // 2 if speckle_filter else 0
         n_out = len(plan.outputs)
         bytes_per_pixel = 4 * (2 * n_out + 3 * len(plan.layers) + 6)
@@ -906,20 +928,23 @@ def coregister_stack(
             rows = slice(block.row_off - top, block.row_off - top + block.height)
             cols = slice(block.col_off - left, block.col_off - left + block.width)
             arrays = {}
-            for layer in plan.layers:
-                ds = datasets[layer.path]
-                is_s1 = layer.kind == "s1"
-                if layer.resampling == "none":
-                    values = _read_aligned(ds, layer, grid, window)
+            for group in groups:
+                ds = datasets[group[0].path]
+                is_s1 = group[0].kind == "s1"
+                if group[0].resampling == "none":
+                    values = _read_aligned(ds, group, grid, window)
                     units = s1_units_n
                 else:
-                    values = _warp(ds, layer, grid, window, is_s1 and s1_units_n == "dB", threads)
+                    values = _warp(ds, group, grid, window, is_s1 and s1_units_n == "dB", threads)
                     units = "linear"
-                if is_s1 and speckle_filter:
-                    linear = values if units == "linear" else sar.db_to_linear(values)
-                    values, units = sar.lee_filter(linear, speckle_window, enl), "linear"
-                crop = values[rows, cols]
-                arrays[layer.key] = (crop, units) if is_s1 else crop
+                for layer, band_values in zip(group, values):
+                    band_units = units
+                    if is_s1 and speckle_filter:
+                        linear = band_values if units == "linear" else sar.db_to_linear(band_values)
+                        band_values = sar.lee_filter(linear, speckle_window, enl)
+                        band_units = "linear"
+                    crop = band_values[rows, cols]
+                    arrays[layer.key] = (crop, band_units) if is_s1 else crop
             return arrays
 
         def features(arrays) -> Dict[str, np.ndarray]:
