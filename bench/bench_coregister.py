@@ -129,7 +129,7 @@ import sys
 sys.path.insert(0, {plugins!r})
 from landfusion.core.coregister_stack import coregister_stack
 coregister_stack({out!r}, s2={s2!r}, s2_mask={scl!r}, s1=[{s1!r}], s2_bands={bands!r},
-                 indices={indices!r}, s1_ratio={ratio!r})
+                 indices={indices!r}, s1_ratio={ratio!r}, reference={reference!r})
 """
 
 
@@ -156,10 +156,11 @@ def main():
     ]
     same_warps = [sys.executable, "-c", OURS.format(
         plugins=PLUGINS, out=str(out / "warps.tif"), s2=[str(S2_B11)], scl=str(SCL), s1=str(S1),
-        bands=["B11"], indices=[], ratio=False)]
+        bands=["B11"], indices=[], ratio=False, reference=str(S2_10M))]
     full = [sys.executable, "-c", OURS.format(
         plugins=PLUGINS, out=str(out / "stack.tif"), s2=[str(S2_10M), str(S2_B11)], scl=str(SCL),
-        s1=str(S1), bands=["B02", "B03", "B04", "B08", "B11"], indices=["NDVI"], ratio=True)]
+        s1=str(S1), bands=["B02", "B03", "B04", "B08", "B11"], indices=["NDVI"], ratio=True,
+        reference=None)]
     # Warm the page cache with one read of every input, then time each side once.
     for path in (S2_10M, S2_B11, SCL, S1):
         with open(path, "rb") as handle:
@@ -172,6 +173,12 @@ def main():
     gather_time = warp_time + sum(t for t, _ in gather_runs)
     warps_time, warps_peak = timed(same_warps)
     full_time, full_peak = timed(full)
+    import rasterio
+
+    for path in (out / "warps.tif", out / "stack.tif", out / "s1.tif"):
+        with rasterio.open(path) as ds:
+            if (ds.width, ds.height, ds.transform.a) != (SIZE, SIZE, 10.0):
+                raise SystemExit(f"{path} is not on the {SIZE} x {SIZE} 10 m grid")
 
     print(f"Grid: {SIZE} x {SIZE} at 10 m ({CRS}); {os.cpu_count()} CPU cores; data generated "
           f"in {generated:.0f} s (0 when cached).\n")

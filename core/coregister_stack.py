@@ -689,7 +689,7 @@ def _group_layers(layers: Sequence[Layer]) -> List[List[Layer]]:
 
 def _read_bands(ds, layers: Sequence[Layer], window) -> np.ndarray:
     """Reads the bands of ``layers`` as float32 with NaN where invalid."""
-    data = ds.read([layer.band for layer in layers], window=window).astype(np.float32)
+    data = ds.read([layer.band for layer in layers], window=window).astype(np.float32, copy=False)
     for k, layer in enumerate(layers):
         if layer.nodata is not None and not np.isnan(layer.nodata):
             data[k][data[k] == np.float32(layer.nodata)] = np.nan
@@ -912,7 +912,8 @@ def coregister_stack(
         groups = _group_layers(plan.layers)
         halo = speckle_window // 2 if speckle_filter else 0
         n_out = len(plan.outputs)
-        bytes_per_pixel = 4 * (2 * n_out + 3 * len(plan.layers) + 6)
+        # Alive per pixel: every layer (and its warp source), every output band, a few temporaries.
+        bytes_per_pixel = 4 * (n_out + 2 * len(plan.layers) + 4)
         blocks = raster_io.plan_tiles(grid.width, grid.height, bytes_per_pixel, memory_mb / 2)
         mask_type, mask_classes = plan.mask_type, plan.mask_classes
         counts = {"valid": np.zeros(n_out, dtype=np.int64), "s2": 0, "clear": 0}

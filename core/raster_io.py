@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import math
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -111,17 +112,20 @@ def plan_tiles(
 ) -> list:
     """Splits a raster into blocks that fit a memory budget and write whole output tiles.
 
-    Like :func:`plan_blocks` when full-width strips of at least one tile row fit the budget.
-    Otherwise (wide rasters, many bands) blocks are one tile row high and as many whole tiles
-    wide as the budget allows, so a compressed tiled output never has to write a tile twice.
+    Like :func:`plan_blocks` when full-width strips of at least four tile rows fit the budget.
+    Otherwise (wide rasters, many bands) blocks are near-square and made of whole tiles: a
+    compressed tiled output never has to write a tile twice, and inputs read through a warp
+    are decompressed as few times as possible along block seams.
     """
     budget = max(1e-3, memory_mb) * 1024 * 1024
-    rows = int(budget // max(1, width * bytes_per_pixel))
-    if rows >= min(TILE, height):
+    pixels = budget / max(1, bytes_per_pixel)
+    if pixels >= width * min(4 * TILE, height):
         return plan_blocks(width, height, bytes_per_pixel, memory_mb)
-    rows = min(TILE, height)
-    cols = int(budget // max(1, rows * bytes_per_pixel))
-    cols = max(TILE, cols - cols % TILE)
+    rows = max(TILE, int(math.sqrt(pixels)) // TILE * TILE)
+    cols = max(TILE, int(pixels / rows) // TILE * TILE)
+    if cols >= width:
+        return plan_blocks(width, height, bytes_per_pixel, memory_mb)
+    rows = min(rows, height)
     return [
         Block(r, min(rows, height - r), min(cols, width - c), c)
         for r in range(0, height, rows)
