@@ -52,6 +52,7 @@ class CoregisterStackAlgorithm(LandFusionAlgorithm):
     S1_RVI = "S1_RVI"
     SPECKLE_FILTER = "SPECKLE_FILTER"
     SPECKLE_WINDOW = "SPECKLE_WINDOW"
+    SPECKLE_ENL = "SPECKLE_ENL"
     TEMPORAL_STATS = "TEMPORAL_STATS"
     PRESET = "PRESET"
     REFERENCE = "REFERENCE"
@@ -186,6 +187,11 @@ class CoregisterStackAlgorithm(LandFusionAlgorithm):
             self.SPECKLE_WINDOW, self.tr("Speckle filter window (pixels, odd)"),
             QgsProcessingParameterNumber.Integer, defaultValue=5, minValue=3, maxValue=31),
             "Window size of the Lee filter.", True)
+        add(QgsProcessingParameterNumber(
+            self.SPECKLE_ENL, self.tr("Equivalent number of looks of the input"),
+            QgsProcessingParameterNumber.Double, defaultValue=4.4, minValue=0.1),
+            "Speckle level the Lee filter assumes; 4.4 for Sentinel-1 IW GRD high resolution.",
+            True)
         add(QgsProcessingParameterEnum(
             self.TEMPORAL_STATS, self.tr("Temporal statistics per polarisation"),
             options=TEMPORAL, allowMultiple=True, optional=True, usesStaticStrings=True),
@@ -286,6 +292,7 @@ class CoregisterStackAlgorithm(LandFusionAlgorithm):
             output_path=output,
             speckle_filter=SPECKLE[self.parameterAsEnum(parameters, self.SPECKLE_FILTER, context)],
             speckle_window=self.parameterAsInt(parameters, self.SPECKLE_WINDOW, context),
+            enl=self.parameterAsDouble(parameters, self.SPECKLE_ENL, context),
             **self._arguments(parameters, context),
             **self.callbacks(feedback),
         )

@@ -919,6 +919,8 @@ def coregister_stack(
         counts = {"valid": np.zeros(n_out, dtype=np.int64), "s2": 0, "clear": 0}
         params = {"L": float(savi_l)}
         nodata = np.float32(raster_io.FLOAT_NODATA)
+        wanted = {band.name for band in plan.outputs}
+        need_linear = any(b.kind in ("rvi",) or b.kind.startswith("temporal_") for b in plan.outputs)
 
         def read(block):
             top = max(0, block.row_off - halo)
@@ -979,8 +981,9 @@ def coregister_stack(
             for date in plan.s1_dates:
                 got = {pol: arrays[layer.key] for pol, layer in date.layers.items()}
                 for pol, (values, units) in got.items():
-                    linear = values if units == "linear" else sar.db_to_linear(values)
-                    linear_by_pol.setdefault(pol, []).append(linear)
+                    if units == "linear" or need_linear:
+                        linear = values if units == "linear" else sar.db_to_linear(values)
+                        linear_by_pol.setdefault(pol, []).append(linear)
                     if units == out_units:
                         shown = values
                     else:
@@ -989,10 +992,12 @@ def coregister_stack(
                 pair = _cross_pair(list(got))
                 if pair:
                     co, cross = pair
-                    result[f"S1_{date.label}_{co}{cross}_{suffix}"] = sar.ratio(
-                        result[f"S1_{date.label}_{co}_{suffix}"],
-                        result[f"S1_{date.label}_{cross}_{suffix}"], out_units)
-                    if s1_rvi:
+                    name = f"S1_{date.label}_{co}{cross}_{suffix}"
+                    if name in wanted:
+                        result[name] = sar.ratio(result[f"S1_{date.label}_{co}_{suffix}"],
+                                                 result[f"S1_{date.label}_{cross}_{suffix}"],
+                                                 out_units)
+                    if f"S1_{date.label}_RVI" in wanted:
                         result[f"S1_{date.label}_RVI"] = sar.rvi(
                             linear_by_pol[co][-1], linear_by_pol[cross][-1])
             for band in plan.outputs:
