@@ -25,7 +25,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import raster_io, sar
-from .bands import S2_BAND_NAMES, normalise_s2_band, parse_band_list, require_bands, resolve_s2_band_names
+from .bands import (
+    S2_BAND_NAMES, normalise_s2_band, parse_band_list, require_bands, resolve_s2_band_names,
+)
 from .errors import BandError, InputError, LandFusionError, NoOverlapError, OutputError
 from .indices import DEFAULT_INDICES, INDICES, evaluate_index
 from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
@@ -202,7 +204,8 @@ def _aligned_offset(dataset, grid: Grid) -> Optional[Tuple[int, int]]:
 def _resolution_in(dataset, crs) -> float:
     """Approximate pixel size of ``dataset`` in the units of ``crs`` (mean of x and y)."""
     bounds = _bounds_in(dataset, crs)
-    return 0.5 * ((bounds[2] - bounds[0]) / dataset.width + (bounds[3] - bounds[1]) / dataset.height)
+    width, height = bounds[2] - bounds[0], bounds[3] - bounds[1]
+    return 0.5 * (width / dataset.width + height / dataset.height)
 
 
 def _choose_resampling(dataset, grid: Grid, kind: str) -> str:
@@ -331,8 +334,8 @@ def _s1_file_bands(ds, path: str, log: Log) -> List[Tuple[str, int]]:
         log(f"'{base}': bands are not named; band 1 is taken as VV and band 2 as VH.")
         return [("VV", 1), ("VH", 2)]
     raise InputError(
-        f"'{base}' has {ds.count} bands whose descriptions do not name their polarisation. Give one "
-        "file per polarisation, a 2-band VV/VH raster, or name the bands (VV, VH).")
+        f"'{base}' has {ds.count} bands whose descriptions do not name their polarisation. Give "
+        "one file per polarisation, a 2-band VV/VH raster, or name the bands (VV, VH).")
 
 
 def _s1_dates(datasets, paths, log: Log) -> List[S1Date]:
@@ -348,9 +351,10 @@ def _s1_dates(datasets, paths, log: Log) -> List[S1Date]:
         group = groups.setdefault(key, S1Date(label="", date=date))
         for pol, band in _s1_file_bands(ds, path, log):
             if pol in group.layers:
+                other = os.path.basename(group.layers[pol].path)
                 raise InputError(
-                    f"Polarisation {pol} of the Sentinel-1 acquisition of '{os.path.basename(path)}' "
-                    f"is given twice ({os.path.basename(group.layers[pol].path)}). Give each "
+                    f"Polarisation {pol} of the Sentinel-1 acquisition of "
+                    f"'{os.path.basename(path)}' is given twice (also by '{other}'). Give each "
                     "polarisation of a date once.")
             nodata = ds.nodatavals[band - 1]
             group.layers[pol] = Layer(f"S1:{pol}", path, band, "s1", nodata, False)
@@ -446,7 +450,8 @@ def plan_stack(
     indices = [i.strip().upper() for i in indices if i and i.strip()]
     unknown = [i for i in indices if i not in INDICES]
     if unknown:
-        raise InputError(f"Unknown index(es): {', '.join(unknown)}. Available: {', '.join(INDICES)}.")
+        raise InputError(
+            f"Unknown index(es): {', '.join(unknown)}. Available: {', '.join(INDICES)}.")
     temporal = [t.strip().lower() for t in temporal if t and t.strip()]
     bad = [t for t in temporal if t not in TEMPORAL_STATISTICS]
     if bad:
@@ -920,7 +925,7 @@ def coregister_stack(
         params = {"L": float(savi_l)}
         nodata = np.float32(raster_io.FLOAT_NODATA)
         wanted = {band.name for band in plan.outputs}
-        need_linear = any(b.kind in ("rvi",) or b.kind.startswith("temporal_") for b in plan.outputs)
+        need_linear = any(b.kind == "rvi" or b.kind.startswith("temporal_") for b in plan.outputs)
 
         def read(block):
             top = max(0, block.row_off - halo)

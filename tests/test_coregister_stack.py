@@ -531,3 +531,23 @@ def test_names_dates_and_units_from_files():
     np.testing.assert_allclose(sar.linear_to_db(sar.db_to_linear(np.float32([-25, -3, 0, 4]))),
                                [-25, -3, 0, 4], atol=1e-5)
     assert np.isnan(sar.linear_to_db(np.float32([0.0, -1.0]))).all()
+
+
+def test_a_polarisation_given_twice_for_one_date_is_refused(tmp_path):
+    """A 2-band VV/VH raster and a VV file of the same acquisition: VV is ambiguous."""
+    _, s1 = _bigearthnet()
+    vv = [p for p in s1 if p.endswith("_VV.tif")][0]
+    both = tmp_path / os.path.basename(vv).replace("_VV.tif", ".tif")
+    with rasterio.open(vv) as src:
+        profile = src.profile
+        data = src.read(1)
+    profile.update(count=2)
+    with rasterio.open(both, "w", **profile) as dst:
+        dst.write(np.stack([data, data - 7]))
+        dst.set_band_description(1, "VV")
+        dst.set_band_description(2, "VH")
+    shutil.copy(vv, tmp_path / os.path.basename(vv))
+    with pytest.raises(InputError, match="Polarisation VV .* is given twice"):
+        coregister_stack(str(tmp_path / "out.tif"),
+                         s1=[str(both), str(tmp_path / os.path.basename(vv))])
+    assert _leftovers(tmp_path) == []
