@@ -93,7 +93,7 @@ def plan_blocks(
         Blocks covering the raster top to bottom. Strip heights are multiples of the output tile
         size when the budget allows it, so each strip writes whole tiles.
     """
-    budget = max(1.0, memory_mb) * 1024 * 1024
+    budget = max(1e-3, memory_mb) * 1024 * 1024
     rows = int(budget // max(1, width * bytes_per_pixel))
     rows = max(1, min(rows, height))
     if rows >= TILE:

@@ -1,0 +1,78 @@
+"""Architecture rules: the engine never imports QGIS; the plugin folder is complete and clean."""
+
+import ast
+import configparser
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QGIS_MODULES = ("qgis", "PyQt5", "processing", "sip")
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+
+
+def test_core_never_imports_qgis():
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sorted((ROOT / "core").rglob("*.py"))
+        for name in _imports(path)
+        if name.split(".")[0] in QGIS_MODULES
+    ]
+    assert offenders == [], "core/ must stay QGIS-free: " + ", ".join(offenders)
+
+
+def test_core_imports_without_qgis_on_the_path():
+    """Imports every core module in a Python that cannot see QGIS at all."""
+    modules = sorted(p.stem for p in (ROOT / "core").glob("*.py") if p.stem != "__init__")
+    code = (
+        "import sys, importlib\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('qgis', 'PyQt5', 'processing'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"sys.path.insert(0, {str(ROOT / '.qgis' / 'plugins')!r})\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module('landfusion.core.' + m)\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_init_only_has_a_lazy_class_factory():
+    tree = ast.parse((ROOT / "__init__.py").read_text())
+    top = [node for node in tree.body if not isinstance(node, ast.Expr)]
+    assert [type(n).__name__ for n in top] == ["FunctionDef"]
+    assert top[0].name == "classFactory"
+
+
+def test_metadata_is_complete():
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "metadata.txt", encoding="utf-8")
+    general = parser["general"]
+    for key in ("name", "qgisMinimumVersion", "description", "about", "version", "author",
+                "email", "tracker", "repository", "tags", "changelog", "icon"):
+        assert general.get(key, "").strip(), f"metadata.txt: {key} is empty"
+    assert general["name"] == "LandFusion"
+    assert general["qgisMinimumVersion"] == "3.22"
+    assert general["hasProcessingProvider"] == "yes"
+    assert (ROOT / general["icon"]).is_file()
+    assert general["version"] in general["changelog"]
+
+
+def test_no_generated_files_tracked():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout
+    bad = [f for f in tracked.splitlines()
+           if f.endswith(("resources_rc.py", ".pyc", ".aux.xml", ".pkl", ".pickle", ".joblib"))
+           or f.startswith((".venv/", ".qgis/", "build/", "dist/"))]
+    assert bad == []
