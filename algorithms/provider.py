@@ -5,14 +5,16 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .accuracy_report import AccuracyReportAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
+from .stratified_sample import StratifiedSampleAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "landfusion.svg")
 
 
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
-    return [SpectralIndicesAlgorithm]
+    return [SpectralIndicesAlgorithm, StratifiedSampleAlgorithm, AccuracyReportAlgorithm]
 
 
 class LandFusionProvider(QgsProcessingProvider):

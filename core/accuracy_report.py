@@ -37,18 +37,23 @@ def fmt_ci(value: Optional[float], ci: Optional[float], digits: int = 3) -> str:
     return f"{value:.{digits}f} ± {ci:.{digits}f}"
 
 
-def fmt_area(value: Optional[float]) -> str:
-    """Formats an area in hectares ('21,158'); two decimals below 100 ha."""
-    if value is None:
-        return NA
-    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+def area_digits(total_area_ha: float) -> int:
+    """Decimals for the areas of a report: whole hectares from 10,000 ha, else two decimals."""
+    return 0 if total_area_ha >= 10000 else 2
 
 
-def fmt_area_ci(value: Optional[float], ci: Optional[float]) -> str:
-    """Formats 'area ± half-width' in hectares."""
+def fmt_area(value: Optional[float], digits: int = 0) -> str:
+    """Formats an area in hectares with thousands separators ('21,158')."""
     if value is None:
         return NA
-    return f"{fmt_area(value)} ± {fmt_area(ci) if ci is not None else NA}"
+    return f"{value:,.{digits}f}"
+
+
+def fmt_area_ci(value: Optional[float], ci: Optional[float], digits: int = 0) -> str:
+    """Formats 'area ± half-width' in hectares ('21,158 ± 6,158')."""
+    if value is None:
+        return NA
+    return f"{fmt_area(value, digits)} ± {fmt_area(ci, digits) if ci is not None else NA}"
 
 
 def write_reports(result: dict, html_path: Optional[str], json_path: Optional[str],
@@ -223,6 +228,7 @@ def render_html(result: dict) -> str:
                  "n/a = undefined (no sample on that side).</p>")
 
     if est:
+        d = area_digits(est["total_area_ha"])
         parts.append("<h2>Error matrix in estimated area proportions</h2>")
         parts.append(_proportion_table(result))
         parts.append("<h2>Area-adjusted accuracy and area (95 % confidence intervals)</h2>")
@@ -236,14 +242,14 @@ def render_html(result: dict) -> str:
                 f"<tr>{_class_cell(c)}"
                 f"<td>{fmt_ci(est['users_accuracy'][i], est['users_accuracy_ci95'][i])}</td>"
                 f"<td>{fmt_ci(est['producers_accuracy'][i], est['producers_accuracy_ci95'][i])}"
-                f"</td><td>{fmt_area(est['mapped_area_ha'][i])}</td>"
-                f"<td>{fmt_area_ci(est['area_ha'][i], est['area_ha_ci95'][i])}</td>"
+                f"</td><td>{fmt_area(est['mapped_area_ha'][i], d)}</td>"
+                f"<td>{fmt_area_ci(est['area_ha'][i], est['area_ha_ci95'][i], d)}</td>"
                 f"<td>{fmt_ci(100 * share, None if share_ci is None else 100 * share_ci, 2)}"
                 "</td></tr>")
         parts.append(
             f"<tr><td class=\"l\"><b>Overall</b></td><td colspan=\"2\">overall accuracy "
             f"{fmt_ci(est['overall_accuracy'], est['overall_accuracy_ci95'])}</td>"
-            f"<td>{fmt_area(est['total_area_ha'])}</td><td>{fmt_area(est['total_area_ha'])}</td>"
+            f"<td>{fmt_area(est['total_area_ha'], d)}</td><td>{fmt_area(est['total_area_ha'], d)}</td>"
             "<td>100</td></tr></table>")
         parts.append("<p class=\"small\">Estimators of Olofsson et al. (2014), Remote Sensing of "
                      "Environment 148:42-57 (eqs. 1-11): stratified by map class; ± values are "
@@ -289,6 +295,7 @@ def _count_table(result: dict) -> str:
 def _proportion_table(result: dict) -> str:
     classes = result["classes"]
     est = result["area_adjusted"]
+    d = area_digits(est["total_area_ha"])
     head = "".join(f"<th>{escape(c['name'])}</th>" for c in classes)
     rows = [f"<table><caption>Rows = map, columns = reference; cells p<sub>ij</sub> = "
             f"W<sub>i</sub> n<sub>ij</sub> / n<sub>i·</sub></caption><tr>"
@@ -298,10 +305,10 @@ def _proportion_table(result: dict) -> str:
         cells = "".join(f"<td{_DIAG if i == j else ''}>{fmt_value(v, 4)}</td>"
                         for j, v in enumerate(est["proportions"][i]))
         rows.append(f"<tr>{_class_cell(c)}{cells}<td>{fmt_value(est['weights'][i], 4)}</td>"
-                    f"<td>{fmt_area(est['mapped_area_ha'][i])}</td></tr>")
+                    f"<td>{fmt_area(est['mapped_area_ha'][i], d)}</td></tr>")
     totals = "".join(f"<td>{fmt_value(v, 4)}</td>" for v in est["reference_proportions"])
     rows.append(f"<tr><th class=\"l\">Total</th>{totals}<td>1.0000</td>"
-                f"<td>{fmt_area(est['total_area_ha'])}</td></tr></table>")
+                f"<td>{fmt_area(est['total_area_ha'], d)}</td></tr></table>")
     return "\n".join(rows)
 
 
@@ -315,16 +322,17 @@ def _matrix_svg(result: dict) -> str:
     matrix = result["error_matrix"]
     k = len(classes)
     cell = max(28, min(64, 560 // max(k, 1)))
-    label_w = 10 + 7 * max(len(c["name"]) for c in classes)
-    top = 40 + 7 * max(len(c["name"]) for c in classes)
-    width = label_w + k * cell + 30
+    longest = max(len(c["name"]) for c in classes)
+    label_w = 36 + 7 * longest
+    top = 30 + 6 * longest
+    width = max(label_w + k * cell + 30, 480)
     height = top + k * cell + 50
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="Arial,sans-serif" font-size="11" role="img" '
            f'aria-label="Error matrix, rows map, columns reference">']
     out.append(f'<text x="{label_w + k * cell / 2}" y="14" text-anchor="middle" font-size="12" '
                f'font-weight="bold">Reference (columns)</text>')
-    out.append(f'<text transform="translate(12,{top + k * cell / 2}) rotate(-90)" '
+    out.append(f'<text transform="translate(14,{top + k * cell / 2}) rotate(-90)" '
                f'text-anchor="middle" font-size="12" font-weight="bold">Map (rows)</text>')
     for j, c in enumerate(classes):
         x = label_w + j * cell + cell / 2
@@ -356,6 +364,7 @@ def _area_svg(result: dict) -> str:
     """Bar chart of mapped area and estimated area with 95 % confidence intervals per class."""
     classes = result["classes"]
     est = result["area_adjusted"]
+    d = area_digits(est["total_area_ha"])
     mapped = est["mapped_area_ha"]
     area = est["area_ha"]
     ci = [c or 0.0 for c in est["area_ha_ci95"]]
@@ -379,18 +388,18 @@ def _area_svg(result: dict) -> str:
         out.append(f'<line x1="{left}" x2="{left + k * group}" y1="{y(value):.1f}" '
                    f'y2="{y(value):.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
-                   f'{fmt_area(value)}</text>')
+                   f'{_tick(value, scale_top)}</text>')
     out.append(f'<text transform="translate(16,{20 + plot_h / 2}) rotate(-90)" '
                'text-anchor="middle">Area (ha)</text>')
     for i, c in enumerate(classes):
         x = left + i * group + 10
         out.append(f'<rect x="{x}" y="{y(mapped[i]):.1f}" width="22" '
                    f'height="{y0 - y(mapped[i]):.1f}" fill="#bbbbbb" stroke="#666">'
-                   f'<title>{escape(c["name"])}: mapped {fmt_area(mapped[i])} ha</title></rect>')
+                   f'<title>{escape(c["name"])}: mapped {fmt_area(mapped[i], d)} ha</title></rect>')
         out.append(f'<rect x="{x + 24}" y="{y(area[i]):.1f}" width="22" '
                    f'height="{y0 - y(area[i]):.1f}" fill="{escape(c["color"])}" stroke="#333">'
                    f'<title>{escape(c["name"])}: estimated '
-                   f'{fmt_area_ci(area[i], est["area_ha_ci95"][i])} ha</title></rect>')
+                   f'{fmt_area_ci(area[i], est["area_ha_ci95"][i], d)} ha</title></rect>')
         if est["area_ha_ci95"][i] is not None:
             cx = x + 35
             lo, hi = y(max(area[i] - ci[i], 0.0)), y(area[i] + ci[i])
@@ -405,12 +414,20 @@ def _area_svg(result: dict) -> str:
     lx = left + k * group + 15
     out.append(f'<rect x="{lx}" y="24" width="14" height="14" fill="#bbbbbb" stroke="#666"/>'
                f'<text x="{lx + 20}" y="35">Mapped area</text>')
-    out.append(f'<rect x="{lx}" y="46" width="14" height="14" fill="#4a90d9" stroke="#333"/>'
-               f'<text x="{lx + 20}" y="57">Estimated area</text>')
+    out.append(f'<rect x="{lx}" y="46" width="7" height="14" fill="{escape(classes[0]["color"])}" '
+               f'stroke="#333"/><rect x="{lx + 7}" y="46" width="7" height="14" '
+               f'fill="{escape(classes[-1]["color"])}" stroke="#333"/>'
+               f'<text x="{lx + 20}" y="57">Estimated area (class colour)</text>')
     out.append(f'<line x1="{lx + 7}" x2="{lx + 7}" y1="68" y2="84" stroke="#000"/>'
                f'<text x="{lx + 20}" y="80">95 % CI</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _tick(value: float, top: float) -> str:
+    step = top / 5
+    digits = 0 if step >= 10 or float(step).is_integer() else (1 if step >= 1 else 2)
+    return f"{value:,.{digits}f}"
 
 
 def _nice_ceiling(value: float) -> float:

@@ -84,7 +84,8 @@ def _transform_to(layer_srs, raster_crs, what: str):
     target = osr.SpatialReference()
     target.ImportFromWkt(raster_crs.to_wkt())
     target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    if layer_srs is None:
+    if layer_srs is None or (layer_srs.GetName() or "").startswith("Undefined"):
+        # GeoPackage layers written without CRS report an 'Undefined geographic/cartesian SRS'.
         raise CrsError(f"{what} has no CRS; assign its CRS (Layer Properties > Source) so it can "
                        "be matched to the classification raster.")
     source = layer_srs.Clone()
@@ -245,8 +246,9 @@ def read_vector_reference(
             xy = np.array([(x, y) for x, y, _ in points], dtype=np.float64)
             labels = np.array([lab for _, _, lab in points], dtype=np.int64)
             cols, rows = inverse * (xy[:, 0], xy[:, 1])
-            rows = np.floor(rows).astype(np.int64)
-            cols = np.floor(cols).astype(np.int64)
+            finite = np.isfinite(rows) & np.isfinite(cols)
+            rows = np.floor(np.where(finite, rows, -1)).astype(np.int64)
+            cols = np.floor(np.where(finite, cols, -1)).astype(np.int64)
             inside = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
             outside += int((~inside).sum())
             values = _values_at(src, rows[inside], cols[inside], is_cancelled)
