@@ -198,6 +198,8 @@ def draw_stratified_sample(
     rows = np.concatenate(picked_rows)
     cols = np.concatenate(picked_cols)
     values = np.concatenate(picked_class)
+    canonical = np.lexsort((cols, rows))  # raster order, whatever the block size
+    rows, cols, values = rows[canonical], cols[canonical], values[canonical]
     xs, ys = transform * (cols + 0.5, rows + 0.5)
     ids = rng.permutation(rows.size) + 1  # random ids, so labelling order is not class by class
     order = np.argsort(ids)
