@@ -26,6 +26,20 @@ OLOFSSON_PIXELS = [200_000, 150_000, 3_200_000, 6_450_000]
 OLOFSSON_NAMES = ["Deforestation", "Forest gain", "Stable forest", "Stable non-forest"]
 
 
+def _text(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _json(path):
+    return json.loads(_text(path))
+
+
+def _csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
 def olofsson_by_hand(n, pixels, pixel_ha):
     """The paper's equations written out term by term, without numpy vectorisation."""
     q = len(pixels)
@@ -267,15 +281,15 @@ def test_points_with_reprojection_names_and_outputs(tmp_path, small_map):
     assert any("outside the classification" in n for n in result["notes"])
     assert any("nodata" in n for n in result["notes"])
 
-    saved = json.load(open(out["json"]))
+    saved = _json(out["json"])
     assert saved["error_matrix"] == result["error_matrix"]
     assert saved["area_adjusted"]["area_ha"] == pytest.approx(est["area_ha"])
     assert saved["orientation"] == "rows = map classes, columns = reference classes"
-    rows = list(csv.reader(open(out["csv"])))
+    rows = _csv(out["csv"])
     assert rows[0][0].startswith("# Error matrix, sample counts (rows = map")
     assert rows[1] == ["map \\ reference", "Forest", "Crops", "Water", "total"]
     assert rows[2] == ["Forest", "10", "2", "0", "12"]
-    html = open(out["html"], encoding="utf-8").read()
+    html = _text(out["html"])
     assert "rows = map classes, columns = reference classes" in html
     assert "<script" not in html and not re.search(r"(src|href)=\"https?:", html)
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
@@ -300,7 +314,7 @@ def test_reference_names_string_field_and_unknown_design(tmp_path, small_map):
     assert any("'Wetland' occurs in the reference but the map never assigns it" in n
                for n in result["notes"])
     assert any("Wetland" in w for w in warnings)
-    assert json.load(open(out["json"]))["area_adjusted"] is None
+    assert _json(out["json"])["area_adjusted"] is None
 
 
 def test_polygons_majority_centroid_and_all_pixels(tmp_path, small_map):
@@ -325,7 +339,7 @@ def test_polygons_majority_centroid_and_all_pixels(tmp_path, small_map):
     assert pixels["error_matrix"] == [[24, 12, 0], [12, 24, 0], [0, 0, 9]]
     assert pixels["samples"]["independent"] is False
     assert any("NOT independent" in n for n in pixels["notes"])
-    assert "not independent" in open(out["html"], encoding="utf-8").read()
+    assert "not independent" in _text(out["html"])
 
 
 def test_reference_raster_on_other_grid(tmp_path, small_map):
@@ -400,7 +414,7 @@ def test_single_sample_class_end_to_end(tmp_path, small_map):
     assert est["overall_accuracy"] == pytest.approx(1.0)
     assert est["overall_accuracy_ci95"] is None
     assert any("'Water' has a single sample" in n for n in result["notes"])
-    assert "1.000 ± n/a" in open(out["html"], encoding="utf-8").read()
+    assert "1.000 ± n/a" in _text(out["html"])
 
 
 def test_unsampled_map_class_keeps_plain_metrics(tmp_path, small_map):
