@@ -88,8 +88,11 @@ class AccuracyReportAlgorithm(LandFusionAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         """Declares the parameters."""
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.CLASSIFICATION, self.tr("Classified raster (map)")))
+        classification = QgsProcessingParameterRasterLayer(
+            self.CLASSIFICATION, self.tr("Classified raster (map)"))
+        classification.setHelp(self.tr("Integer class raster; its classes are the strata and its "
+                                       "pixel counts give the mapped areas."))
+        self.addParameter(classification)
         reference = QgsProcessingParameterMapLayer(
             self.REFERENCE, self.tr("Reference (points, polygons or class raster)"),
             types=[QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon,
@@ -123,16 +126,23 @@ class AccuracyReportAlgorithm(LandFusionAlgorithm):
         self.addParameter(nodata)
         title = QgsProcessingParameterString(self.TITLE, self.tr("Report title"), optional=True)
         title.setFlags(title.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        title.setHelp(self.tr("Heading of the HTML report."))
         self.addParameter(title)
-        self.addParameter(QgsProcessingParameterFileDestination(
+        html = QgsProcessingParameterFileDestination(
             self.OUTPUT_HTML, self.tr("HTML report"), self.tr("HTML files (*.html)"),
-            defaultValue=QgsProcessing.TEMPORARY_OUTPUT))
-        self.addParameter(QgsProcessingParameterFileDestination(
+            defaultValue=QgsProcessing.TEMPORARY_OUTPUT)
+        html.setHelp(self.tr("Self-contained report: tables and figures, no network needed."))
+        self.addParameter(html)
+        js = QgsProcessingParameterFileDestination(
             self.OUTPUT_JSON, self.tr("JSON of every number"), self.tr("JSON files (*.json)"),
-            optional=True, createByDefault=True))
-        self.addParameter(QgsProcessingParameterFileDestination(
+            optional=True, createByDefault=True)
+        js.setHelp(self.tr("Every number of the report, machine-readable."))
+        self.addParameter(js)
+        cs = QgsProcessingParameterFileDestination(
             self.OUTPUT_CSV, self.tr("CSV of the matrices"), self.tr("CSV files (*.csv)"),
-            optional=True, createByDefault=True))
+            optional=True, createByDefault=True)
+        cs.setHelp(self.tr("Error matrices and per-class tables for spreadsheets."))
+        self.addParameter(cs)
         for key, label in ((self.OVERALL_ACCURACY, "Overall accuracy (sample counts)"),
                            (self.KAPPA, "Cohen's kappa"), (self.MACRO_F1, "Macro-F1"),
                            (self.AREA_ADJUSTED_OA, "Area-adjusted overall accuracy"),
@@ -200,9 +210,10 @@ class AccuracyReportAlgorithm(LandFusionAlgorithm):
         )
         metrics = result["metrics"]
         estimates = result["area_adjusted"]
+        kappa = "undefined" if metrics["kappa"] is None else f"{metrics['kappa']:.3f}"
         feedback.pushInfo(self.tr(
             f"Samples: {metrics['n']}; overall accuracy {metrics['overall_accuracy']:.3f}; "
-            f"kappa {metrics['kappa'] if metrics['kappa'] is None else round(metrics['kappa'], 3)}."))
+            f"kappa {kappa}."))
         if estimates:
             ci = estimates["overall_accuracy_ci95"]
             feedback.pushInfo(self.tr(

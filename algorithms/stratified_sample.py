@@ -74,8 +74,10 @@ class StratifiedSampleAlgorithm(LandFusionAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
         """Declares the parameters."""
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            self.INPUT, self.tr("Classified raster (map)")))
+        classification = QgsProcessingParameterRasterLayer(
+            self.INPUT, self.tr("Classified raster (map)"))
+        classification.setHelp(self.tr("Integer class raster; each class is a stratum."))
+        self.addParameter(classification)
         size = QgsProcessingParameterNumber(
             self.SAMPLE_SIZE, self.tr("Total sample size"), QgsProcessingParameterNumber.Integer,
             defaultValue=500, minValue=1)
@@ -106,15 +108,19 @@ class StratifiedSampleAlgorithm(LandFusionAlgorithm):
             self.REFERENCE_FIELD, self.tr("Name of the empty reference field"),
             defaultValue="reference")
         field.setFlags(field.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        field.setHelp(self.tr("Integer field left empty, to fill with the reference class."))
         self.addParameter(field)
         nodata = QgsProcessingParameterNumber(
             self.MAP_NODATA, self.tr("Map nodata value (empty: from the raster)"),
             QgsProcessingParameterNumber.Integer, optional=True)
         nodata.setFlags(nodata.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        nodata.setHelp(self.tr("Pixels with this value are never sampled."))
         self.addParameter(nodata)
-        self.addParameter(QgsProcessingParameterVectorDestination(
+        output = QgsProcessingParameterVectorDestination(
             self.OUTPUT, self.tr("Sample points"), QgsProcessing.TypeVectorPoint,
-            defaultValue=QgsProcessing.TEMPORARY_OUTPUT))
+            defaultValue=QgsProcessing.TEMPORARY_OUTPUT)
+        output.setHelp(self.tr("Point layer (GeoPackage recommended) at pixel centres."))
+        self.addParameter(output)
         self.addOutput(QgsProcessingOutputNumber(self.COUNT, self.tr("Number of points")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)

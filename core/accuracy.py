@@ -22,7 +22,7 @@ Making better use of accuracy data in land change studies. Remote Sensing of Env
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -165,7 +165,9 @@ def stratified_estimates(counts: np.ndarray, mapped_area: Sequence[float],
 
     ua_hat = np.array([frac[i, i] if sampled[i] else np.nan for i in range(k)])
     oa = float(np.trace(p))
-    oa_var = float(np.nansum((w ** 2 * ua_hat * (1 - ua_hat) / denom)[strata])) if variance_ok else None
+    oa_var = None
+    if variance_ok:
+        oa_var = float(np.nansum((w ** 2 * ua_hat * (1 - ua_hat) / denom)[strata]))
 
     p_col = p.sum(axis=0)  # estimated area proportion of each reference class
     users, users_se, producers, producers_se, area_se = [], [], [], [], []

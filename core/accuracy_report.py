@@ -13,7 +13,7 @@ import io
 import json
 import math
 from html import escape
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 from .raster_io import atomic_output, remove_outputs
 
@@ -29,7 +29,7 @@ def fmt_value(value: Optional[float], digits: int = 3) -> str:
 
 
 def fmt_ci(value: Optional[float], ci: Optional[float], digits: int = 3) -> str:
-    """Formats 'value ± half-width' ('0.946 ± 0.018'); the half-width is dropped when undefined."""
+    """Formats 'value ± half-width' ('0.946 ± 0.018'), 'value ± n/a' when it is undefined."""
     if value is None:
         return NA
     if ci is None:
@@ -207,7 +207,8 @@ def render_html(result: dict) -> str:
     parts.append(f"<tr><td class=\"l\">Macro-F1</td><td>{fmt_value(m['macro_f1'])}</td></tr>")
     if est:
         parts.append("<tr><td class=\"l\">Overall accuracy, area-adjusted (± 95 % CI)</td>"
-                     f"<td>{fmt_ci(est['overall_accuracy'], est['overall_accuracy_ci95'])}</td></tr>")
+                     f"<td>{fmt_ci(est['overall_accuracy'], est['overall_accuracy_ci95'])}"
+                     "</td></tr>")
     parts.append(f"<tr><td class=\"l\">Samples</td><td>{m['n']:,}</td></tr></table>")
 
     parts.append("<h2>Error matrix (sample counts)</h2>")
@@ -249,7 +250,8 @@ def render_html(result: dict) -> str:
         parts.append(
             f"<tr><td class=\"l\"><b>Overall</b></td><td colspan=\"2\">overall accuracy "
             f"{fmt_ci(est['overall_accuracy'], est['overall_accuracy_ci95'])}</td>"
-            f"<td>{fmt_area(est['total_area_ha'], d)}</td><td>{fmt_area(est['total_area_ha'], d)}</td>"
+            f"<td>{fmt_area(est['total_area_ha'], d)}</td>"
+            f"<td>{fmt_area(est['total_area_ha'], d)}</td>"
             "<td>100</td></tr></table>")
         parts.append("<p class=\"small\">Estimators of Olofsson et al. (2014), Remote Sensing of "
                      "Environment 148:42-57 (eqs. 1-11): stratified by map class; ± values are "
@@ -361,65 +363,69 @@ def _matrix_svg(result: dict) -> str:
 
 
 def _area_svg(result: dict) -> str:
-    """Bar chart of mapped area and estimated area with 95 % confidence intervals per class."""
+    """Mapped vs estimated area with its 95 % confidence interval, one panel per class.
+
+    Each class has its own scale, so the rare classes, often the ones of interest (change),
+    stay readable next to the large stable ones.
+    """
     classes = result["classes"]
     est = result["area_adjusted"]
     d = area_digits(est["total_area_ha"])
     mapped = est["mapped_area_ha"]
     area = est["area_ha"]
-    ci = [c or 0.0 for c in est["area_ha_ci95"]]
-    top_value = max([m for m in mapped] + [a + c for a, c in zip(area, ci)] + [1e-9])
-    scale_top = _nice_ceiling(top_value)
-    k = len(classes)
-    group = 70
-    left, bottom, plot_h = 80, 90, 260
-    width = left + k * group + 170
-    height = plot_h + bottom + 30
-    y0 = 20 + plot_h
-
-    def y(value):
-        return y0 - plot_h * value / scale_top
-
+    cis = est["area_ha_ci95"]
+    per_row = 5
+    panel_w, panel_h, plot_h = 190, 210, 140
+    rows = (len(classes) + per_row - 1) // per_row
+    width = panel_w * min(len(classes), per_row) + 10
+    height = panel_h * rows + 30
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="Arial,sans-serif" font-size="11" role="img" '
-           f'aria-label="Mapped and estimated area per class">']
-    for step in range(6):
-        value = scale_top * step / 5
-        out.append(f'<line x1="{left}" x2="{left + k * group}" y1="{y(value):.1f}" '
-                   f'y2="{y(value):.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
-                   f'{_tick(value, scale_top)}</text>')
-    out.append(f'<text transform="translate(16,{20 + plot_h / 2}) rotate(-90)" '
-               'text-anchor="middle">Area (ha)</text>')
+           f'aria-label="Mapped and estimated area per class, 95 % confidence intervals">']
     for i, c in enumerate(classes):
-        x = left + i * group + 10
-        out.append(f'<rect x="{x}" y="{y(mapped[i]):.1f}" width="22" '
+        ox = 10 + (i % per_row) * panel_w
+        oy = (i // per_row) * panel_h
+        ci = cis[i] or 0.0
+        top = _nice_ceiling(max(mapped[i], area[i] + ci, 1e-9))
+        left, y0 = ox + 62, oy + 30 + plot_h
+
+        def y(value, top=top, y0=y0):
+            return y0 - plot_h * value / top
+
+        name = c["name"] if len(c["name"]) <= 24 else c["name"][:23] + "…"
+        out.append(f'<text x="{ox + panel_w / 2}" y="{oy + 16}" text-anchor="middle" '
+                   f'font-weight="bold"><title>{escape(c["name"])}</title>{escape(name)}</text>')
+        for step in range(3):
+            value = top * step / 2
+            out.append(f'<line x1="{left}" x2="{left + 112}" y1="{y(value):.1f}" '
+                       f'y2="{y(value):.1f}" stroke="#e4e4e4"/>')
+            out.append(f'<text x="{left - 4}" y="{y(value) + 4:.1f}" text-anchor="end" '
+                       f'font-size="10">{_tick(value, top)}</text>')
+        out.append(f'<rect x="{left + 8}" y="{y(mapped[i]):.1f}" width="32" '
                    f'height="{y0 - y(mapped[i]):.1f}" fill="#bbbbbb" stroke="#666">'
-                   f'<title>{escape(c["name"])}: mapped {fmt_area(mapped[i], d)} ha</title></rect>')
-        out.append(f'<rect x="{x + 24}" y="{y(area[i]):.1f}" width="22" '
+                   f'<title>mapped {fmt_area(mapped[i], d)} ha</title></rect>')
+        out.append(f'<rect x="{left + 64}" y="{y(area[i]):.1f}" width="32" '
                    f'height="{y0 - y(area[i]):.1f}" fill="{escape(c["color"])}" stroke="#333">'
-                   f'<title>{escape(c["name"])}: estimated '
-                   f'{fmt_area_ci(area[i], est["area_ha_ci95"][i], d)} ha</title></rect>')
-        if est["area_ha_ci95"][i] is not None:
-            cx = x + 35
-            lo, hi = y(max(area[i] - ci[i], 0.0)), y(area[i] + ci[i])
+                   f'<title>estimated {fmt_area_ci(area[i], cis[i], d)} ha</title></rect>')
+        if cis[i] is not None:
+            cx = left + 80
+            lo, hi = y(max(area[i] - ci, 0.0)), y(area[i] + ci)
             out.append(f'<line x1="{cx}" x2="{cx}" y1="{lo:.1f}" y2="{hi:.1f}" stroke="#000" '
                        'stroke-width="1.5"/>')
             for yy in (lo, hi):
-                out.append(f'<line x1="{cx - 5}" x2="{cx + 5}" y1="{yy:.1f}" y2="{yy:.1f}" '
+                out.append(f'<line x1="{cx - 6}" x2="{cx + 6}" y1="{yy:.1f}" y2="{yy:.1f}" '
                            'stroke="#000" stroke-width="1.5"/>')
-        out.append(f'<text transform="translate({x + 23},{y0 + 12}) rotate(35)">'
-                   f'{escape(c["name"])}</text>')
-    out.append(f'<line x1="{left}" x2="{left + k * group}" y1="{y0}" y2="{y0}" stroke="#000"/>')
-    lx = left + k * group + 15
-    out.append(f'<rect x="{lx}" y="24" width="14" height="14" fill="#bbbbbb" stroke="#666"/>'
-               f'<text x="{lx + 20}" y="35">Mapped area</text>')
-    out.append(f'<rect x="{lx}" y="46" width="7" height="14" fill="{escape(classes[0]["color"])}" '
-               f'stroke="#333"/><rect x="{lx + 7}" y="46" width="7" height="14" '
-               f'fill="{escape(classes[-1]["color"])}" stroke="#333"/>'
-               f'<text x="{lx + 20}" y="57">Estimated area (class colour)</text>')
-    out.append(f'<line x1="{lx + 7}" x2="{lx + 7}" y1="68" y2="84" stroke="#000"/>'
-               f'<text x="{lx + 20}" y="80">95 % CI</text>')
+        out.append(f'<line x1="{left}" x2="{left + 112}" y1="{y0}" y2="{y0}" stroke="#000"/>')
+        out.append(f'<text x="{left + 24}" y="{y0 + 14}" text-anchor="middle" font-size="10">'
+                   'mapped</text>')
+        out.append(f'<text x="{left + 80}" y="{y0 + 14}" text-anchor="middle" font-size="10">'
+                   'estimated</text>')
+        label = fmt_area_ci(area[i], cis[i], d)
+        out.append(f'<text x="{left + 52}" y="{y0 + 28}" text-anchor="middle" font-size="10" '
+                   f'fill="#444">{escape(label)} ha</text>')
+    out.append(f'<text x="10" y="{height - 8}" font-size="10" fill="#555">Area in hectares; '
+               'each class on its own scale; error bars: 95 % confidence interval of the '
+               'estimated area.</text>')
     out.append("</svg>")
     return "\n".join(out)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -357,7 +357,8 @@ def read_raster_reference(
         warp_nodata = ref_nodata
         if warp_nodata is None:
             warp_nodata = np.iinfo(np.dtype(ref.dtypes[0])).max
-            log(f"Reference raster has no nodata value; pixels outside it are marked {warp_nodata}.")
+            log("Reference raster has no nodata value; pixels outside it are marked "
+                f"{warp_nodata}.")
         same_grid = (ref.crs == src.crs and ref.transform == src.transform
                      and ref.shape == src.shape)
         if not same_grid:

@@ -217,14 +217,16 @@ def draw_stratified_sample(
         if ds is None:
             raise OutputError(f"Cannot create '{output_path}'.")
         layer = ds.CreateLayer(layer_name, srs, ogr.wkbPoint)
-        for name, kind, width in (("sample_id", ogr.OFTInteger, 0), ("map_class", ogr.OFTInteger, 0),
+        for name, kind, width in (("sample_id", ogr.OFTInteger, 0),
+                                  ("map_class", ogr.OFTInteger, 0),
                                   ("map_name", ogr.OFTString, 80), (field, ogr.OFTInteger, 0)):
             definition = ogr.FieldDefn(name, kind)
             if width:
                 definition.SetWidth(width)
             layer.CreateField(definition)
         layer.SetMetadataItem("DESCRIPTION", (
-            f"Stratified random sample of {os.path.basename(classification)}: strata = map classes, "
+            f"Stratified random sample of {os.path.basename(classification)}: strata = map "
+            "classes, "
             f"allocation {ALLOCATION_TITLES[allocation]}, seed {seed}. Fill '{field}' with the "
             "reference class value (without looking at map_class), then run the LandFusion "
             "accuracy report with the stratified design."))
