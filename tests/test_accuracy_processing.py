@@ -225,3 +225,32 @@ def test_qgis_process_bad_input_leaves_nothing(qgis_process, tmp_path):
     assert rc != 0
     assert "no feature has a reference class" in log
     assert sorted(os.listdir(tmp_path)) == ["sample.gpkg"]
+
+
+def test_reference_raster_pyqgis(run_algorithm, tmp_path):
+    import rasterio
+
+    chip = str(data_path(*CHIP))
+    with rasterio.open(chip) as src:
+        profile = src.profile
+        data = src.read(1)
+    reference = data.copy()
+    reference[:20] = 4  # the reference disagrees on the top 20 rows
+    reference[-5:] = 0  # and is unlabelled (nodata) on the last 5
+    profile.update(nodata=0)
+    path = str(tmp_path / "reference.tif")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(reference, 1)
+    js = str(tmp_path / "r.json")
+    result = run_algorithm("landfusion:accuracyreport", {
+        "CLASSIFICATION": chip, "REFERENCE": path, "SAMPLING_DESIGN": 1,
+        "OUTPUT_HTML": str(tmp_path / "r.html"), "OUTPUT_JSON": js})
+    report = _json(js)
+    values = [c["value"] for c in report["classes"]]
+    keep = reference != 0
+    expected = error_matrix(data[keep], reference[keep], values)
+    assert report["error_matrix"] == expected.tolist()
+    assert result["SAMPLES"] == 224 * 219
+    assert report["samples"]["kind"] == "raster" and report["samples"]["independent"] is False
+    assert any("NOT independent" in n for n in report["notes"])
+    assert result["OVERALL_ACCURACY"] == pytest.approx(np.mean(data[keep] == reference[keep]))
