@@ -137,6 +137,8 @@ def count_classes(
         raise NoDataError(f"Classification raster '{path}' holds only nodata pixels; choose a "
                           "classified raster with at least one class.")
     order = sorted(pixels)
+    if uniform:  # exact products rather than sums of many equal floats
+        area_ha = {v: pixels[v] * float(areas[0]) for v in order}
     return ClassCounts({v: pixels[v] for v in order}, {v: area_ha[v] for v in order},
                        nodata, nodata_pixels, float(areas[0]) if uniform else None)
 
