@@ -40,7 +40,8 @@ def make_map():
                    crs="EPSG:32631", transform=from_origin(300000, 5000040, 10, 10), tiled=True,
                    blockxsize=512, blockysize=512, compress="DEFLATE", nodata=0)
     edges = np.array([-1.1, -0.6, 0.0, 0.5, 0.9, 1.2])
-    with rasterio.open(MAP, "w", **profile) as dst:
+    partial = MAP.with_suffix(".partial.tif")
+    with rasterio.open(partial, "w", **profile) as dst:
         for row in range(0, SIZE, 512):
             h = min(512, SIZE - row)
             y = np.arange(row, row + h)[:, None]
@@ -50,6 +51,7 @@ def make_map():
             classes = (np.searchsorted(edges, field) + 1).astype("uint8")
             classes[:, :200] = 0
             dst.write(classes, 1, window=((row, row + h), (0, SIZE)))
+    partial.rename(MAP)
 
 
 def timed(args, env=None):

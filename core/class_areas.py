@@ -111,8 +111,20 @@ def count_classes(
         def read(block):
             return src.read(1, window=block.window)
 
+        small_unsigned = np.dtype(src.dtypes[0]) in (np.dtype("uint8"), np.dtype("uint16"))
+
         def work(block, data):
             nonlocal nodata_pixels
+            if uniform and small_unsigned:
+                # Fast path: one bincount over the raw block, nodata's bin taken out after.
+                counts = np.bincount(data.ravel())
+                if nodata is not None and not np.isnan(nodata) and 0 <= nodata < counts.size \
+                        and float(nodata).is_integer():
+                    nodata_pixels += int(counts[int(nodata)])
+                    counts[int(nodata)] = 0
+                for value in np.flatnonzero(counts):
+                    pixels[int(value)] = pixels.get(int(value), 0) + int(counts[value])
+                return
             valid = (np.ones(data.shape, bool) if nodata is None or np.isnan(nodata)
                      else data != nodata)
             nodata_pixels += int(valid.size - valid.sum())
