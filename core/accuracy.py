@@ -43,25 +43,36 @@ DESIGN_TITLES = {
 
 
 def error_matrix(map_labels: Sequence[int], reference_labels: Sequence[int],
-                 classes: Sequence[int]) -> np.ndarray:
+                 classes: Sequence[int], counts: Optional[Sequence[int]] = None) -> np.ndarray:
     """Returns the sample-count matrix, rows = map, columns = reference, in ``classes`` order.
+
+    Args:
+        map_labels, reference_labels: the two labels of each sample (or of each distinct pair).
+        classes: class values, in matrix order.
+        counts: number of samples of each pair (default: 1 each).
 
     Raises:
         InputError: when a label is not one of ``classes``.
     """
-    classes = [int(c) for c in classes]
-    index = {c: i for i, c in enumerate(classes)}
+    order = np.asarray([int(c) for c in classes], dtype=np.int64)
     m = np.asarray(map_labels, dtype=np.int64).ravel()
     r = np.asarray(reference_labels, dtype=np.int64).ravel()
     if m.shape != r.shape:
         raise InputError("Map and reference labels differ in number; pair each sample's labels.")
-    unknown = sorted(set(np.unique(m).tolist() + np.unique(r).tolist()) - set(classes))
-    if unknown:
-        raise InputError(f"Labels {unknown} are not among the classes {classes}.")
-    k = len(classes)
-    mi = np.array([index[v] for v in m.tolist()], dtype=np.int64)
-    ri = np.array([index[v] for v in r.tolist()], dtype=np.int64)
-    return np.bincount(mi * k + ri, minlength=k * k).reshape(k, k).astype(np.int64)
+    k = order.size
+    sorter = np.argsort(order)
+    indices = []
+    for labels in (m, r):
+        pos = np.clip(np.searchsorted(order, labels, sorter=sorter), 0, max(k - 1, 0))
+        idx = sorter[pos] if k else pos
+        bad = order[idx] != labels if k else np.ones(labels.shape, bool)
+        if bad.any():
+            raise InputError(f"Labels {sorted(set(labels[bad].tolist()))} are not among the "
+                             f"classes {order.tolist()}.")
+        indices.append(idx)
+    weights = None if counts is None else np.asarray(counts, dtype=np.float64).ravel()
+    flat = np.bincount(indices[0] * k + indices[1], weights=weights, minlength=k * k)
+    return np.rint(flat).astype(np.int64).reshape(k, k)
 
 
 def _ratio(num: float, den: float) -> Optional[float]:
@@ -319,6 +330,9 @@ def assess_accuracy(
 
     values = sorted(set(counts.pixels) | set(np.unique(samples.map_values).tolist())
                     | set(np.unique(samples.reference_values).tolist()))
+    if len(values) > 1000:
+        raise InputError(f"The classification and reference hold {len(values)} distinct values; "
+                         "a class raster has a few classes. Check that the inputs are class maps.")
     classes = []
     for index, value in enumerate(values):
         if value in styled:
@@ -329,7 +343,7 @@ def assess_accuracy(
             classes.append({"value": value, "name": name,
                             "color": "#%02x%02x%02x" % palette_color(index)})
     names = [c["name"] for c in classes]
-    matrix = error_matrix(samples.map_values, samples.reference_values, values)
+    matrix = error_matrix(samples.map_values, samples.reference_values, values, samples.weights)
     notes = list(samples.notes)
     for i, value in enumerate(values):
         if matrix[:, i].sum() > 0 and counts.pixels.get(value, 0) == 0:

@@ -44,10 +44,14 @@ class ReferenceSamples:
     unlabelled: int = 0
     reference_names: Dict[int, str] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
+    #: Number of samples of each (map, reference) pair; None when each pair is one sample.
+    weights: Optional[np.ndarray] = None
 
     @property
     def count(self) -> int:
         """Number of usable samples."""
+        if self.weights is not None:
+            return int(self.weights.sum())
         return int(self.map_values.size)
 
 
@@ -394,16 +398,11 @@ def read_raster_reference(
         run_blocks(blocks, read, work, progress, is_cancelled, read_ahead=False)
         if not same_grid:
             reader.close()
-    if pairs:
-        keys = np.array(list(pairs), dtype=np.int64)
-        reps = np.array(list(pairs.values()), dtype=np.int64)
-        map_vals = np.repeat(keys[:, 0], reps)
-        ref_vals = np.repeat(keys[:, 1], reps)
-    else:
-        map_vals = ref_vals = np.zeros(0, np.int64)
-    samples = ReferenceSamples(map_vals, ref_vals, reference, "raster", independent=False,
-                               mode="all_pixels", features=int(map_vals.size + state["nodata"]),
-                               outside=0, on_map_nodata=state["nodata"])
+    keys = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
+    reps = np.array(list(pairs.values()), dtype=np.int64)
+    samples = ReferenceSamples(keys[:, 0], keys[:, 1], reference, "raster", independent=False,
+                               mode="all_pixels", features=int(reps.sum() + state["nodata"]),
+                               outside=0, on_map_nodata=state["nodata"], weights=reps)
     _finish(samples, warn)
     return samples
 
@@ -411,6 +410,10 @@ def read_raster_reference(
 def _finish(samples: ReferenceSamples, warn: Log) -> None:
     """Adds the notes and raises when no sample is usable."""
     where = f"Reference '{samples.source}'"
+    if samples.kind == "raster" and samples.count == 0:
+        raise NoOverlapError(f"{where} has no labelled pixel on a classified pixel of the map "
+                             f"({samples.on_map_nodata} on map nodata); check that both rasters "
+                             "cover the same area and that their nodata values are right.")
     if samples.features == 0:
         raise NoDataError(f"{where} holds no feature; add labelled reference samples.")
     if samples.count == 0 and samples.outside and samples.on_map_nodata == 0 \

@@ -460,3 +460,20 @@ def test_real_chip_labels_with_known_errors(tmp_path):
 def test_engine_errors_are_landfusion_errors():
     with pytest.raises(LandFusionError):
         error_matrix([1, 2], [1], [1, 2])
+
+
+def test_error_matrix_pair_counts_and_unknown_labels():
+    counts = error_matrix([1, 2, 7], [1, 1, 2], [7, 1, 2], counts=[5, 3, 2])
+    assert counts.tolist() == [[0, 0, 2], [0, 5, 0], [0, 3, 0]]  # rows/cols in the given order
+    with pytest.raises(InputError, match=r"Labels \[9\] are not among the classes \[1, 2\]"):
+        error_matrix([1, 9], [1, 2], [1, 2])
+
+
+def test_reference_raster_elsewhere_is_refused(tmp_path, small_map):
+    from rasterio.transform import from_origin
+
+    path = _write_class_raster(tmp_path / "ref.tif", np.ones((10, 10), np.uint8),
+                               transform=from_origin(600000, 5000000, 10, 10), nodata=0)
+    with pytest.raises(NoOverlapError, match="no labelled pixel on a classified pixel"):
+        _assess(tmp_path, small_map, path)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(("report", ".landfusion"))]
