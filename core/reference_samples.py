@@ -55,6 +55,12 @@ class ReferenceSamples:
         return int(self.map_values.size)
 
 
+def _add_pair(pairs: Dict[tuple, int], map_value: int, reference_value: int,
+              count: int = 1) -> None:
+    key = (int(map_value), int(reference_value))
+    pairs[key] = pairs.get(key, 0) + count
+
+
 def split_layer_source(source: str):
     """Splits a QGIS/OGR source such as ``file.gpkg|layername=pts`` into (path, layer name)."""
     path, _, rest = (source or "").partition("|")
@@ -192,8 +198,7 @@ def read_vector_reference(
                 f"({src.crs.to_string()}).")
         inverse = ~src.transform
         total = max(1, layer.GetFeatureCount())
-        map_vals: List[int] = []
-        ref_vals: List[int] = []
+        pairs: Dict[tuple, int] = {}  # (map value, reference value) -> number of samples
         features = outside = on_nodata = unlabelled = 0
         points: List[tuple] = []  # (row, col, reference) for points and centroids
         layer.ResetReading()
@@ -231,20 +236,20 @@ def read_vector_reference(
                     centre = geometry.PointOnSurface()
                 points.append((centre.GetX(), centre.GetY(), label))
                 continue
-            values = _polygon_pixels(src, geometry, nodata)
-            if values is None:
+            histogram = _polygon_pixels(src, geometry, nodata)
+            if histogram is None:
                 outside += 1
                 continue
-            if values.size == 0:
+            if not histogram:
                 on_nodata += 1
                 continue
             if polygon_mode == "majority":
-                uniq, counts = np.unique(values, return_counts=True)
-                map_vals.append(int(uniq[np.argmax(counts)]))
-                ref_vals.append(label)
+                # ties go to the smallest class value, so the result never depends on order
+                top = max(histogram.values())
+                _add_pair(pairs, min(v for v, n in histogram.items() if n == top), label)
             else:
-                map_vals.extend(values.astype(np.int64).tolist())
-                ref_vals.extend([label] * values.size)
+                for value, count in histogram.items():
+                    _add_pair(pairs, value, label, count)
 
         if points:
             xy = np.array([(x, y) for x, y, _ in points], dtype=np.float64)
@@ -258,26 +263,31 @@ def read_vector_reference(
             values = _values_at(src, rows[inside], cols[inside], is_cancelled)
             keep = np.ones(values.size, bool) if nodata is None else values != nodata
             on_nodata += int((~keep).sum())
-            map_vals.extend(values[keep].astype(np.int64).tolist())
-            ref_vals.extend(labels[inside][keep].tolist())
+            for value, label in zip(values[keep].tolist(), labels[inside][keep].tolist()):
+                _add_pair(pairs, int(value), int(label))
     progress(1.0)
     ds = None
 
+    keys = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
     samples = ReferenceSamples(
-        np.array(map_vals, dtype=np.int64), np.array(ref_vals, dtype=np.int64), path,
+        keys[:, 0], keys[:, 1], path,
         "polygons" if kind == "polygons" else "points",
         independent=not (kind == "polygons" and polygon_mode == "all_pixels"),
         mode=polygon_mode if kind == "polygons" else "", features=features, outside=outside,
         on_map_nodata=on_nodata, unlabelled=unlabelled,
-        reference_names={v: text for v, text in new_names.values()})
+        reference_names={v: text for v, text in new_names.values()},
+        weights=np.array(list(pairs.values()), dtype=np.int64))
     _finish(samples, warn)
     return samples
 
 
-def _polygon_pixels(src, geometry, nodata) -> Optional[np.ndarray]:
-    """Map values of the pixels whose centres fall in ``geometry`` (None when outside the map).
+def _polygon_pixels(src, geometry, nodata,
+                    budget_pixels: int = 4_000_000) -> Optional[Dict[int, int]]:
+    """Histogram {map value: pixels} of the pixels whose centres fall in ``geometry``.
 
-    A polygon smaller than a pixel that covers no pixel centre gets the pixel under its centroid.
+    Returns None when the polygon is outside the map. The polygon's window is read in row strips,
+    so a polygon as large as the scene costs no more memory than a strip. A polygon smaller than
+    a pixel that covers no pixel centre gets the pixel under its centroid.
     """
     import json
 
@@ -292,23 +302,35 @@ def _polygon_pixels(src, geometry, nodata) -> Optional[np.ndarray]:
     row1 = min(src.height, int(np.ceil(window.row_off + window.height)))
     if col1 <= col0 or row1 <= row0:
         return None
-    window = Window(col0, row0, col1 - col0, row1 - row0)
-    data = src.read(1, window=window)
     shape = json.loads(geometry.ExportToJson())
-    inside = geometry_mask([shape], out_shape=data.shape, transform=src.window_transform(window),
-                           invert=True)
-    if not inside.any():
+    histogram: Dict[int, int] = {}
+    covered = False
+    strip = max(1, budget_pixels // (col1 - col0))
+    for top in range(row0, row1, strip):
+        part = Window(col0, top, col1 - col0, min(strip, row1 - top))
+        inside = geometry_mask([shape], out_shape=(int(part.height), int(part.width)),
+                               transform=src.window_transform(part), invert=True)
+        if not inside.any():
+            continue
+        covered = True
+        values = src.read(1, window=part)[inside]
+        _add_histogram(histogram, values, nodata)
+    if not covered:
         centre = geometry.Centroid()
         col, row = ~src.transform * (centre.GetX(), centre.GetY())
         row, col = int(np.floor(row)), int(np.floor(col))
         if not (0 <= row < src.height and 0 <= col < src.width):
             return None
-        values = src.read(1, window=Window(col, row, 1, 1)).ravel()
-    else:
-        values = data[inside]
+        _add_histogram(histogram, src.read(1, window=Window(col, row, 1, 1)).ravel(), nodata)
+    return histogram
+
+
+def _add_histogram(histogram: Dict[int, int], values: np.ndarray, nodata) -> None:
     if nodata is not None and not np.isnan(nodata):
         values = values[values != nodata]
-    return values
+    uniq, counts = np.unique(values, return_counts=True)
+    for value, count in zip(uniq.tolist(), counts.tolist()):
+        histogram[int(value)] = histogram.get(int(value), 0) + int(count)
 
 
 def _values_at(src, rows: np.ndarray, cols: np.ndarray, is_cancelled: IsCancelled) -> np.ndarray:

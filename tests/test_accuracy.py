@@ -477,3 +477,18 @@ def test_reference_raster_elsewhere_is_refused(tmp_path, small_map):
     with pytest.raises(NoOverlapError, match="no labelled pixel on a classified pixel"):
         _assess(tmp_path, small_map, path)
     assert not [p for p in os.listdir(tmp_path) if p.startswith(("report", ".landfusion"))]
+
+
+def test_polygon_pixels_read_in_strips_give_same_histogram(small_map):
+    import rasterio
+    from osgeo import ogr
+
+    from landfusion.core.reference_samples import _polygon_pixels
+
+    polygon = ogr.CreateGeometryFromWkt(
+        "POLYGON((500050 4999950,500350 4999950,500350 4999650,500050 4999650,500050 4999950))")
+    with rasterio.open(small_map) as src:
+        whole = _polygon_pixels(src, polygon, 0)
+        strips = _polygon_pixels(src, polygon, 0, budget_pixels=7)
+    # rows and columns 5..34: 15 columns of forest, 15 of crops less the 5 x 5 water corner
+    assert whole == strips == {1: 450, 2: 425, 3: 25}
