@@ -68,8 +68,8 @@ class Block:
 
     row_off: int
     height: int
-    col_off: int
     width: int
+    col_off: int = 0
 
     @property
     def window(self):
@@ -112,7 +112,7 @@ def plan_blocks(
     else:  # a budget below one tile: honour it with thin strips
         rows = max(1, rows)
     return [
-        Block(r, min(rows, height - r), c, min(cols, width - c))
+        Block(r, min(rows, height - r), min(cols, width - c), c)
         for r in range(0, height, rows)
         for c in range(0, width, cols)
     ]
