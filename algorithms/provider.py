@@ -40,6 +40,12 @@ class LandFusionProvider(QgsProcessingProvider):
         """Returns the provider icon path."""
         return ICON
 
+    def warningMessage(self):  # noqa: N802 (QGIS API name)
+        """Returns install instructions, shown in the toolbox, when a package is missing."""
+        from ..core.dependencies import missing_message
+
+        return missing_message()
+
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
         """Adds one instance of each algorithm."""
         for cls in algorithm_classes():
