@@ -334,21 +334,22 @@ def _add_histogram(histogram: Dict[int, int], values: np.ndarray, nodata) -> Non
 
 
 def _values_at(src, rows: np.ndarray, cols: np.ndarray, is_cancelled: IsCancelled) -> np.ndarray:
-    """Reads band 1 at the given pixels, one row strip at a time (only strips holding points)."""
+    """Reads band 1 at the given pixels, one full-width row strip at a time (only strips that hold
+    points are read)."""
+    from rasterio.windows import Window
+
     out = np.zeros(rows.size, dtype=np.dtype(src.dtypes[0]))
     if rows.size == 0:
         return out
-    blocks = plan_blocks(src.width, src.height, np.dtype(src.dtypes[0]).itemsize, 64)
-    for block in blocks:
+    strip = max(1, int(64 * 1024 * 1024 // max(1, src.width * np.dtype(src.dtypes[0]).itemsize)))
+    for top in range(0, src.height, strip):
         check_cancelled(is_cancelled)
-        hit = (rows >= block.row_off) & (rows < block.row_off + block.height)
+        hit = (rows >= top) & (rows < top + strip)
         if not hit.any():
             continue
         r0, r1 = int(rows[hit].min()), int(rows[hit].max()) + 1
-        from rasterio.windows import Window
-
-        strip = src.read(1, window=Window(0, r0, src.width, r1 - r0))
-        out[hit] = strip[rows[hit] - r0, cols[hit]]
+        data = src.read(1, window=Window(0, r0, src.width, r1 - r0))
+        out[hit] = data[rows[hit] - r0, cols[hit]]
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from .errors import InputError, NoDataError, OutputError
-from .raster_io import atomic_output, check_writable, gdal_env, open_raster, plan_blocks, run_blocks
+from .raster_io import Block, atomic_output, check_writable, gdal_env, open_raster, run_blocks
 from .runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
                       sub_progress)
 
@@ -85,6 +85,17 @@ def allocate(pixels: Dict[int, int], sample_size: int, allocation: str = "olofss
                 break
             fixed |= below
     return {v: int(c) for v, c in zip(values, n)}
+
+
+def row_strips(width: int, height: int, bytes_per_pixel: int, memory_mb: float) -> list:
+    """Full-width row strips within a memory budget.
+
+    The sample numbers the pixels of each class in raster scan order, so the points depend only
+    on the seed and the raster, never on the memory budget: strips, unlike tiles, keep that order.
+    """
+    budget = max(1e-3, memory_mb) * 1024 * 1024
+    rows = max(1, min(height, int(budget // max(1, width * bytes_per_pixel))))
+    return [Block(r, min(rows, height - r), width) for r in range(0, height, rows)]
 
 
 def draw_stratified_sample(
@@ -188,8 +199,8 @@ def draw_stratified_sample(
                     picked_cols.append(hits % data.shape[1])
                     picked_class.append(np.full(hits.size, value, dtype=np.int64))
 
-        blocks = plan_blocks(src.width, src.height, np.dtype(src.dtypes[0]).itemsize + 16,
-                             memory_mb)
+        blocks = row_strips(src.width, src.height, np.dtype(src.dtypes[0]).itemsize + 16,
+                            memory_mb)
         run_blocks(blocks, read, work, sub_progress(progress, 0.4, 0.9), is_cancelled)
         transform = src.transform
         wkt = src.crs.to_wkt() if src.crs else None

@@ -124,3 +124,22 @@ def test_real_chip_proportional(tmp_path):
     assert result["allocation"] == {1: 104, 2: 74, 6: 13, 9: 9}  # largest remainders
     _, rows, _ = _read_points(out)
     assert len(rows) == 200 and {r["map_name"] for r in rows} == {"1", "2", "6", "9"}
+
+
+def test_tiled_block_plans_give_same_counts_and_points(tmp_path):
+    """A budget that makes the shared block planner cut column tiles changes nothing."""
+    from landfusion.core.class_areas import count_classes
+    from landfusion.core.raster_io import plan_blocks
+
+    assert len({b.col_off for b in plan_blocks(1000, 300, 25, 2)}) > 1  # really tiled
+    rng = np.random.default_rng(0)
+    data = rng.integers(1, 5, size=(300, 1000)).astype(np.uint8)
+    path = _write_class_raster(tmp_path / "wide.tif", data)
+    expected = {v: int((data == v).sum()) for v in range(1, 5)}
+    assert count_classes(path, memory_mb=2).pixels == expected
+    assert count_classes(path).pixels == expected
+    small = str(tmp_path / "small.gpkg")
+    large = str(tmp_path / "large.gpkg")
+    draw_stratified_sample(path, small, 40, "equal", seed=2, memory_mb=2)
+    draw_stratified_sample(path, large, 40, "equal", seed=2)
+    assert _read_points(small)[1] == _read_points(large)[1]
