@@ -5,15 +5,18 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .accuracy_report import AccuracyReportAlgorithm
 from .coregister_stack import CoregisterStackAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
+from .stratified_sample import StratifiedSampleAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "landfusion.svg")
 
 
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
-    return [SpectralIndicesAlgorithm, CoregisterStackAlgorithm]
+    return [SpectralIndicesAlgorithm, CoregisterStackAlgorithm, StratifiedSampleAlgorithm,
+            AccuracyReportAlgorithm]
 
 
 class LandFusionProvider(QgsProcessingProvider):
@@ -38,6 +41,12 @@ class LandFusionProvider(QgsProcessingProvider):
     def svgIconPath(self):  # noqa: N802 (QGIS API name)
         """Returns the provider icon path."""
         return ICON
+
+    def warningMessage(self):  # noqa: N802 (QGIS API name)
+        """Returns install instructions, shown in the toolbox, when a package is missing."""
+        from ..core.dependencies import missing_message
+
+        return missing_message()
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
         """Adds one instance of each algorithm."""

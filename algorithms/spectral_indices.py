@@ -25,7 +25,10 @@ class SpectralIndicesAlgorithm(LandFusionAlgorithm):
     SAVI_L = "SAVI_L"
     EXPRESSION = "EXPRESSION"
     EXPRESSION_NAME = "EXPRESSION_NAME"
+    COMPRESSION = "COMPRESSION"
     OUTPUT = "OUTPUT"
+
+    COMPRESSIONS = ["NONE", "ZSTD", "DEFLATE", "LZW"]
 
     GROUP = "Features"
     GROUP_ID = "features"
@@ -111,6 +114,12 @@ class SpectralIndicesAlgorithm(LandFusionAlgorithm):
             optional=True)
         expression_name.setFlags(expression_name.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(expression_name)
+        compression = QgsProcessingParameterEnum(
+            self.COMPRESSION, self.tr("GeoTIFF compression"), options=self.COMPRESSIONS,
+            defaultValue="NONE", usesStaticStrings=True)
+        compression.setHelp(self.tr("NONE is fastest; ZSTD gives the smallest files."))
+        compression.setFlags(compression.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(compression)
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT, self.tr("Indices"), defaultValue=QgsProcessing.TEMPORARY_OUTPUT))
 
@@ -155,6 +164,7 @@ class SpectralIndicesAlgorithm(LandFusionAlgorithm):
             scale=self.parameterAsDouble(parameters, self.SCALE, context),
             offset=offset,
             savi_l=self.parameterAsDouble(parameters, self.SAVI_L, context),
+            compress=self.parameterAsEnumString(parameters, self.COMPRESSION, context) or "NONE",
             **arguments,
             **self.callbacks(feedback),
         )

@@ -76,7 +76,7 @@ OURS = """
 import sys
 sys.path.insert(0, {plugins!r})
 from landfusion.core.spectral_indices import compute_spectral_indices
-compute_spectral_indices({tile!r}, {out!r}, indices={indices!r})
+compute_spectral_indices({tile!r}, {out!r}, indices={indices!r}, compress={compress!r})
 """
 
 
@@ -93,10 +93,14 @@ def main():
                               "--calc=(B.astype(float)-A)/(B.astype(float)+A)", "--type=Float32",
                               "--co=TILED=YES", "--co=COMPRESS=ZSTD", "--co=PREDICTOR=3",
                               f"--outfile={out}"],
-        "LandFusion NDVI": [py, "-c", OURS.format(plugins=plugins, tile=str(TILE), out=out,
-                                                   indices=["NDVI"])],
-        "LandFusion NDVI, SAVI, BAI, NDWI": [py, "-c", OURS.format(
-            plugins=plugins, tile=str(TILE), out=out, indices=["NDVI", "SAVI", "BAI", "NDWI"])],
+        "LandFusion NDVI (ZSTD output, like gdal_calc)": [py, "-c", OURS.format(
+            plugins=plugins, tile=str(TILE), out=out, indices=["NDVI"], compress="ZSTD")],
+        "LandFusion NDVI, SAVI, BAI, NDWI (ZSTD output)": [py, "-c", OURS.format(
+            plugins=plugins, tile=str(TILE), out=out, indices=["NDVI", "SAVI", "BAI", "NDWI"],
+            compress="ZSTD")],
+        "LandFusion NDVI, SAVI, BAI, NDWI (uncompressed output)": [py, "-c", OURS.format(
+            plugins=plugins, tile=str(TILE), out=out, indices=["NDVI", "SAVI", "BAI", "NDWI"],
+            compress="NONE")],
     }
     # Warm the page cache so every run reads from memory, then time each run twice (best kept).
     timed(runs["I/O floor (read B03, B04, B08 once)"])

@@ -191,8 +191,10 @@ def read_class_styling(path: str) -> list:
     if dataset is None:
         raise InputError(f"Cannot open '{path}' as a raster.")
     band = dataset.GetRasterBand(1)
-    names = band.GetCategoryNames() or []
+    # The GeoTIFF driver of GDAL 3.6 loads the .aux.xml (where category names live) lazily, and
+    # GetCategoryNames() alone does not trigger it: read the colour table first.
     table = band.GetColorTable()
+    names = band.GetCategoryNames() or []
     classes = []
     for value, name in enumerate(names):
         if not name:

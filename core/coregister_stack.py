@@ -919,7 +919,8 @@ def coregister_stack(
         n_out = len(plan.outputs)
         # Alive per pixel: every layer (and its warp source), every output band, a few temporaries.
         bytes_per_pixel = 4 * (n_out + 2 * len(plan.layers) + 4)
-        blocks = raster_io.plan_tiles(grid.width, grid.height, bytes_per_pixel, memory_mb / 2)
+        # Up to three blocks are alive: one read ahead, one worked, one being written.
+        blocks = raster_io.plan_tiles(grid.width, grid.height, bytes_per_pixel, memory_mb / 3)
         mask_type, mask_classes = plan.mask_type, plan.mask_classes
         counts = {"valid": np.zeros(n_out, dtype=np.int64), "s2": 0, "clear": 0}
         params = {"L": float(savi_l)}
@@ -1015,22 +1016,23 @@ def coregister_stack(
         with raster_io.atomic_output(output_path) as temp:
             try:
                 profile = raster_io.float_profile(grid, n_out, compress=compress)
-                # Band-interleaved: each band of a block is written on its own, so pixel
-                # interleaving would recompress every tile once per band.
-                profile["interleave"] = "band"
                 with rasterio.open(temp, "w", **profile) as dst:
                     _describe(dst, plan, out_units)
 
                     def work(block, arrays):
                         result = features(arrays)
+                        out = np.empty((n_out, block.height, block.width), dtype=np.float32)
                         for k, band in enumerate(plan.outputs):
-                            values = result[band.name]
+                            values = result.pop(band.name)
                             ok = np.isfinite(values)
                             counts["valid"][k] += int(ok.sum())
-                            dst.write(np.where(ok, values, nodata).astype(np.float32), k + 1,
-                                      window=block.window)
+                            out[k] = np.where(ok, values, nodata)
+                        return out
 
-                    raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
+                    def write(block, out):
+                        dst.write(out, window=block.window)
+
+                    raster_io.run_blocks(blocks, read, work, progress, is_cancelled, write=write)
                 total = grid.width * grid.height
                 fractions = {b.name: float(counts["valid"][k]) / total
                              for k, b in enumerate(plan.outputs)}

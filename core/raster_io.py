@@ -65,11 +65,7 @@ def band_descriptions(dataset) -> list:
 
 @dataclass(frozen=True)
 class Block:
-    """A part of a raster: rows [row_off, row_off + height), columns [col_off, col_off + width).
-
-    Blocks from :func:`plan_blocks` are full-width row strips (``col_off`` 0); blocks from
-    :func:`plan_tiles` may be narrower.
-    """
+    """A rectangular block of a raster: rows [row_off, row_off + height), columns likewise."""
 
     row_off: int
     height: int
@@ -87,39 +83,55 @@ class Block:
 def plan_blocks(
     width: int, height: int, bytes_per_pixel: int, memory_mb: float = DEFAULT_MEMORY_MB
 ) -> list:
-    """Splits a raster into full-width row strips that fit a memory budget.
+    """Splits a raster into blocks that fit a memory budget, aligned on the output tiles.
+
+    Blocks are full-width strips when a strip of at least one tile row fits the budget, else
+    one tile row high and as many whole tiles wide as fit, so block edges fall on multiples of
+    :data:`TILE` and every compressed output tile is written once, whole. Only a budget smaller
+    than one tile gives thin unaligned strips.
 
     Args:
         width, height: raster size in pixels.
         bytes_per_pixel: bytes one pixel costs across all arrays alive while a block is worked
             (inputs, temporaries and outputs).
-        memory_mb: budget for one block. Two blocks are alive at once with read-ahead.
+        memory_mb: budget for one block.
 
     Returns:
-        Blocks covering the raster top to bottom. Strip heights are multiples of the output tile
-        size when the budget allows it, so each strip writes whole tiles.
+        Blocks covering the raster, row by row, left to right.
     """
     budget = max(1e-3, memory_mb) * 1024 * 1024
     rows = int(budget // max(1, width * bytes_per_pixel))
-    rows = max(1, min(rows, height))
-    if rows >= TILE:
+    cols = width
+    if rows >= height:
+        rows = height
+    elif rows >= TILE:
         rows -= rows % TILE
-    return [Block(r, min(rows, height - r), width) for r in range(0, height, rows)]
+    elif width > TILE and budget >= TILE * TILE * bytes_per_pixel:
+        rows = min(TILE, height)
+        cols = int(budget // (rows * bytes_per_pixel))
+        cols -= cols % TILE
+    else:  # a budget below one tile: honour it with thin strips
+        rows = max(1, rows)
+    return [
+        Block(r, min(rows, height - r), min(cols, width - c), c)
+        for r in range(0, height, rows)
+        for c in range(0, width, cols)
+    ]
 
 
 def plan_tiles(
     width: int, height: int, bytes_per_pixel: int, memory_mb: float = DEFAULT_MEMORY_MB
 ) -> list:
-    """Splits a raster into blocks that fit a memory budget and write whole output tiles.
+    """Like :func:`plan_blocks`, but near-square blocks when full-width strips would be thin.
 
-    Like :func:`plan_blocks` when full-width strips of at least four tile rows fit the budget.
-    Otherwise (wide rasters, many bands) blocks are near-square and made of whole tiles: a
-    compressed tiled output never has to write a tile twice, and inputs read through a warp
-    are decompressed as few times as possible along block seams.
+    For work that reads its inputs through a warp (co-registration): when full-width strips of
+    four tile rows do not fit the budget, blocks are near-square and made of whole output tiles.
+    Input tiles are then decompressed as few times as possible along block seams (a 256-row
+    strip cuts every 512-row input tile in two), and every output tile is still written once.
     """
     budget = max(1e-3, memory_mb) * 1024 * 1024
     pixels = budget / max(1, bytes_per_pixel)
-    if pixels >= width * min(4 * TILE, height):
+    if pixels >= width * min(4 * TILE, height) or pixels < TILE * TILE:
         return plan_blocks(width, height, bytes_per_pixel, memory_mb)
     rows = max(TILE, int(math.sqrt(pixels)) // TILE * TILE)
     cols = max(TILE, int(pixels / rows) // TILE * TILE)
@@ -136,36 +148,53 @@ def plan_tiles(
 def run_blocks(
     blocks: Sequence[Block],
     read: Callable[[Block], object],
-    work: Callable[[Block, object], None],
+    work: Callable[[Block, object], object],
     progress: Progress = no_progress,
     is_cancelled: IsCancelled = never_cancelled,
     read_ahead: bool = True,
+    write: Optional[Callable[[Block, object], None]] = None,
 ) -> None:
-    """Reads and works blocks in order, reading the next block while the current one is worked.
+    """Reads, works and writes blocks in order, overlapping the three.
 
-    ``read`` must only touch input datasets and ``work`` only output datasets, so the two may run
-    in different threads (GDAL and numpy release the GIL while they work).
+    The next block is read while the current one is worked, and when ``write`` is given, the
+    previous block's result (what ``work`` returned) is written meanwhile. ``read`` must only
+    touch input datasets and ``write`` only output datasets; GDAL and numpy release the GIL
+    while they work, so the three run in parallel. Up to three blocks are alive at once: size
+    blocks with a third of the memory budget. Errors in any step stop the walk and propagate.
     """
     if not blocks:
         return
     if not read_ahead:
         for i, block in enumerate(blocks):
             check_cancelled(is_cancelled)
-            work(block, read(block))
+            result = work(block, read(block))
+            if write is not None:
+                write(block, result)
             progress((i + 1) / len(blocks))
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="landfusion-read") as pool:
-        pending = pool.submit(read, blocks[0])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="landfusion-read") as reader, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="landfusion-write") as writer:
+        pending = reader.submit(read, blocks[0])
+        writing = None
         try:
             for i, block in enumerate(blocks):
                 check_cancelled(is_cancelled)
                 data = pending.result()
                 if i + 1 < len(blocks):
-                    pending = pool.submit(read, blocks[i + 1])
-                work(block, data)
+                    pending = reader.submit(read, blocks[i + 1])
+                result = work(block, data)
+                del data
+                if write is not None:
+                    if writing is not None:
+                        writing.result()
+                    writing = writer.submit(write, block, result)
                 progress((i + 1) / len(blocks))
+            if writing is not None:
+                writing.result()
         finally:
             pending.cancel()
+            if writing is not None:
+                writing.cancel()
 
 
 def float_profile(reference, count: int, nodata: float = FLOAT_NODATA, compress: str = "ZSTD"):
@@ -182,6 +211,7 @@ def float_profile(reference, count: int, nodata: float = FLOAT_NODATA, compress:
         "tiled": True,
         "blockxsize": TILE,
         "blockysize": TILE,
+        "interleave": "band",
         "BIGTIFF": "IF_SAFER",
         "NUM_THREADS": "ALL_CPUS",
     }

@@ -69,9 +69,11 @@ def test_ssl4eo_geographic_inputs_onto_utm_10m_grid(tmp_path):
     s2, s1 = _ssl4eo()
     out = str(tmp_path / "stack.tif")
     messages = Messages()
-    # A tiny memory budget forces many blocks, so block seams are tested as well.
+    # A small memory budget gives 256 x 256 blocks: block seams cross the chip.
+    fractions = []
     result = coregister_stack(out, s2=s2, s1=s1, target_crs="EPSG:32643", target_resolution=10,
-                              memory_mb=0.2, **messages.kwargs())
+                              memory_mb=26, progress=fractions.append, **messages.kwargs())
+    assert len(fractions) >= 4 and fractions[-1] == 1.0
     with rasterio.open(out) as ds:
         assert ds.crs.to_epsg() == 32643
         assert ds.transform.a == 10.0 and ds.transform.e == -10.0
@@ -443,7 +445,7 @@ def test_cancel_leaves_no_output(tmp_path):
 
     with pytest.raises(CancelledError):
         coregister_stack(out, s2=s2, s1=s1, target_crs="EPSG:32643", target_resolution=10,
-                         memory_mb=0.2, is_cancelled=cancel_after_first_block)
+                         memory_mb=26, is_cancelled=cancel_after_first_block)
     assert len(calls) == 2
     assert _leftovers(tmp_path) == []
     assert not os.path.exists(sidecar_path(out))

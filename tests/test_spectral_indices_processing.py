@@ -51,6 +51,7 @@ def test_qgis_process_run(qgis_process, tmp_path):
     code, result, _ = qgis_process("landfusion:spectralindices", {
         "INPUT": chip, "INPUT_BANDS": L2A_12, "INDICES": ["NDVI", "NDWI"],
         "EXPRESSION": "(B08 - B11) / (B08 + B11)", "EXPRESSION_NAME": "NDMI_CUSTOM",
+        "COMPRESSION": "ZSTD",
         "OUTPUT": out})
     assert code == 0
     assert result["results"]["OUTPUT"] == str(out)
@@ -58,6 +59,7 @@ def test_qgis_process_run(qgis_process, tmp_path):
     with rasterio.open(chip) as src, rasterio.open(out) as dst:
         assert dst.crs == src.crs and dst.transform == src.transform
         assert dst.descriptions == ("NDVI", "NDWI", "NDMI_CUSTOM")
+        assert dst.compression.name == "zstd"
         np.testing.assert_allclose(dst.read(1), ndvi, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(dst.read(2), ndwi, rtol=1e-5, atol=1e-6)
         b = src.read().astype(np.float64)
