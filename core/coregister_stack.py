@@ -917,10 +917,12 @@ def coregister_stack(
         groups = _group_layers(plan.layers)
         halo = speckle_window // 2 if speckle_filter else 0
         n_out = len(plan.outputs)
-        # Alive per pixel: every layer (and its warp source), every output band, a few temporaries.
-        bytes_per_pixel = 4 * (n_out + 2 * len(plan.layers) + 4)
-        # Up to three blocks are alive: one read ahead, one worked, one being written.
-        blocks = raster_io.plan_tiles(grid.width, grid.height, bytes_per_pixel, memory_mb / 3)
+        # Alive per pixel over the three blocks in flight: the block read ahead (its layers and
+        # their warp sources), the block worked (layers, outputs, features, temporaries) and
+        # the block being written (outputs).
+        n_layers = len(plan.layers)
+        bytes_per_pixel = 4 * (2 * n_layers) + 4 * (n_layers + 2 * n_out + 6) + 4 * n_out
+        blocks = raster_io.plan_tiles(grid.width, grid.height, bytes_per_pixel, memory_mb)
         mask_type, mask_classes = plan.mask_type, plan.mask_classes
         counts = {"valid": np.zeros(n_out, dtype=np.int64), "s2": 0, "clear": 0}
         params = {"L": float(savi_l)}

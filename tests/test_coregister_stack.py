@@ -72,7 +72,7 @@ def test_ssl4eo_geographic_inputs_onto_utm_10m_grid(tmp_path):
     # A small memory budget gives 256 x 256 blocks: block seams cross the chip.
     fractions = []
     result = coregister_stack(out, s2=s2, s1=s1, target_crs="EPSG:32643", target_resolution=10,
-                              memory_mb=26, progress=fractions.append, **messages.kwargs())
+                              memory_mb=18.5, progress=fractions.append, **messages.kwargs())
     assert len(fractions) >= 4 and fractions[-1] == 1.0
     with rasterio.open(out) as ds:
         assert ds.crs.to_epsg() == 32643
@@ -445,7 +445,7 @@ def test_cancel_leaves_no_output(tmp_path):
 
     with pytest.raises(CancelledError):
         coregister_stack(out, s2=s2, s1=s1, target_crs="EPSG:32643", target_resolution=10,
-                         memory_mb=26, is_cancelled=cancel_after_first_block)
+                         memory_mb=18.5, is_cancelled=cancel_after_first_block)
     assert len(calls) == 2
     assert _leftovers(tmp_path) == []
     assert not os.path.exists(sidecar_path(out))
