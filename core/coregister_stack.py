@@ -928,6 +928,7 @@ def coregister_stack(
         params = {"L": float(savi_l)}
         nodata = np.float32(raster_io.FLOAT_NODATA)
         wanted = {band.name for band in plan.outputs}
+        s2_integer = all(layer.integer for layer in plan.layers if layer.kind == "s2")
         need_linear = any(b.kind == "rvi" or b.kind.startswith("temporal_") for b in plan.outputs)
 
         def read(block):
@@ -962,10 +963,13 @@ def coregister_stack(
             result: Dict[str, np.ndarray] = {}
             if plan.s2_used:
                 s2_arrays = [arrays[f"S2:{b}"] for b in plan.s2_used]
-                valid = np.all(np.isfinite(np.stack(s2_arrays)), axis=0)
-                integer = all(l.integer for l in plan.layers if l.kind == "s2")
-                if integer:
-                    valid &= np.any(np.stack(s2_arrays) != 0, axis=0)
+                valid = np.isfinite(s2_arrays[0])
+                nonzero = s2_arrays[0] != 0
+                for values in s2_arrays[1:]:
+                    valid &= np.isfinite(values)
+                    nonzero |= values != 0
+                if s2_integer:
+                    valid &= nonzero
                 counts["s2"] += int(valid.sum())
                 if plan.mask_layer is not None:
                     mask = arrays["MASK"]
@@ -1025,10 +1029,10 @@ def coregister_stack(
                         result = features(arrays)
                         out = np.empty((n_out, block.height, block.width), dtype=np.float32)
                         for k, band in enumerate(plan.outputs):
-                            values = result.pop(band.name)
-                            ok = np.isfinite(values)
-                            counts["valid"][k] += int(ok.sum())
-                            out[k] = np.where(ok, values, nodata)
+                            out[k] = result.pop(band.name)
+                            missing = ~np.isfinite(out[k])
+                            counts["valid"][k] += missing.size - int(np.count_nonzero(missing))
+                            out[k][missing] = nodata
                         return out
 
                     def write(block, out):
