@@ -190,6 +190,9 @@ def read_class_styling(path: str) -> list:
     dataset = gdal.Open(path)
     if dataset is None:
         raise InputError(f"Cannot open '{path}' as a raster.")
+    # GeoTIFF keeps category names in the .aux.xml, which GDAL 3.6 loads lazily: asking for the
+    # metadata first makes GetCategoryNames see them.
+    dataset.GetMetadata()
     band = dataset.GetRasterBand(1)
     names = band.GetCategoryNames() or []
     table = band.GetColorTable()
