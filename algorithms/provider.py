@@ -5,6 +5,8 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .cloud_mask import CloudMaskAlgorithm
+from .cnn_classify import CnnClassifyAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "landfusion.svg")
@@ -12,7 +14,7 @@ ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "ic
 
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
-    return [SpectralIndicesAlgorithm]
+    return [SpectralIndicesAlgorithm, CnnClassifyAlgorithm, CloudMaskAlgorithm]
 
 
 class LandFusionProvider(QgsProcessingProvider):
