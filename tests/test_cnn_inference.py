@@ -293,3 +293,22 @@ def test_write_metadata_script(tmp_path):
     proc = subprocess.run([sys.executable, script, str(tmp_path / "nope.onnx"), "--show"],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "does not exist" in proc.stderr
+
+
+def test_memory_bounded_strips(tmp_path, monkeypatch):
+    """Only strips of one tile height are read, whatever the raster height."""
+    src = write_raster(str(tmp_path / "in.tif"), np.ones((2, 300, 40), "float32"), ["VV", "VH"])
+    model = conv_model(str(tmp_path / "m.onnx"), np.eye(2), task_props=SEG_PROPS)
+    heights = []
+    original = cnn._read_strip
+
+    def recording(dataset, indexes, row0, height, *args):
+        x, invalid, top = original(dataset, indexes, row0, height, *args)
+        heights.append(invalid.shape[0])
+        assert x.shape[1] == height
+        return x, invalid, top
+
+    monkeypatch.setattr(cnn, "_read_strip", recording)
+    cnn.classify_with_cnn(src, model, str(tmp_path / "cls.tif"), tile_size=32, overlap=8)
+    rows, _ = cnn.tile_origins(300, 32, 8)
+    assert len(heights) == len(rows) and max(heights) <= 32

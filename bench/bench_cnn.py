@@ -1,0 +1,139 @@
+"""Tiled CNN inference on a 4000 x 4000 stack: LandFusion's engine vs raw onnxruntime.
+
+Ours: ``classify_with_cnn`` from a compressed GeoTIFF to a styled class raster (reading,
+normalising, mirroring, blending, writing; memory bounded by one strip of tiles).
+Baseline: the same model on the same tiles, cut beforehand into memory (no IO, no blending),
+batched the same way with the same onnxruntime threads. Both in this run, best of two each.
+Target: overhead <= 15 %.
+"""
+
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "data"
+SIZE = int(os.environ.get("BENCH_CNN_SIZE", "4000"))
+BATCH = 4
+THREADS = 2
+
+
+def _import_landfusion():
+    parent = ROOT / ".qgis" / "plugins"
+    parent.mkdir(parents=True, exist_ok=True)
+    link = parent / "landfusion"
+    if not link.exists():
+        link.symlink_to(ROOT, target_is_directory=True)
+    sys.path.insert(0, str(parent))
+
+
+def make_stack(path: Path) -> None:
+    """A smooth synthetic VV/VH (dB) stack, written strip by strip (generated once)."""
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    rng = np.random.default_rng(42)
+    profile = {"driver": "GTiff", "dtype": "float32", "count": 2, "width": SIZE, "height": SIZE,
+               "crs": "EPSG:32633", "transform": from_origin(400000, 5000000, 10, 10),
+               "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "ZSTD",
+               "predictor": 3, "nodata": float("nan")}
+    coarse = rng.normal(size=(2, SIZE // 32 + 2, SIZE // 32 + 2)).astype("float32")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.set_band_description(1, "VV")
+        dst.set_band_description(2, "VH")
+        for row in range(0, SIZE, 512):
+            h = min(512, SIZE - row)
+            field = coarse[:, np.arange(row, row + h) // 32][:, :, np.arange(SIZE) // 32]
+            noise = rng.normal(scale=1.5, size=(2, h, SIZE)).astype("float32")
+            vv = -12 + 5 * field[0] + noise[0]
+            vh = -19 + 5 * field[1] + noise[1]
+            dst.write(np.stack([vv, vh]), window=Window(0, row, SIZE, h))
+
+
+def precut_tiles(path, model, tile, overlap):
+    """The engine's tile grid, cut from the whole normalised raster in memory."""
+    import rasterio
+
+    from landfusion.core import cnn_inference as cnn
+
+    with rasterio.open(path) as src:
+        raw = src.read()
+        x, _ = cnn.Normaliser(model.metadata, src.nodata)(raw)
+    rows, pad = cnn.tile_origins(SIZE, tile, overlap)
+    cols, _ = cnn.tile_origins(SIZE, tile, overlap)
+    extent = rows[-1] + pad + tile
+    x = np.pad(x, ((0, 0), (pad, extent - SIZE - pad), (pad, extent - SIZE - pad)), mode="reflect")
+    tiles = [np.ascontiguousarray(x[:, r + pad:r + pad + tile, c + pad:c + pad + tile])
+             for r in rows for c in cols]
+    return [np.stack(tiles[i:i + BATCH]) for i in range(0, len(tiles), BATCH)]
+
+
+def run_raw(model, batches):
+    session = model.session
+    started = time.perf_counter()
+    for batch in batches:
+        session.run([model.output_name], {model.input_name: batch})
+    return time.perf_counter() - started
+
+
+def run_ours(path, model_path, out):
+    from landfusion.core.cnn_inference import classify_with_cnn
+
+    started = time.perf_counter()
+    result = classify_with_cnn(str(path), model_path, str(out), batch_size=BATCH, threads=THREADS)
+    return time.perf_counter() - started, result
+
+
+def main():
+    _import_landfusion()
+    from landfusion.core.cnn_inference import bundled_models, load_model
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    stack = DATA / f"cnn_stack_{SIZE}.tif"
+    if not stack.exists():
+        make_stack(stack)
+    model_path = bundled_models().get("s1_water_unet")
+    if model_path is None:
+        print("bench_cnn: resources/models/s1_water_unet.onnx is missing", file=sys.stderr)
+        return 1
+    out = DATA / "cnn_classes.tif"
+    ours_times, raw_times = [], []
+    ours_rss = 0
+    model = load_model(model_path, threads=THREADS)
+    tile = model.metadata.tile_size
+    overlap = model.metadata.default_overlap()
+    batches = None
+    for _ in range(2):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        seconds, result = run_ours(stack, model_path, out)
+        ours_rss = max(ours_rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        ours_times.append(seconds)
+        if batches is None:
+            batches = precut_tiles(stack, model, tile, overlap)
+            tiles = sum(len(b) for b in batches)
+        raw_times.append(run_raw(model, batches))
+    ours, raw = min(ours_times), min(raw_times)
+    mpix = SIZE * SIZE / 1e6
+    print(f"Raster {SIZE} x {SIZE} (2 bands, ZSTD GeoTIFF), model s1_water_unet, tiles {tile} px, "
+          f"overlap {overlap} px ({tiles} tiles), batch {BATCH}, {THREADS} onnxruntime threads; "
+          f"best of 2.\n")
+    print("| run | seconds | Mpixel/s | ratio to raw |")
+    print("|---|---:|---:|---:|")
+    print(f"| raw onnxruntime on pre-cut in-memory batches | {raw:.1f} | {mpix / raw:.2f} | 1.00 |")
+    print(f"| LandFusion classify_with_cnn (read, blend, write) | {ours:.1f} | {mpix / ours:.2f} | "
+          f"{ours / raw:.2f} |")
+    print(f"\nOverhead: {100 * (ours / raw - 1):+.1f} % (target <= 15 %). Peak RSS of the process "
+          f"after our runs: {ours_rss / 1024:.0f} MiB (the input alone is "
+          f"{SIZE * SIZE * 2 * 4 / 2**20:.0f} MiB). Class fractions: "
+          + ", ".join(f"{k} {100 * v:.1f} %" for k, v in result["class_fractions"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
