@@ -211,6 +211,9 @@ def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[i
             raise ModelError(f"{model.label}: metadata patch_size {meta.patch_size} differs from "
                              f"the graph's input size {model.fixed_size}.")
         lap = 0
+    if meta.task == "patch_classification" and (meta.patch_stride or 1) > tile:
+        raise ModelError(f"{model.label}: 'patch_stride' ({meta.patch_stride}) must not exceed "
+                         f"the patch size ({tile}).")
     if batch_size < 1:
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     if dataset.width < tile or dataset.height < tile:
@@ -444,11 +447,10 @@ def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writers: _Writers,
         state["index"] += 1
         wy = edge_weights(tile, overlap, i == 0, i == len(rows) - 1)
         # Tiles whose raster part is all nodata are not run.
-        inside = invalid[:, :]
         chosen, tiles = [], []
         for j, c in enumerate(cols):
             c0, c1 = max(0, c), min(dataset.width, c + tile)
-            if c1 > c0 and inside.size and not inside[:, c0:c1].all():
+            if c1 > c0 and invalid.size and not invalid[:, c0:c1].all():
                 chosen.append(j)
                 tiles.append(x[:, :, c + pad:c + pad + tile])
         for j, probs in zip(chosen, run(tiles)):
