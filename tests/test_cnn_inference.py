@@ -312,3 +312,30 @@ def test_memory_bounded_strips(tmp_path, monkeypatch):
     cnn.classify_with_cnn(src, model, str(tmp_path / "cls.tif"), tile_size=32, overlap=8)
     rows, _ = cnn.tile_origins(300, 32, 8)
     assert len(heights) == len(rows) and max(heights) <= 32
+
+
+def test_bundled_unet_small_tiles_agree_with_one_tile(tmp_path):
+    """A real U-Net (receptive field wider than the blending margin): small overlapping tiles
+    agree with a single tile over the whole chip almost everywhere, with no seam lines."""
+    from conftest import data_path
+
+    model = cnn.bundled_models().get("s1_water_unet")
+    if model is None:
+        pytest.fail("bundled model s1_water_unet.onnx is missing")
+    s1 = str(data_path("sen1floods11", "Spain_7370579_S1Hand.tif"))
+    one, tiled = str(tmp_path / "one.tif"), str(tmp_path / "tiled.tif")
+    cnn.classify_with_cnn(s1, model, str(tmp_path / "c1.tif"), probabilities_path=one,
+                          tile_size=576, overlap=64)
+    cnn.classify_with_cnn(s1, model, str(tmp_path / "c2.tif"), probabilities_path=tiled,
+                          tile_size=128, overlap=48)
+    with rasterio.open(one) as a, rasterio.open(tiled) as b:
+        p1, p2 = a.read(2), b.read(2)
+    difference = np.abs(p1 - p2)
+    assert ((p1 > 0.5) == (p2 > 0.5)).mean() > 0.99
+    assert np.median(difference) < 0.01
+    # No seams: rows/columns at tile borders differ no more than the others.
+    origins, _ = cnn.tile_origins(512, 128, 48)
+    borders = sorted({r for o in origins for r in (o, o + 127) if 0 <= r < 512})
+    inner = [r for r in range(0, 512) if r not in borders]
+    assert difference[borders].mean() < 2 * difference[inner].mean() + 0.01
+    assert difference[:, borders].mean() < 2 * difference[:, inner].mean() + 0.01

@@ -4,8 +4,9 @@ Random Forest trained on the same chips and features.
 Data: ../shared/data/terramind: S1RTC (VV, VH dB), S2L2A (12 bands, reflectance x 10000) and
 LULC (reference classes) on identical 224 x 224 grids. One chip is held out for the comparison.
 The ONNX model is written to resources/models only when the U-Net matches or beats the Random
-Forest on the held-out chip (overall accuracy and macro F1 each no more than one point below);
-the numbers are written either way (``s1s2_landcover_unet.metrics.json``).
+Forest on the held-out chip (overall accuracy and macro F1 each no more than one point below) and
+is useful at all (overall accuracy of at least MIN_ACCURACY); the numbers are written either way
+(``s1s2_landcover_unet.metrics.json``).
 
 Run through scripts/train_models.sh (seeded; a few minutes on two CPU cores).
 """
@@ -39,6 +40,8 @@ SCALE = [1.0, 1.0] + [1e-4] * len(S2_BANDS)
 IGNORE = -1
 SEED = 20240612
 MODEL_NAME = "s1s2_landcover_unet"
+#: Below this held-out overall accuracy a model is not shipped, even when it beats the forest.
+MIN_ACCURACY = 0.5
 
 
 def load_chip(chip):
@@ -57,7 +60,7 @@ def load_chip(chip):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--out", default=os.path.join(ROOT, "resources", "models"))
     args = parser.parse_args()
     seed_everything(SEED)
@@ -82,14 +85,14 @@ def main():
     labels = [encode(chips[c][1]) for c in train]
 
     started = time.time()
-    model = SmallUNet(len(BANDS), len(values), width=16, depth=3, dropout=0.2)
+    model = SmallUNet(len(BANDS), len(values), width=12, depth=3, dropout=0.2)
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=args.steps)
     loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE)
     rng = np.random.default_rng(SEED)
     model.train()
     for step in range(args.steps):
-        x, y = random_crops(images, labels, 96, 8, rng, IGNORE)
+        x, y = random_crops(images, labels, 64, 8, rng, IGNORE)
         x = x + 0.05 * torch.randn_like(x)  # mild noise: two chips are very little data
         optimiser.zero_grad()
         loss = loss_fn(model(x), y)
@@ -129,6 +132,9 @@ def main():
                "training_seconds": round(time.time() - started, 1)}
     ship = (results["unet"]["overall_accuracy"] >= results["random_forest"]["overall_accuracy"] - 0.01
             and results["unet"]["macro_f1"] >= results["random_forest"]["macro_f1"] - 0.01)
+    results["beats_random_forest"] = bool(ship)
+    ship = ship and results["unet"]["overall_accuracy"] >= MIN_ACCURACY
+    results["minimum_accuracy"] = MIN_ACCURACY
     results["shipped"] = bool(ship)
     print(json.dumps(results, indent=1))
     os.makedirs(args.out, exist_ok=True)
@@ -138,7 +144,8 @@ def main():
     if not ship:
         if os.path.exists(path):
             os.remove(path)
-        print("The U-Net does not match the Random Forest on the held-out chip: not shipped.")
+        print("Not shipped: the U-Net does not match the Random Forest on the held-out chip, or "
+              f"its overall accuracy is below {MIN_ACCURACY}.")
         return
 
     import_landfusion()
