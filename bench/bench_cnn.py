@@ -57,7 +57,7 @@ def make_stack(path: Path) -> None:
 
 
 def precut_tiles(path, model, tile, overlap):
-    """The engine's tile grid, cut from the whole normalised raster in memory."""
+    """The engine's tile grid and batches, cut from the whole normalised raster in memory."""
     import rasterio
 
     from landfusion.core import cnn_inference as cnn
@@ -69,9 +69,12 @@ def precut_tiles(path, model, tile, overlap):
     cols, _ = cnn.tile_origins(SIZE, tile, overlap)
     extent = rows[-1] + pad + tile
     x = np.pad(x, ((0, 0), (pad, extent - SIZE - pad), (pad, extent - SIZE - pad)), mode="reflect")
-    tiles = [np.ascontiguousarray(x[:, r + pad:r + pad + tile, c + pad:c + pad + tile])
-             for r in rows for c in cols]
-    return [np.stack(tiles[i:i + BATCH]) for i in range(0, len(tiles), BATCH)]
+    batches = []
+    for r in rows:  # batched strip by strip, exactly as the engine batches them
+        strip = [x[:, r + pad:r + pad + tile, c + pad:c + pad + tile] for c in cols]
+        batches += [np.ascontiguousarray(np.stack(strip[i:i + BATCH]))
+                    for i in range(0, len(strip), BATCH)]
+    return batches
 
 
 def run_raw(model, batches):
