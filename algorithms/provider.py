@@ -6,6 +6,8 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .accuracy_report import AccuracyReportAlgorithm
+from .cloud_mask import CloudMaskAlgorithm
+from .cnn_classify import CnnClassifyAlgorithm
 from .coregister_stack import CoregisterStackAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
 from .stratified_sample import StratifiedSampleAlgorithm
@@ -15,8 +17,8 @@ ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "ic
 
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
-    return [SpectralIndicesAlgorithm, CoregisterStackAlgorithm, StratifiedSampleAlgorithm,
-            AccuracyReportAlgorithm]
+    return [SpectralIndicesAlgorithm, CloudMaskAlgorithm, CoregisterStackAlgorithm,
+            CnnClassifyAlgorithm, StratifiedSampleAlgorithm, AccuracyReportAlgorithm]
 
 
 class LandFusionProvider(QgsProcessingProvider):

@@ -1,0 +1,616 @@
+"""Seamless tiled CNN inference with ONNX models over rasters of any size.
+
+A LandFusion CNN (see :mod:`model_metadata`) is run over a raster in strips of overlapping tiles:
+
+- The raster is mirrored by half the overlap around its edges, so edge pixels get context and are
+  never on a tile border; rasters smaller than a tile are mirrored up to a tile.
+- Overlapping tile predictions are blended with weights that fall off linearly towards the tile
+  borders (after a short margin where they are zero, where a network's own zero padding spoils
+  its output); borders on the raster edge keep full weight. Every pixel is covered by at least
+  one tile with a positive weight, so the result has no seams.
+- Only one strip of tiles is held in memory (the input strip plus the class-score accumulators of
+  one tile height), so memory grows with the raster width and the tile size, never its height.
+- Pixels where any band the model uses is nodata (the raster's nodata value, NaN or a value the
+  model lists) are filled with the model's ``nodata_fill`` before inference and masked in every
+  output; tiles without any valid pixel are not run at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from . import raster_io
+from .bands import match_bands
+from .classmap import apply_class_styling, choose_nodata, class_profile
+from .errors import BandError, InputError, ModelError, NoDataError
+from .model_metadata import ModelMetadata, metadata_from_props, read_props
+from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+
+MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "resources", "models")
+PROBABILITY_NODATA = raster_io.FLOAT_NODATA
+
+
+def bundled_models() -> dict:
+    """Returns ``{model id: path}`` for the ONNX models shipped in resources/models."""
+    if not os.path.isdir(MODELS_DIR):
+        return {}
+    return {os.path.splitext(name)[0]: os.path.join(MODELS_DIR, name)
+            for name in sorted(os.listdir(MODELS_DIR)) if name.endswith(".onnx")}
+
+
+@dataclass
+class LoadedModel:
+    """An onnxruntime session with the model's LandFusion description."""
+
+    path: str
+    metadata: ModelMetadata
+    session: object
+    input_name: str
+    output_name: str
+    fixed_size: Optional[int]
+
+    @property
+    def label(self) -> str:
+        """How to call the model in messages."""
+        return f"Model '{self.metadata.name or os.path.basename(self.path)}'"
+
+
+def _static(dim) -> Optional[int]:
+    return dim if isinstance(dim, int) and dim > 0 else None
+
+
+def load_model(path: str, metadata: Optional[ModelMetadata] = None, threads: int = 0) -> LoadedModel:
+    """Opens an ONNX model and checks that its graph fits its LandFusion metadata.
+
+    Args:
+        path: the ONNX file.
+        metadata: a description to use instead of the file's own metadata (for models that
+            describe themselves elsewhere, such as the optional cloud-mask models).
+        threads: onnxruntime intra-op threads (0: onnxruntime decides).
+
+    Raises:
+        ModelError: the file is missing, not a model, not a LandFusion model, or its input and
+            output shapes do not fit the metadata.
+    """
+    import onnxruntime as ort
+
+    what = f"Model '{os.path.basename(path or '')}'"
+    if metadata is None:
+        metadata = metadata_from_props(read_props(path), what=what)
+    elif not path or not os.path.isfile(path):
+        raise ModelError(f"Model file '{path}' does not exist.")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(0, int(threads))
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    # Idle worker threads would otherwise spin between runs, taking the CPU from the reading
+    # and blending done between them.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(path, sess_options=options,
+                                       providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"{what} cannot be loaded by onnxruntime: {exc}") from exc
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    input_name = metadata.input_name or session.get_inputs()[0].name
+    output_name = metadata.output_name or session.get_outputs()[0].name
+    if input_name not in inputs or output_name not in outputs:
+        raise ModelError(f"{what}: the metadata names input '{input_name}' / output "
+                         f"'{output_name}', but the graph has inputs {list(inputs)} and outputs "
+                         f"{list(outputs)}.")
+    shape = inputs[input_name].shape
+    if len(shape) != 4:
+        raise ModelError(
+            f"{what} takes an input of rank {len(shape)} (shape {shape}); LandFusion CNNs take "
+            "rank 4: (batch, bands, height, width). Export the model with a batch axis and "
+            "channels first.")
+    if "float" not in inputs[input_name].type:
+        raise ModelError(f"{what} takes {inputs[input_name].type} input; LandFusion feeds "
+                         "float32 (tensor(float)).")
+    channels = _static(shape[1])
+    if channels is not None and channels != metadata.band_count:
+        raise ModelError(f"{what} takes {channels} input channels but its metadata lists "
+                         f"{metadata.band_count} bands ({', '.join(metadata.bands)}).")
+    out_shape = outputs[output_name].shape
+    want_rank = 4 if metadata.task == "segmentation" else 2
+    if len(out_shape) != want_rank:
+        raise ModelError(
+            f"{what}: task '{metadata.task}' needs an output of rank {want_rank} "
+            f"({'(batch, classes, height, width)' if want_rank == 4 else '(batch, classes)'}), "
+            f"the graph's output has shape {out_shape}.")
+    out_classes = _static(out_shape[1])
+    if out_classes is not None and out_classes != metadata.class_count:
+        raise ModelError(f"{what} outputs {out_classes} class scores but its metadata lists "
+                         f"{metadata.class_count} classes.")
+    height, width = _static(shape[2]), _static(shape[3])
+    if height is not None and width is not None and height != width:
+        raise ModelError(f"{what} takes {height}x{width} tiles; only square tiles are supported.")
+    fixed = height or width
+    if metadata.task == "patch_classification" and fixed is None and metadata.patch_size is None:
+        raise ModelError(f"{what}: a patch classifier with a dynamic input size needs the "
+                         "metadata key 'patch_size'.")
+    return LoadedModel(path, metadata, session, input_name, output_name, fixed)
+
+
+def _pixel_size_m(dataset) -> Optional[float]:
+    """Mean pixel size in metres (approximate for geographic CRSs)."""
+    if dataset.crs is None:
+        return None
+    res_x, res_y = abs(dataset.transform.a), abs(dataset.transform.e)
+    if dataset.crs.is_geographic:
+        lat = dataset.xy(dataset.height / 2, dataset.width / 2)[1]
+        return 0.5 * (res_x * 111320.0 * math.cos(math.radians(lat)) + res_y * 110574.0)
+    try:
+        factor = dataset.crs.linear_units_factor[1]
+    except Exception:  # unknown units: assume metres
+        factor = 1.0
+    return 0.5 * (res_x + res_y) * factor
+
+
+@dataclass
+class CnnPlan:
+    """Everything decided before any pixel is read."""
+
+    model: LoadedModel
+    band_indexes: list
+    tile: int
+    overlap: int
+    batch_size: int
+    warnings: list
+
+
+def _input_band_names(dataset, band_names) -> list:
+    descriptions = raster_io.band_descriptions(dataset)
+    if band_names is None or (isinstance(band_names, str) and not band_names.strip()):
+        return descriptions
+    names = band_names if not isinstance(band_names, str) else [
+        n.strip() for n in band_names.split(",") if n.strip()]
+    if len(names) != dataset.count:
+        raise BandError(f"{len(names)} band names were given ({', '.join(names)}) but the raster "
+                        f"has {dataset.count} band(s). Give one name per band, in band order.")
+    return list(names)
+
+
+def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[int] = None,
+             overlap: Optional[int] = None, batch_size: int = 4) -> CnnPlan:
+    """Checks the raster against the model (bands, size, pixel size) and fixes tile and overlap.
+
+    Raises:
+        BandError: when the raster lacks bands the model needs.
+        InputError: when the tile size or overlap cannot be used.
+    """
+    meta = model.metadata
+    names = _input_band_names(dataset, band_names)
+    indexes = match_bands(names, meta.bands, what=model.label)
+    warnings = []
+    if not any(names):
+        warnings.append(f"The raster's bands are unnamed; they are taken in order as "
+                        f"{', '.join(meta.bands)}.")
+    if meta.task == "segmentation":
+        tile = int(tile_size) if tile_size else (model.fixed_size or meta.tile_size)
+        if model.fixed_size and tile != model.fixed_size:
+            raise InputError(f"{model.label} only takes {model.fixed_size}x{model.fixed_size} "
+                             f"tiles; set the tile size to {model.fixed_size} (or leave it empty).")
+        if tile % meta.size_divisor:
+            raise InputError(f"Tile size {tile} does not suit {model.label}: it must be a multiple "
+                             f"of {meta.size_divisor}.")
+        if tile < 8:
+            raise InputError(f"Tile size {tile} is too small; use at least 8 pixels (the model's "
+                             f"default is {meta.tile_size}).")
+        lap = meta.default_overlap(tile) if overlap is None else int(overlap)
+        if not 0 <= lap <= tile // 2:
+            raise InputError(f"Overlap {lap} must be between 0 and half the tile size ({tile // 2}).")
+    else:
+        tile = model.fixed_size or meta.patch_size
+        if meta.patch_size and model.fixed_size and meta.patch_size != model.fixed_size:
+            raise ModelError(f"{model.label}: metadata patch_size {meta.patch_size} differs from "
+                             f"the graph's input size {model.fixed_size}.")
+        lap = 0
+    if meta.task == "patch_classification" and (meta.patch_stride or 1) > tile:
+        raise ModelError(f"{model.label}: 'patch_stride' ({meta.patch_stride}) must not exceed "
+                         f"the patch size ({tile}).")
+    if batch_size < 1:
+        raise InputError(f"Batch size must be at least 1, got {batch_size}.")
+    if dataset.width < tile or dataset.height < tile:
+        warnings.append(
+            f"The raster ({dataset.width}x{dataset.height} px) is smaller than one "
+            f"{tile}x{tile} tile; it is mirrored at its edges to fill the tile, so results near "
+            "its edges are less reliable.")
+    expected = meta.pixel_size
+    actual = _pixel_size_m(dataset)
+    if expected and actual and not 1 / 1.5 <= actual / expected <= 1.5:
+        warnings.append(f"{model.label} expects {expected:g} m pixels; the raster has about "
+                        f"{actual:.3g} m pixels. Resample the input for reliable results.")
+    return CnnPlan(model, indexes, tile, lap, int(batch_size), warnings)
+
+
+# --- tiling geometry ----------------------------------------------------------------------------
+
+def tile_origins(length: int, tile: int, overlap: int) -> tuple:
+    """Tile origins along one axis, in raster coordinates (the first one may be negative).
+
+    The raster is extended by ``overlap // 2`` mirrored pixels on both sides (and further at the
+    far side when it is smaller than a tile); tiles step by ``tile - overlap``, the last one is
+    aligned on the far edge of the extended raster.
+
+    Returns:
+        ``(origins, pad)`` with ``pad`` the mirrored margin before pixel 0.
+    """
+    pad = overlap // 2
+    extent = max(length + 2 * pad, tile)
+    last = extent - tile - pad
+    step = max(1, tile - overlap)
+    origins = list(range(-pad, last, step)) + [last]
+    return origins, pad
+
+
+def edge_weights(tile: int, overlap: int, first: bool, last: bool) -> np.ndarray:
+    """Blending weights along one tile axis.
+
+    Zero for a margin of ``overlap // 4`` pixels at each inner border, then rising linearly to 1
+    over the rest of the overlap; borders on the raster's edge (``first``/``last``) keep weight 1.
+    """
+    weights = np.ones(tile, dtype="float32")
+    if overlap <= 0:
+        return weights
+    margin = overlap // 4
+    ramp_len = max(1, overlap - 2 * margin)
+    ramp = np.clip((np.arange(tile, dtype="float32") - margin + 1) / (ramp_len + 1), 0.0, 1.0)
+    if not first:
+        weights = np.minimum(weights, ramp)
+    if not last:
+        weights = np.minimum(weights, ramp[::-1])
+    return weights
+
+
+def _mirror(array: np.ndarray, before: int, after: int, axis: int) -> np.ndarray:
+    if before <= 0 and after <= 0:
+        return array
+    widths = [(0, 0)] * array.ndim
+    widths[axis] = (max(0, before), max(0, after))
+    mode = "reflect" if array.shape[axis] > 1 else "edge"
+    return np.pad(array, widths, mode=mode)
+
+
+def softmax(scores: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Numerically stable softmax."""
+    shifted = scores - scores.max(axis=axis, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=axis, keepdims=True)
+    return shifted
+
+
+def best_class(probabilities: np.ndarray) -> tuple:
+    """Returns ``(index of the highest score, highest score)`` over axis 0 (first index wins
+    ties, as argmax); a class-by-class loop, much faster than ``argmax(axis=0)`` on (K, H, W)."""
+    top = probabilities[0].astype("float32", copy=True)
+    best = np.zeros(top.shape, dtype="uint16" if len(probabilities) > 255 else "uint8")
+    for k in range(1, len(probabilities)):
+        higher = probabilities[k] > top
+        best[higher] = k
+        np.maximum(top, probabilities[k], out=top)
+    return best, top
+
+
+class Normaliser:
+    """Turns raw band values into model input, with the nodata mask (per the metadata)."""
+
+    def __init__(self, meta: ModelMetadata, raster_nodata: Optional[float]):
+        def column(values, default):
+            return np.array([default if v is None else v for v in values],
+                            dtype="float32")[:, None, None]
+
+        self.offset = column(meta.input_offset, 0.0)
+        self.scale = column(meta.input_scale, 1.0)
+        self.lo = column(meta.clip_min, -np.inf)
+        self.hi = column(meta.clip_max, np.inf)
+        self.mean = column(meta.input_mean, 0.0)
+        self.std = column(meta.input_std, 1.0)
+        self.clip = any(v is not None for v in meta.clip_min + meta.clip_max)
+        self.fill = np.float32(meta.nodata_fill)
+        values = list(meta.nodata_values)
+        if raster_nodata is not None and not (isinstance(raster_nodata, float)
+                                              and math.isnan(raster_nodata)):
+            values.append(float(raster_nodata))
+        self.nodata_values = [v for v in values if not math.isnan(v)]
+
+    def __call__(self, raw: np.ndarray) -> tuple:
+        """Returns ``(model input float32 (C, h, w), nodata mask (h, w))``; works in place."""
+        x = raw.astype("float32", copy=False)
+        invalid = np.isnan(x).any(axis=0)
+        for value in self.nodata_values:
+            invalid |= (raw == value).any(axis=0)
+        x += self.offset
+        x *= self.scale
+        if self.clip:
+            np.clip(x, self.lo, self.hi, out=x)
+        x -= self.mean
+        x /= self.std
+        if invalid.any():
+            x[:, invalid] = self.fill
+        return x, invalid
+
+
+class _Writers:
+    """Output datasets of one run, written through temporary files (see atomic_output)."""
+
+    def __init__(self, stack: contextlib.ExitStack, dataset, meta: ModelMetadata, output_path: str,
+                 probabilities_path: Optional[str], confidence_path: Optional[str]):
+        import rasterio
+
+        self.classes = meta.classes
+        self.values = np.array([c.value for c in meta.classes])
+        self.nodata = choose_nodata(meta.classes)
+        self.lookup_dtype = class_profile(dataset, meta.classes, self.nodata)["dtype"]
+        temp = stack.enter_context(raster_io.atomic_output(output_path, "Class raster"))
+        self.class_ds = stack.enter_context(
+            rasterio.open(temp, "w", **class_profile(dataset, meta.classes, self.nodata)))
+        self.class_ds.set_band_description(1, "class")
+        self.prob_ds = self.conf_ds = None
+        if probabilities_path:
+            temp = stack.enter_context(raster_io.atomic_output(probabilities_path, "Probabilities"))
+            self.prob_ds = stack.enter_context(rasterio.open(
+                temp, "w", **raster_io.float_profile(dataset, meta.class_count, PROBABILITY_NODATA)))
+            for i, c in enumerate(meta.classes, start=1):
+                self.prob_ds.set_band_description(i, c.name)
+        if confidence_path:
+            temp = stack.enter_context(raster_io.atomic_output(confidence_path, "Confidence"))
+            self.conf_ds = stack.enter_context(rasterio.open(
+                temp, "w", **raster_io.float_profile(dataset, 1, PROBABILITY_NODATA)))
+            self.conf_ds.set_band_description(1, "confidence")
+        self.valid = 0
+        self.counts = np.zeros(len(meta.classes), dtype="int64")
+
+    def write(self, row: int, probabilities: np.ndarray, invalid: np.ndarray) -> None:
+        """Writes rows starting at ``row`` from class probabilities (K, h, w) and a nodata mask."""
+        from rasterio.windows import Window
+
+        height, width = invalid.shape
+        window = Window(0, row, width, height)
+        best, top = best_class(probabilities)
+        classes = self.values.astype(self.lookup_dtype)[best]
+        classes[invalid] = self.nodata
+        self.class_ds.write(classes, 1, window=window)
+        valid = ~invalid
+        self.valid += int(valid.sum())
+        self.counts += np.bincount(best[valid], minlength=len(self.values))
+        if self.prob_ds is not None:
+            out = probabilities.astype("float32", copy=True)
+            out[:, invalid] = PROBABILITY_NODATA
+            self.prob_ds.write(out, window=window)
+        if self.conf_ds is not None:
+            conf = top
+            conf[invalid] = PROBABILITY_NODATA
+            self.conf_ds.write(conf, 1, window=window)
+
+
+class _Runner:
+    """Runs batches of model input through the session (softmax applied to logits)."""
+
+    def __init__(self, model: LoadedModel, batch_size: int):
+        self.model = model
+        self.batch_size = batch_size
+        self.logits = model.metadata.output_type == "logits"
+
+    def __call__(self, tiles: list) -> list:
+        results = []
+        for start in range(0, len(tiles), self.batch_size):
+            batch = np.ascontiguousarray(np.stack(tiles[start:start + self.batch_size]))
+            try:
+                out = self.model.session.run([self.model.output_name],
+                                             {self.model.input_name: batch})[0]
+            except Exception as exc:  # onnxruntime's own error types
+                raise ModelError(f"{self.model.label} failed on a batch of shape "
+                                 f"{batch.shape}: {exc}") from exc
+            expected = len(self.model.metadata.classes)
+            if out.shape[0] != batch.shape[0] or out.shape[1] != expected or (
+                    out.ndim == 4 and out.shape[2:] != batch.shape[2:]):
+                raise ModelError(f"{self.model.label} returned shape {out.shape} for input "
+                                 f"{batch.shape}; expected {expected} class scores per "
+                                 f"{'pixel' if out.ndim == 4 else 'patch'}.")
+            out = out.astype("float32", copy=False)
+            results.extend(softmax(out) if self.logits else out)
+        return results
+
+
+def _read_strip(dataset, indexes, row0: int, height: int, col_pad: int, width: int,
+                normalise: Normaliser) -> tuple:
+    """Reads virtual rows [row0, row0 + height) mirrored beyond the raster, with column padding.
+
+    Returns ``(model input (C, height, col_pad + W + extra), nodata mask of raster rows,
+    first raster row)``.
+    """
+    from rasterio.windows import Window
+
+    top, bottom = max(0, row0), min(dataset.height, row0 + height)
+    raw = dataset.read(indexes, window=Window(0, top, dataset.width, bottom - top))
+    x, invalid = normalise(raw)
+    x = _mirror(x, top - row0, row0 + height - bottom, axis=1)
+    x = _mirror(x, col_pad, width - col_pad - dataset.width, axis=2)
+    return x, invalid, top
+
+
+def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writers: _Writers,
+             progress: Progress, is_cancelled: IsCancelled) -> None:
+    tile, overlap = plan.tile, plan.overlap
+    rows, _ = tile_origins(dataset.height, tile, overlap)
+    cols, pad = tile_origins(dataset.width, tile, overlap)
+    virtual_width = cols[-1] + pad + tile
+    classes = plan.model.metadata.class_count
+    run = _Runner(plan.model, plan.batch_size)
+    wx = [edge_weights(tile, overlap, i == 0, i == len(cols) - 1) for i in range(len(cols))]
+    acc = np.zeros((classes, tile, virtual_width), dtype="float32")
+    weight = np.zeros((tile, virtual_width), dtype="float32")
+    blocks = [raster_io.Block(r, tile, virtual_width) for r in rows]
+    state = {"index": 0}
+
+    def read(block):
+        return _read_strip(dataset, plan.band_indexes, block.row_off, tile, pad, virtual_width,
+                           normalise)
+
+    def work(block, data):
+        x, invalid, top = data
+        i = state["index"]
+        state["index"] += 1
+        wy = edge_weights(tile, overlap, i == 0, i == len(rows) - 1)
+        # Tiles whose raster part is all nodata are not run.
+        chosen, tiles = [], []
+        for j, c in enumerate(cols):
+            c0, c1 = max(0, c), min(dataset.width, c + tile)
+            if c1 > c0 and invalid.size and not invalid[:, c0:c1].all():
+                chosen.append(j)
+                tiles.append(x[:, :, c + pad:c + pad + tile])
+        for j, probs in zip(chosen, run(tiles)):
+            c = cols[j] + pad
+            w = wy[:, None] * wx[j][None, :]
+            probs *= w
+            acc[:, :, c:c + tile] += probs
+            weight[:, c:c + tile] += w
+        # Rows before the next strip's start are final.
+        done = (rows[i + 1] if i + 1 < len(rows) else block.row_off + tile) - block.row_off
+        r0, r1 = max(0, block.row_off), min(dataset.height, block.row_off + done)
+        if r1 > r0:
+            a, b = r0 - block.row_off, r1 - block.row_off
+            total = weight[a:b, pad:pad + dataset.width]
+            probs = acc[:, a:b, pad:pad + dataset.width] / np.maximum(total, 1e-12)
+            mask = invalid[r0 - top:r1 - top] | (total <= 0)
+            writers.write(r0, probs, mask)
+        acc[:, :tile - done] = acc[:, done:]
+        acc[:, tile - done:] = 0.0
+        weight[:tile - done] = weight[done:]
+        weight[tile - done:] = 0.0
+
+    raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
+
+
+def _classify_patches(dataset, plan: CnnPlan, normalise: Normaliser, writers: _Writers,
+                      progress: Progress, is_cancelled: IsCancelled) -> None:
+    meta = plan.model.metadata
+    patch = plan.tile
+    stride = meta.patch_stride or max(1, patch // 4)
+    half = patch // 2
+    col_pad = half + stride
+    virtual_width = dataset.width + 2 * col_pad + patch
+    run = _Runner(plan.model, plan.batch_size)
+    cells = list(range(0, dataset.width, stride))
+    blocks = [raster_io.Block(r + stride // 2 - half, patch, virtual_width)
+              for r in range(0, dataset.height, stride)]
+
+    def read(block):
+        return _read_strip(dataset, plan.band_indexes, block.row_off, patch, col_pad,
+                           virtual_width, normalise)
+
+    def work(block, data):
+        x, invalid, top = data
+        row = block.row_off - stride // 2 + half
+        r1 = min(dataset.height, row + stride)
+        cell_invalid = invalid[row - top:r1 - top]
+        chosen, patches = [], []
+        for j, c in enumerate(cells):
+            if not cell_invalid[:, c:c + stride].all():
+                left = c + stride // 2 - half + col_pad
+                chosen.append(j)
+                patches.append(x[:, :, left:left + patch])
+        probs = np.zeros((meta.class_count, r1 - row, dataset.width), dtype="float32")
+        covered = np.zeros(dataset.width, dtype=bool)
+        for j, p in zip(chosen, run(patches)):
+            c = cells[j]
+            probs[:, :, c:c + stride] = p[:, None, None]
+            covered[c:c + stride] = True
+        writers.write(row, probs, cell_invalid | ~covered[None, :])
+
+    raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
+
+
+def check_cnn_inputs(input_path: str, model_path: str, band_names=None,
+                     tile_size: Optional[int] = None, overlap: Optional[int] = None,
+                     batch_size: int = 4, metadata: Optional[ModelMetadata] = None) -> CnnPlan:
+    """Runs every check of :func:`classify_with_cnn` without reading a pixel."""
+    model = load_model(model_path, metadata)
+    with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as dataset:
+        return plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size)
+
+
+def classify_with_cnn(
+    input_path: str,
+    model_path: str,
+    output_path: str,
+    probabilities_path: Optional[str] = None,
+    confidence_path: Optional[str] = None,
+    band_names=None,
+    tile_size: Optional[int] = None,
+    overlap: Optional[int] = None,
+    batch_size: int = 4,
+    threads: int = 0,
+    metadata: Optional[ModelMetadata] = None,
+    progress: Progress = no_progress,
+    is_cancelled: IsCancelled = never_cancelled,
+    log: Log = no_log,
+    warn: Log = no_log,
+) -> dict:
+    """Classifies a raster with a LandFusion ONNX CNN, tile by tile, without seams.
+
+    Args:
+        input_path: the raster (typically a co-registered S1/S2 stack).
+        model_path: the ONNX model.
+        output_path: class raster (colour table, category names and a .qml beside it).
+        probabilities_path: optional float32 stack, one band per class, named after it.
+        confidence_path: optional float32 band with the winning class's probability.
+        band_names: names of the raster's bands (comma-separated or a list), when its band
+            descriptions do not name them; bands are then picked and reordered by name.
+        tile_size, overlap: segmentation tiling in pixels (defaults from the model).
+        batch_size: tiles per onnxruntime call.
+        threads: onnxruntime threads (0: all cores).
+        metadata: a description to use instead of the model's own metadata.
+
+    Returns:
+        ``{"classes": [...], "valid_pixels": int, "class_fractions": {name: fraction},
+        "tile_size": int, "overlap": int}``.
+
+    Raises:
+        ModelError, BandError, InputError, NoDataError, CancelledError, OutputError.
+    """
+    model = load_model(model_path, metadata, threads)
+    meta = model.metadata
+    outputs = [p for p in (output_path, probabilities_path, confidence_path) if p]
+    if len({os.path.abspath(p) for p in outputs}) != len(outputs):
+        raise InputError("The class, probability and confidence outputs must be different files.")
+    if os.path.abspath(input_path) in {os.path.abspath(p) for p in outputs}:
+        raise InputError("An output would overwrite the input raster; choose another file name.")
+    with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as dataset:
+        plan = plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size)
+        for message in plan.warnings:
+            warn(message)
+        log(f"{model.label}: {meta.task}, bands {', '.join(meta.bands)} read from raster band(s) "
+            f"{', '.join(map(str, plan.band_indexes))}; "
+            + (f"tiles {plan.tile} px, overlap {plan.overlap} px, " if meta.task == "segmentation"
+               else f"patches {plan.tile} px, stride {meta.patch_stride or max(1, plan.tile // 4)} px, ")
+            + f"batch {plan.batch_size}.")
+        normalise = Normaliser(meta, dataset.nodata)
+        with contextlib.ExitStack() as stack:
+            writers = _Writers(stack, dataset, meta, output_path, probabilities_path,
+                               confidence_path)
+            if meta.task == "segmentation":
+                _segment(dataset, plan, normalise, writers, progress, is_cancelled)
+            else:
+                _classify_patches(dataset, plan, normalise, writers, progress, is_cancelled)
+            if writers.valid == 0:
+                raise NoDataError(
+                    f"The input raster '{os.path.basename(input_path)}' has no valid pixel in the "
+                    f"bands {', '.join(meta.bands)} (all nodata); nothing was classified and no "
+                    "output was written. Check the input's nodata value and extent.")
+            nodata = writers.nodata
+            valid, counts = writers.valid, writers.counts
+    apply_class_styling(output_path, meta.classes, nodata)
+    fractions = {c.name: float(n) / valid for c, n in zip(meta.classes, counts)}
+    log("Class fractions: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in fractions.items()))
+    return {"classes": meta.classes, "valid_pixels": valid, "class_fractions": fractions,
+            "tile_size": plan.tile, "overlap": plan.overlap, "nodata": nodata}
