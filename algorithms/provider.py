@@ -5,14 +5,16 @@ import os
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .classify_raster import ClassifyRasterAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
+from .train_classifier import TrainClassifierAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "landfusion.svg")
 
 
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
-    return [SpectralIndicesAlgorithm]
+    return [SpectralIndicesAlgorithm, TrainClassifierAlgorithm, ClassifyRasterAlgorithm]
 
 
 class LandFusionProvider(QgsProcessingProvider):
