@@ -185,7 +185,8 @@ class ClassificationWriter:
             for dataset in self.datasets.values():
                 dataset.close()
             try:
-                apply_class_styling(self._temps["class"], self.classes, self.nodata, qml=False)
+                with _pam_enabled():
+                    apply_class_styling(self._temps["class"], self.classes, self.nodata, qml=False)
             except BaseException:
                 self._stack.__exit__(*sys.exc_info())
                 raise
@@ -193,6 +194,25 @@ class ClassificationWriter:
         if exc_type is None:
             write_paletted_qml(os.path.splitext(self.paths["class"])[0] + ".qml", self.classes)
         return suppress
+
+
+@contextlib.contextmanager
+def _pam_enabled():
+    """Re-enables GDAL's .aux.xml side files, where GeoTIFF keeps category names.
+
+    :func:`raster_io.gdal_env` switches them off for speed while blocks are written.
+    """
+    from osgeo import gdal
+
+    previous = (gdal.GetConfigOption("GDAL_PAM_ENABLED"),
+                gdal.GetThreadLocalConfigOption("GDAL_PAM_ENABLED", None))
+    gdal.SetConfigOption("GDAL_PAM_ENABLED", "YES")
+    gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "YES")
+    try:
+        yield
+    finally:
+        gdal.SetConfigOption("GDAL_PAM_ENABLED", previous[0])
+        gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", previous[1])
 
 
 def _open_mask(mask_path: str, src, stack: contextlib.ExitStack):

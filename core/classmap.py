@@ -191,6 +191,9 @@ def read_class_styling(path: str) -> list:
     if dataset is None:
         raise InputError(f"Cannot open '{path}' as a raster.")
     band = dataset.GetRasterBand(1)
+    # GDAL 3.6's GeoTIFF driver loads the .aux.xml (where category names live) lazily, and
+    # GetCategoryNames alone does not trigger it; reading the description does.
+    band.GetDescription()
     names = band.GetCategoryNames() or []
     table = band.GetColorTable()
     classes = []

@@ -62,7 +62,8 @@ def label_polygons(label_path, out_path, classes, cell=32, min_pixels=12, erode=
     """Polygonises a label raster into training polygons (GeoPackage) in EPSG ``epsg``.
 
     Fields: ``class`` (int, or text names when ``text_class``), ``name``, ``colour``, ``cell``
-    (grid cell index, for spatial hold-out) and ``cell_row``/``cell_col``.
+    (grid cell index, for spatial hold-out), ``cell_row``/``cell_col`` and ``pixels`` (the number
+    of label pixels the polygon was made of).
     """
     import rasterio
     from osgeo import gdal, ogr, osr
@@ -95,7 +96,7 @@ def label_polygons(label_path, out_path, classes, cell=32, min_pixels=12, erode=
                 if part.sum() < min_pixels:
                     continue
                 ids[part] = next_id
-                info[next_id] = (value, cr, cc)
+                info[next_id] = (value, cr, cc, int(part.sum()))
                 next_id += 1
     mem = gdal.GetDriverByName("MEM").Create("", cols, rows, 1, gdal.GDT_Int32)
     mem.SetGeoTransform(transform.to_gdal())
@@ -120,7 +121,7 @@ def label_polygons(label_path, out_path, classes, cell=32, min_pixels=12, erode=
     out_layer.CreateField(ogr.FieldDefn("class", ogr.OFTString if text_class else ogr.OFTInteger))
     for name in ("name", "colour"):
         out_layer.CreateField(ogr.FieldDefn(name, ogr.OFTString))
-    for name in ("cell", "cell_row", "cell_col"):
+    for name in ("cell", "cell_row", "cell_col", "pixels"):
         out_layer.CreateField(ogr.FieldDefn(name, ogr.OFTInteger))
     geoms = {}
     for feature in layer:
@@ -128,7 +129,7 @@ def label_polygons(label_path, out_path, classes, cell=32, min_pixels=12, erode=
         geom = feature.GetGeometryRef().Clone()
         geoms.setdefault(pid, ogr.Geometry(ogr.wkbMultiPolygon)).AddGeometry(geom)
     for pid in sorted(geoms):
-        value, cr, cc = info[pid]
+        value, cr, cc, pixels = info[pid]
         geom = geoms[pid]
         geom.Transform(transform_)
         feature = ogr.Feature(out_layer.GetLayerDefn())
@@ -139,6 +140,7 @@ def label_polygons(label_path, out_path, classes, cell=32, min_pixels=12, erode=
         feature.SetField("cell", cr * n_cell_cols + cc)
         feature.SetField("cell_row", cr)
         feature.SetField("cell_col", cc)
+        feature.SetField("pixels", pixels)
         feature.SetGeometry(geom)
         out_layer.CreateFeature(feature)
     out = None
@@ -175,9 +177,14 @@ def rasterise_reference(polygons_path, like_path, field="class"):
 
     with rasterio.open(like_path) as ref:
         width, height, transform, crs = ref.width, ref.height, ref.transform, ref.crs
-    warped = gdal.Rasterize("", str(polygons_path), format="MEM", outputType=gdal.GDT_Int32,
+    reprojected = gdal.VectorTranslate("/vsimem/reference.gpkg", str(polygons_path), format="GPKG",
+                                       dstSRS=crs.to_wkt(), reproject=True)
+    reprojected = None
+    warped = gdal.Rasterize("", "/vsimem/reference.gpkg", format="MEM", outputType=gdal.GDT_Int32,
                             width=width, height=height,
                             outputBounds=(transform.c, transform.f + transform.e * height,
                                           transform.c + transform.a * width, transform.f),
-                            outputSRS=crs.to_wkt(), attribute=field, initValues=0)
-    return warped.GetRasterBand(1).ReadAsArray()
+                            attribute=field, initValues=0)
+    array = warped.GetRasterBand(1).ReadAsArray()
+    gdal.Unlink("/vsimem/reference.gpkg")
+    return array
