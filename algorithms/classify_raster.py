@@ -91,7 +91,8 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
         raster.setHelp(self.tr("Raster with the bands the model was trained on."))
         self.addParameter(raster)
         model = QgsProcessingParameterFile(
-            self.MODEL, self.tr("Model file (.onnx)"), extension="onnx")
+            self.MODEL, self.tr("Model file (.onnx)"),
+            fileFilter=self.tr("ONNX models (*.onnx);;All files (*.*)"))
         model.setHelp(self.tr("A LandFusion ONNX model, e.g. from Train classifier."))
         self.addParameter(model)
         mask = QgsProcessingParameterRasterLayer(self.MASK, self.tr("Mask (optional)"),
@@ -104,8 +105,11 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
         threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         threads.setHelp(self.tr("Threads onnxruntime uses for prediction."))
         self.addParameter(threads)
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT, self.tr("Classification"), defaultValue=QgsProcessing.TEMPORARY_OUTPUT))
+        output = QgsProcessingParameterRasterDestination(
+            self.OUTPUT, self.tr("Classification"), defaultValue=QgsProcessing.TEMPORARY_OUTPUT)
+        output.setHelp(self.tr("Class raster (GeoTIFF) with colour table, category names and a "
+                               ".qml style beside it."))
+        self.addParameter(output)
         confidence = QgsProcessingParameterRasterDestination(
             self.OUTPUT_CONFIDENCE, self.tr("Confidence and margin"), optional=True,
             createByDefault=False)
