@@ -95,6 +95,18 @@ def train_model(path: Path, seed: int = 0):
 
 
 def peak_mb() -> float:
+    """Peak resident memory of this process in MB.
+
+    Read from /proc (VmHWM, reset by exec) rather than getrusage, whose maximum survives exec and
+    would include the parent's memory at fork time.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -104,7 +116,7 @@ def run_method(method: str, raster: Path, workdir: Path, threads: int) -> dict:
 
     _import_landfusion()
     model = train_model(raster)
-    out = workdir / f"{method}.tif"
+    out = workdir / (f"{method}_{raster.stem}.tif" if raster.suffix == ".vrt" else f"{method}.tif")
     baseline_mb = peak_mb()
     if method == "ours":
         from landfusion.core.classify_raster import classify_raster
@@ -151,6 +163,35 @@ def run_method(method: str, raster: Path, workdir: Path, threads: int) -> dict:
         raise SystemExit(f"unknown method {method}")
     return {"method": method, "seconds": seconds, "peak_mb": peak_mb(),
             "model_mb": baseline_mb}
+
+
+def mosaic_vrt(raster: Path, size: int) -> Path:
+    """A size x size VRT tiling the generated raster (no extra disk), for memory runs."""
+    from osgeo import gdal
+
+    source = gdal.Open(str(raster))
+    base = source.RasterXSize
+    path = raster.parent / f"mosaic_{size}x{size}x{BANDS}.vrt"
+    driver = gdal.GetDriverByName("VRT")
+    vrt = driver.Create(str(path), size, size, 0)
+    vrt.SetProjection(source.GetProjection())
+    vrt.SetGeoTransform(source.GetGeoTransform())
+    for band in range(1, BANDS + 1):
+        vrt.AddBand(gdal.GDT_Float32)
+        target = vrt.GetRasterBand(band)
+        target.SetDescription(source.GetRasterBand(band).GetDescription())
+        xml = []
+        for row in range(0, size, base):
+            for col in range(0, size, base):
+                w, h = min(base, size - col), min(base, size - row)
+                xml.append(
+                    f"<SimpleSource><SourceFilename relativeToVRT='0'>{raster}</SourceFilename>"
+                    f"<SourceBand>{band}</SourceBand><SrcRect xOff='0' yOff='0' xSize='{w}' "
+                    f"ySize='{h}'/><DstRect xOff='{col}' yOff='{row}' xSize='{w}' ySize='{h}'/>"
+                    "</SimpleSource>")
+        target.SetMetadata({f"source_{i}": x for i, x in enumerate(xml)}, "new_vrt_sources")
+    vrt = None
+    return path
 
 
 def make_polygons(raster: Path, path: Path, count: int = 3000, side: int = 50, seed: int = 0):
@@ -229,7 +270,10 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=int(os.environ.get("BENCH_CLASSIFY_SIZE", 4000)))
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--methods", default="ours,blockwise_sklearn,naive_sklearn")
+    parser.add_argument("--mosaic", type=int, default=0,
+                        help="also classify a MOSAIC x MOSAIC VRT tiling the raster (ours only)")
     parser.add_argument("--run", help=argparse.SUPPRESS)
+    parser.add_argument("--raster", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = HERE / "data"
     data.mkdir(exist_ok=True)
@@ -240,7 +284,8 @@ def main() -> int:
         print(json.dumps(run_extraction(raster, workdir)))
         return 0
     if args.run:
-        print(json.dumps(run_method(args.run, raster, workdir, args.threads)))
+        target = Path(args.raster) if args.raster else raster
+        print(json.dumps(run_method(args.run, target, workdir, args.threads)))
         return 0
     if not raster.exists():
         start = time.perf_counter()
@@ -272,6 +317,18 @@ def main() -> int:
         ratio = f"{naive['seconds'] / r['seconds']:.2f}x" if naive else "–"
         print(f"| {names[r['method']]} | {r['seconds']:.1f} | {pixels / r['seconds'] / 1e3:.0f} | "
               f"{r['peak_mb']:.0f} | {ratio} |")
+    if args.mosaic:
+        vrt = mosaic_vrt(raster, args.mosaic)
+        proc = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--threads",
+                               str(args.threads), "--run", "ours", "--raster", str(vrt)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr[-3000:])
+            return 1
+        m = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"\nLandFusion on a {args.mosaic} x {args.mosaic} x {BANDS} mosaic: "
+              f"{m['seconds']:.0f} s, {args.mosaic ** 2 / m['seconds'] / 1e3:.0f} k px/s, "
+              f"peak {m['peak_mb']:.0f} MB.")
     if args.size >= 2000:
         proc = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--run",
                                "extract"], capture_output=True, text=True)

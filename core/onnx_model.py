@@ -317,6 +317,9 @@ def session_options(threads: int = 0):
     options.intra_op_num_threads = max(0, int(threads or 0))
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Block sizes vary (all-nodata pixels are left out); an arena would keep the largest block's
+    # buffers for the whole run, plain allocations are returned after each block.
+    options.enable_cpu_mem_arena = False
     # Idle onnxruntime workers spin by default; on a machine whose cores are busy with anything
     # else (QGIS rendering, GDAL, other processes) spinning threads starve the working ones and a
     # 2-thread session ran 2-3x slower than a 1-thread one. Without spinning it scales.

@@ -450,7 +450,8 @@ def extract_samples(
         class_field: integer or text field holding each feature's class.
         layer_name: layer of a multi-layer source.
         name_field, color_field: optional fields with class names and colours.
-        max_per_class: when > 0, classes with more samples are randomly subsampled to this many.
+        max_per_class: when > 0, classes with more polygon pixels are randomly subsampled to this
+            many before any pixel is read (nodata pixels among them are then dropped).
         seed: seed of the subsampling.
         memory_mb: memory budget of one raster block.
 
@@ -500,14 +501,14 @@ def extract_samples(
         try:
             ids_ds = rasterise_feature_ids(vector.features, src, window, wkt, id_path)
             progress(0.1)
-            result = _read_samples(src, ids_ds, window, vector, memory_mb,
+            result = _read_samples(src, ids_ds, window, vector, memory_mb, max_per_class, seed,
                                    sub_progress(progress, 0.1, 1.0), is_cancelled)
             ids_ds = None
         finally:
             if temp_dir is not None:
                 temp_dir.cleanup()
 
-    X, y, groups, dropped_nodata, dropped_nonfinite, extracted = result
+    X, y, groups, dropped_nodata, dropped_nonfinite, extracted, subsampled = result
     kept = np.bincount(groups, minlength=len(vector.features)) if groups.size else \
         np.zeros(len(vector.features), dtype=np.int64)
     polygon_pixels = [
@@ -536,41 +537,55 @@ def extract_samples(
         warn(f"Class '{c.name}' ({c.value}) has no valid sample pixel and is left out of the model.")
     classes = [c for c in vector.classes if c.value in present]
 
-    subsampled = {}
-    if max_per_class and max_per_class > 0:
-        rng = np.random.default_rng(seed)
-        keep = []
-        for c in classes:
-            index = np.flatnonzero(y == c.value)
-            if index.size > max_per_class:
-                subsampled[c.value] = int(index.size)
-                index = np.sort(rng.choice(index, size=max_per_class, replace=False))
-            keep.append(index)
-        keep = np.sort(np.concatenate(keep))
-        if subsampled:
-            log("Subsampled to at most {} pixels per class: {}.".format(
-                max_per_class, ", ".join(f"{v} ({n} available)" for v, n in subsampled.items())))
-            X, y, groups = X[keep], y[keep], groups[keep]
+    if subsampled:
+        log("Subsampled to at most {} pixels per class: {}.".format(
+            max_per_class, ", ".join(f"{v} ({n} available)" for v, n in subsampled.items())))
 
     return Samples(X, y, groups, classes, descriptions, polygon_pixels, stats, dropped_nodata,
                    dropped_nonfinite, subsampled, vector.geometry_kind)
 
 
-def _read_samples(src, ids_ds, window, vector, memory_mb, progress, is_cancelled):
-    """Reads the raster block-wise where the id raster is non-zero."""
+def _read_samples(src, ids_ds, window, vector, memory_mb, max_per_class, seed, progress,
+                  is_cancelled):
+    """Reads the raster block-wise where the id raster is non-zero.
+
+    A first pass over the (small, int32) id raster counts the pixels of every feature, so the
+    per-class cap is drawn before any raster pixel is read and the sample array is allocated once.
+    """
     from rasterio.windows import Window
 
     col_off, row_off, cols, rows = window
     count = src.count
     nodata = [v for v in src.nodatavals]
-    # Per pixel: the bands as float32 plus the int32 id and the masks.
-    blocks = raster_io.plan_blocks(cols, rows, 4 * count + 8, memory_mb)
+    # Per pixel: the bands as float32 (read, then gathered) plus the int32 id and the masks.
+    blocks = raster_io.plan_blocks(cols, rows, 8 * count + 16, memory_mb)
     ids_band = ids_ds.GetRasterBand(1)
     n_features = len(vector.features)
-    feature_class = np.array([f.class_value for f in vector.features], dtype=np.int64)
+    feature_class = np.array([0] + [f.class_value for f in vector.features], dtype=np.int64)
+
     extracted = np.zeros(n_features + 1, dtype=np.int64)
-    chunks_x, chunks_g = [], []
-    dropped = {"nodata": 0, "nonfinite": 0}
+    for i, block in enumerate(blocks):
+        check_cancelled(is_cancelled)
+        ids = ids_band.ReadAsArray(0, block.row_off, cols, block.height)
+        extracted += np.bincount(ids.ravel(), minlength=n_features + 1)
+        progress(0.2 * (i + 1) / len(blocks))
+    extracted[0] = 0
+
+    values = sorted({f.class_value for f in vector.features})
+    totals = {v: int(extracted[feature_class == v].sum()) for v in values}
+    selection, subsampled = {}, {}
+    rng = np.random.default_rng(seed)
+    for v in values:
+        if max_per_class and 0 < max_per_class < totals[v]:
+            keep = np.zeros(totals[v], dtype=bool)
+            keep[rng.choice(totals[v], size=max_per_class, replace=False)] = True
+            selection[v] = keep
+            subsampled[v] = totals[v]
+    taken = {v: 0 for v in values}
+    capacity = sum(min(totals[v], max_per_class) if v in selection else totals[v] for v in values)
+    X = np.empty((capacity, count), dtype=np.float32)
+    groups = np.empty(capacity, dtype=np.int64)
+    state = {"filled": 0, "nodata": 0, "nonfinite": 0}
 
     def read(block):
         ids = ids_band.ReadAsArray(0, block.row_off, cols, block.height)
@@ -588,28 +603,38 @@ def _read_samples(src, ids_ds, window, vector, memory_mb, progress, is_cancelled
         if data is None:
             return
         inside = ids > 0
-        extracted[:] += np.bincount(ids[inside], minlength=n_features + 1)
-        pixels = data[:, inside]  # (bands, n)
-        valid = np.ones(pixels.shape[1], dtype=bool)
+        pixel_ids = ids[inside]
+        chosen = np.ones(pixel_ids.size, dtype=bool)
+        if selection:
+            classes = feature_class[pixel_ids]
+            for v, keep in selection.items():
+                where = np.flatnonzero(classes == v)
+                if where.size:
+                    chosen[where] = keep[taken[v]:taken[v] + where.size]
+                    taken[v] += where.size
+        pixels = data[:, inside][:, chosen]  # (bands, n)
+        pixel_ids = pixel_ids[chosen]
+        valid = np.isfinite(pixels).all(axis=0)
+        state["nonfinite"] += int(np.sum(~valid))
         for b in range(count):
             if nodata[b] is not None and not (isinstance(nodata[b], float) and math.isnan(nodata[b])):
-                valid &= pixels[b] != np.float32(nodata[b])
-        finite = np.isfinite(pixels).all(axis=0)
-        dropped["nodata"] += int(np.sum(~valid & finite))
-        dropped["nonfinite"] += int(np.sum(~finite))
-        valid &= finite
-        chunks_x.append(np.ascontiguousarray(pixels[:, valid].T))
-        chunks_g.append(ids[inside][valid].astype(np.int64) - 1)
+                is_nodata = valid & (pixels[b] == np.float32(nodata[b]))
+                state["nodata"] += int(np.sum(is_nodata))
+                valid &= ~is_nodata
+        n = int(valid.sum())
+        start = state["filled"]
+        X[start:start + n] = pixels[:, valid].T
+        groups[start:start + n] = pixel_ids[valid].astype(np.int64) - 1
+        state["filled"] += n
 
-    raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
-    if chunks_x:
-        X = np.concatenate(chunks_x) if len(chunks_x) > 1 else chunks_x[0]
-        groups = np.concatenate(chunks_g)
-    else:
-        X = np.zeros((0, count), dtype=np.float32)
-        groups = np.zeros(0, dtype=np.int64)
-    y = feature_class[groups] if groups.size else np.zeros(0, dtype=np.int64)
-    return X, y, groups, dropped["nodata"], dropped["nonfinite"], extracted[1:]
+    raster_io.run_blocks(blocks, read, work, sub_progress(progress, 0.2, 1.0), is_cancelled)
+    filled = state["filled"]
+    if filled < capacity:
+        # Nodata pixels were dropped: give the unused tail back (a copy only when it is worth it).
+        X = X[:filled].copy() if filled < 0.9 * capacity else X[:filled]
+        groups = groups[:filled].copy()
+    y = feature_class[groups + 1] if filled else np.zeros(0, dtype=np.int64)
+    return X, y, groups, state["nodata"], state["nonfinite"], extracted[1:], subsampled
 
 
 def samples_summary(samples: Samples) -> dict:
