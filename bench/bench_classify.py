@@ -4,8 +4,7 @@ Compares in the same run, each in its own process (so peak memory is per method)
 
 - LandFusion ``classify_raster``: block-wise, onnxruntime, bounded memory;
 - naive scikit-learn: read the whole raster, ``predict`` all pixels, write;
-- block-wise scikit-learn: the same blocks as LandFusion, ``predict`` per block;
-- OTB ``otbcli_ImageClassifier`` (OpenCV RF, 100 trees, depth 25) when installed.
+- block-wise scikit-learn: the same blocks as LandFusion, ``predict`` per block.
 
 The raster (default 4000 x 4000 x 20, set ``BENCH_CLASSIFY_SIZE`` or ``--size`` to scale it) is
 generated once under bench/data/: a smooth map of 6 classes, each with its own spectrum, plus
@@ -246,13 +245,6 @@ def run_extraction(raster: Path, workdir: Path) -> dict:
             "pixels": int(samples.y.size), "polygons": len(samples.polygon_pixels)}
 
 
-def run_otb(raster: Path, workdir: Path, size: int) -> dict:
-    """Trains an OTB RF (100 trees, depth 25) on the same sample polygons and classifies."""
-    if not shutil.which("otbcli_ImageClassifier") or not shutil.which("otbcli_TrainImagesClassifier"):
-        return {"method": "otb", "skipped": "otbcli_ImageClassifier not installed (Debian otb-bin)"}
-    return {"method": "otb", "skipped": "OTB found but its run is not automated here"}
-
-
 def agreement(workdir: Path) -> float:
     import rasterio
 
@@ -299,21 +291,18 @@ def main() -> int:
             sys.stderr.write(proc.stderr[-3000:])
             return 1
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    results.append(run_otb(raster, workdir, args.size))
+    if shutil.which("otbcli_ImageClassifier"):
+        print("(OTB is installed; its comparison is not part of this script)", file=sys.stderr)
     pixels = args.size * args.size
     naive = next((r for r in results if r["method"] == "naive_sklearn"), None)
     names = {"ours": "LandFusion classify_raster (onnxruntime, block-wise)",
              "naive_sklearn": "naive scikit-learn (read all, predict all)",
-             "blockwise_sklearn": "block-wise scikit-learn predict",
-             "otb": "OTB otbcli_ImageClassifier"}
+             "blockwise_sklearn": "block-wise scikit-learn predict"}
     print(f"Classify {args.size} x {args.size} x {BANDS} float32 ({pixels / 1e6:.1f} M pixels), "
           f"Random Forest {TREES} trees, {os.cpu_count()} CPUs\n")
     print("| method | time (s) | throughput (k px/s) | peak memory (MB) | vs naive sklearn |")
     print("|---|---:|---:|---:|---:|")
     for r in results:
-        if "skipped" in r:
-            print(f"| {names[r['method']]} | – | – | – | {r['skipped']} |")
-            continue
         ratio = f"{naive['seconds'] / r['seconds']:.2f}x" if naive else "–"
         print(f"| {names[r['method']]} | {r['seconds']:.1f} | {pixels / r['seconds'] / 1e3:.0f} | "
               f"{r['peak_mb']:.0f} | {ratio} |")
