@@ -45,7 +45,8 @@ def check_model_bands(model_band_names: Sequence[str], dataset, what: str = "The
     if not all(required):
         if len(available) != len(required):
             shown = ", ".join(b or f"(band {i + 1})" for i, b in enumerate(required))
-            raster_shown = ", ".join(a or f"(band {i + 1} unnamed)" for i, a in enumerate(available))
+            raster_shown = ", ".join(a or f"(band {i + 1} unnamed)"
+                                     for i, a in enumerate(available))
             raise BandError(
                 f"{what} needs {len(required)} bands ({shown}) but the raster has {len(available)} "
                 f"({raster_shown}). Use a raster with the same bands, in the same order, as the "
@@ -73,7 +74,7 @@ def valid_pixels(data: np.ndarray, nodata: Sequence, mask: Optional[np.ndarray] 
 
 
 def predict_pixels(session, info, X: np.ndarray) -> tuple:
-    """Runs the model on (N, bands) float32 pixels; returns (labels int64, probabilities float32)."""
+    """Runs the model on (N, bands) float32 pixels; returns (labels, probabilities)."""
     labels, probabilities = session.run([info.label_output, info.probability_output],
                                         {info.input_name: np.ascontiguousarray(X, np.float32)})
     return np.asarray(labels).reshape(-1), np.asarray(probabilities, dtype=np.float32)
@@ -330,7 +331,8 @@ def classify_raster(
             labels, probabilities = predict_pixels(session, info, X)
             full = np.zeros(valid.shape, dtype=np.int64)
             full[valid] = labels
-            counts[:] += np.bincount(np.searchsorted(values, labels), minlength=n_classes)[:n_classes]
+            index = np.searchsorted(values, labels)
+            counts[:] += np.bincount(index, minlength=n_classes)[:n_classes]
             stats["classified"] += int(labels.size)
             writer.write(block.window, full, valid, probabilities)
 

@@ -328,8 +328,8 @@ def read_training_vector(
         if stats.outside:
             raise NoOverlapError(
                 f"All {stats.outside} training features lie outside the raster (after "
-                f"reprojection to its CRS{' from ' + source_crs if source_crs else ''}). Check that "
-                "the training layer and the raster cover the same area.")
+                f"reprojection to its CRS{' from ' + source_crs if source_crs else ''}). Check "
+                "that the training layer and the raster cover the same area.")
         raise NoDataError(
             "No training feature is usable: "
             f"{stats.null_geometry} without geometry, {stats.skipped_invalid} invalid beyond "
@@ -368,7 +368,7 @@ def read_training_vector(
 
 
 def _pixel_window(transform, width: int, height: int, envelope: tuple) -> Optional[tuple]:
-    """Returns (col_off, row_off, cols, rows) of the raster covering an (x0, x1, y0, y1) envelope."""
+    """Returns (col_off, row_off, cols, rows) of the raster covering an (x0, x1, y0, y1) box."""
     inverse = ~transform
     xs, ys = (envelope[0], envelope[1]), (envelope[2], envelope[3])
     cols, rows = [], []
@@ -534,7 +534,8 @@ def extract_samples(
     present = sorted(int(v) for v in np.unique(y))
     missing = [c for c in vector.classes if c.value not in present]
     for c in missing:
-        warn(f"Class '{c.name}' ({c.value}) has no valid sample pixel and is left out of the model.")
+        warn(f"Class '{c.name}' ({c.value}) has no valid sample pixel and is left out of the "
+             "model.")
     classes = [c for c in vector.classes if c.value in present]
 
     if subsampled:
@@ -617,7 +618,8 @@ def _read_samples(src, ids_ds, window, vector, memory_mb, max_per_class, seed, p
         valid = np.isfinite(pixels).all(axis=0)
         state["nonfinite"] += int(np.sum(~valid))
         for b in range(count):
-            if nodata[b] is not None and not (isinstance(nodata[b], float) and math.isnan(nodata[b])):
+            value = nodata[b]
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 is_nodata = valid & (pixels[b] == np.float32(nodata[b]))
                 state["nodata"] += int(np.sum(is_nodata))
                 valid &= ~is_nodata

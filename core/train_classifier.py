@@ -209,7 +209,7 @@ def plan_validation(samples: Samples, folds: int) -> dict:
 def cross_validate(make_model, X, y, groups, classes, n_folds: int, grouped: bool, seed: int,
                    progress: Progress = no_progress, is_cancelled: IsCancelled = never_cancelled
                    ) -> dict:
-    """Runs (grouped) stratified k-fold and returns metrics on the pooled out-of-fold predictions."""
+    """Runs (grouped) stratified k-fold; returns metrics on the pooled out-of-fold predictions."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     if grouped:
@@ -308,10 +308,11 @@ def train_classifier(
             f"{'points' if samples.geometry_kind == 'point' else 'polygons'}.")
     if key == "knn" and samples.y.size > 200_000:
         warn(f"K-nearest neighbours stores all {samples.y.size} samples in the model file and "
-             "compares every pixel with them; set a cap per class to keep the model small and fast.")
+             "compares every pixel with them; set a cap per class to keep the model small and "
+             "fast.")
     if key == "svm" and samples.y.size > 50_000:
-        warn(f"SVM training time grows with the square of the samples ({samples.y.size}); set a cap "
-             "per class (e.g. 5000) if training takes too long.")
+        warn(f"SVM training time grows with the square of the samples ({samples.y.size}); set a "
+             "cap per class (e.g. 5000) if training takes too long.")
 
     def make_model():
         return build_classifier(key, parameters, seed, threads)
@@ -355,8 +356,9 @@ def train_classifier(
     onnx_model = sklearn_to_onnx(model, X.shape[1])
     agreement = verify_onnx(onnx_model, model, X, seed)
     if agreement["label_agreement"] < 0.999:
-        warn(f"The ONNX model agrees with the trained model on {100 * agreement['label_agreement']:.2f} "
-             "% of the checked training pixels only.")
+        share = 100 * agreement["label_agreement"]
+        warn(f"The ONNX model agrees with the trained model on {share:.2f} % of the checked "
+             "training pixels only.")
 
     with raster_io.open_raster(raster_path, "Input raster") as src:
         crs_wkt = src.crs.to_wkt() if src.crs else ""
@@ -493,7 +495,8 @@ def _confusion_html(metrics: dict, classes: list) -> str:
             share = value / total
             colour = f"rgba(44,160,44,{share:.2f})" if i == j else f"rgba(214,39,40,{share:.2f})"
             cells.append(f'<td style="background:{colour}">{int(value)}</td>')
-        rows.append(f"<tr><th class='l'>{names[i]}</th>{''.join(cells)}<td>{int(row.sum())}</td></tr>")
+        rows.append(f"<tr><th class='l'>{names[i]}</th>{''.join(cells)}"
+                    f"<td>{int(row.sum())}</td></tr>")
     return (f"<table><tr><th class='l'>reference \\ predicted</th>{head}<th>total</th></tr>"
             f"{''.join(rows)}</table>")
 
@@ -534,8 +537,9 @@ def render_html_report(report: dict) -> str:
                      "<th>support (pixels)</th></tr>")
         for c, pc in zip(classes, m["per_class"]):
             parts.append(f"<tr><td class='l'><span class='sw' style='background:{e(c['color'])}'>"
-                         f"</span>{e(c['name'])}</td><td>{c['value']}</td><td>{_fmt(pc['precision'])}"
-                         f"</td><td>{_fmt(pc['recall'])}</td><td>{_fmt(pc['f1'])}</td>"
+                         f"</span>{e(c['name'])}</td><td>{c['value']}</td>"
+                         f"<td>{_fmt(pc['precision'])}</td><td>{_fmt(pc['recall'])}</td>"
+                         f"<td>{_fmt(pc['f1'])}</td>"
                          f"<td>{pc['support']}</td></tr>")
         parts.append("</table><h2>Confusion matrix (pixels)</h2>")
         parts.append(_confusion_html(m, classes))
@@ -576,9 +580,9 @@ def render_html_report(report: dict) -> str:
     check = report.get("onnx_check") or {}
     if check:
         parts.append(f"<p>ONNX check: labels agree with scikit-learn on "
-                     f"{100 * check['label_agreement']:.2f} % of {check['checked_pixels']} training "
-                     f"pixels; largest probability difference {check['max_probability_difference']:.2e}."
-                     "</p>")
+                     f"{100 * check['label_agreement']:.2f} % of {check['checked_pixels']} "
+                     "training pixels; largest probability difference "
+                     f"{check['max_probability_difference']:.2e}.</p>")
     versions = ", ".join(f"{k} {v}" for k, v in report.get("versions", {}).items())
     parts.append(f"<p><small>{e(versions)}</small></p></body></html>")
     return "\n".join(parts)
