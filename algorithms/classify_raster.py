@@ -15,6 +15,9 @@ from qgis.core import (
 
 from .base import LandFusionAlgorithm
 
+#: QGIS does not own layer post-processors; keep the recent ones alive until the layers load.
+_POST_PROCESSORS = []
+
 
 class ClassStylePostProcessor(QgsProcessingLayerPostProcessorInterface):
     """Loads the class style (.qml beside the raster) when the output is added to the project."""
@@ -43,10 +46,6 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
 
     GROUP = "Classification"
     GROUP_ID = "classification"
-
-    def __init__(self):
-        super().__init__()
-        self._post_processors = []
 
     def name(self):
         """Returns the algorithm id."""
@@ -163,7 +162,7 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
         )
         if context.willLoadLayerOnCompletion(output):
             processor = ClassStylePostProcessor(os.path.splitext(output)[0] + ".qml")
-            self._post_processors.append(processor)  # QGIS does not take ownership
+            _POST_PROCESSORS[:] = _POST_PROCESSORS[-15:] + [processor]
             context.layerToLoadOnCompletionDetails(output).setPostProcessor(processor)
         return {self.OUTPUT: output, self.OUTPUT_CONFIDENCE: confidence or None,
                 self.OUTPUT_PROBABILITIES: probabilities or None,

@@ -93,6 +93,27 @@ def test_train_then_classify_through_pyqgis(chip, run_algorithm):
     assert {c.value: c.label for c in renderer.classes()} == names
 
 
+def test_classification_loaded_into_the_project_is_styled(chip, qgis_app):
+    """Through runAndLoadResults, as the toolbox does: the map layer shows class names."""
+    import processing
+    from qgis.core import QgsProject
+
+    tmp = chip["tmp"]
+    if not (tmp / "model.onnx").exists():
+        pytest.skip("needs the model of test_train_then_classify_through_pyqgis")
+    result = processing.runAndLoadResults("landfusion:classifyraster", {
+        "INPUT": chip["stack"], "MODEL": str(tmp / "model.onnx"),
+        "OUTPUT": str(tmp / "loaded.tif")})
+    layers = [layer for layer in QgsProject.instance().mapLayers().values()
+              if layer.source() == result["OUTPUT"]]
+    assert len(layers) == 1
+    renderer = layers[0].renderer()
+    assert renderer.type() == "paletted"
+    assert [c.label for c in renderer.classes()] == [
+        "built area", "crops", "rangeland", "trees", "water"]
+    QgsProject.instance().removeAllMapLayers()
+
+
 def test_train_then_classify_through_qgis_process(tmp_path, qgis_process):
     """Sen1Floods11 Spain, S1+S2 stack, water/land polygons; qgis_process end to end."""
     folder = data_path("sen1floods11")
