@@ -4,7 +4,9 @@ Compares in the same run, each in its own process (so peak memory is per method)
 
 - LandFusion ``classify_raster``: block-wise, onnxruntime, bounded memory;
 - naive scikit-learn: read the whole raster, ``predict`` all pixels, write;
-- block-wise scikit-learn: the same blocks as LandFusion, ``predict`` per block.
+- block-wise scikit-learn: the same blocks as LandFusion, ``predict`` per block;
+- OTB ``otbcli_ImageClassifier`` (OpenCV RF, 100 trees, depth 25, 256 MB RAM) when the Debian
+  package ``otb-bin`` is installed.
 
 The raster (default 4000 x 4000 x 20, set ``BENCH_CLASSIFY_SIZE`` or ``--size`` to scale it) is
 generated once under bench/data/: a smooth map of 6 classes, each with its own spectrum, plus
@@ -245,6 +247,64 @@ def run_extraction(raster: Path, workdir: Path) -> dict:
             "pixels": int(samples.y.size), "polygons": len(samples.polygon_pixels)}
 
 
+def run_otb(raster: Path, workdir: Path) -> dict:
+    """Trains an OTB Random Forest (OpenCV, 100 trees, depth 25) on the same 30 000 labelled
+    pixels as the other methods and times ``otbcli_ImageClassifier`` on the whole raster."""
+    import rasterio
+    from osgeo import ogr, osr
+
+    rng = np.random.default_rng(0)
+    with rasterio.open(raster) as src:
+        window = ((0, min(src.height, 600)), (0, min(src.width, 600)))
+        data = src.read(window=window).reshape(BANDS, -1).T
+        transform, crs = src.transform, src.crs
+    width = window[1][1]
+    index = rng.choice(data.shape[0], size=min(30000, data.shape[0]), replace=False)
+    spectra = class_spectra(0)
+    labels = np.argmin(((data[index][:, None, :] - spectra[None]) ** 2).sum(axis=2), axis=1) + 1
+    points = workdir / "otb_points.gpkg"
+    if points.exists():
+        points.unlink()
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(crs.to_wkt())
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(points))
+    layer = ds.CreateLayer("points", srs=srs, geom_type=ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
+    layer.StartTransaction()
+    for i, label in zip(index, labels):
+        x, y = transform * (i % width + 0.5, i // width + 0.5)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetField("class", int(label))
+        point = ogr.Geometry(ogr.wkbPoint)
+        point.AddPoint_2D(x, y)
+        feature.SetGeometry(point)
+        layer.CreateFeature(feature)
+    layer.CommitTransaction()
+    ds = None
+    model = workdir / "otb_rf.txt"
+    train = subprocess.run(
+        ["otbcli_TrainImagesClassifier", "-io.il", str(raster), "-io.vd", str(points),
+         "-sample.vfn", "class", "-sample.mt", "-1", "-sample.mv", "-1", "-sample.vtr", "0",
+         "-sample.bm", "0", "-classifier", "rf", "-classifier.rf.nbtrees", str(TREES),
+         "-classifier.rf.max", "25", "-classifier.rf.min", "2", "-classifier.rf.acc", "0",
+         "-io.out", str(model)], capture_output=True, text=True)
+    if train.returncode != 0:
+        raise SystemExit("OTB training failed:\n" + train.stdout[-2000:] + train.stderr[-2000:])
+    out = workdir / "otb.tif"
+    command = ["otbcli_ImageClassifier", "-in", str(raster), "-model", str(model), "-out",
+               str(out), "uint8", "-ram", "256"]
+    timer = ["/usr/bin/time", "-f", "MAXRSS_KB %M"] if os.path.exists("/usr/bin/time") else []
+    start = time.perf_counter()
+    run = subprocess.run(timer + command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if run.returncode != 0:
+        raise SystemExit("OTB classification failed:\n" + run.stdout[-2000:] + run.stderr[-2000:])
+    peaks = [int(line.split()[1]) for line in run.stderr.splitlines()
+             if line.startswith("MAXRSS_KB ")]
+    peak = peaks[-1] / 1024.0 if peaks else float("nan")
+    return {"method": "otb", "seconds": seconds, "peak_mb": peak}
+
+
 def agreement(workdir: Path) -> float:
     import rasterio
 
@@ -272,6 +332,9 @@ def main() -> int:
     raster = data / f"classify_{args.size}x{args.size}x{BANDS}.tif"
     workdir = data / f"classify_{args.size}_out"
     workdir.mkdir(exist_ok=True)
+    if args.run == "otb":
+        print(json.dumps(run_otb(raster, workdir)))
+        return 0
     if args.run == "extract":
         print(json.dumps(run_extraction(raster, workdir)))
         return 0
@@ -291,13 +354,21 @@ def main() -> int:
             sys.stderr.write(proc.stderr[-3000:])
             return 1
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    if shutil.which("otbcli_ImageClassifier"):
-        print("(OTB is installed; its comparison is not part of this script)", file=sys.stderr)
+    if shutil.which("otbcli_ImageClassifier") and shutil.which("otbcli_TrainImagesClassifier"):
+        proc = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--run", "otb"],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.stderr.write(proc.stderr[-3000:])
+            return 1
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    else:
+        print("(OTB otbcli_ImageClassifier not installed: Debian package otb-bin)", file=sys.stderr)
     pixels = args.size * args.size
     naive = next((r for r in results if r["method"] == "naive_sklearn"), None)
     names = {"ours": "LandFusion classify_raster (onnxruntime, block-wise)",
              "naive_sklearn": "naive scikit-learn (read all, predict all)",
-             "blockwise_sklearn": "block-wise scikit-learn predict"}
+             "blockwise_sklearn": "block-wise scikit-learn predict",
+             "otb": "OTB otbcli_ImageClassifier (OpenCV RF, 100 trees, depth 25)"}
     print(f"Classify {args.size} x {args.size} x {BANDS} float32 ({pixels / 1e6:.1f} M pixels), "
           f"Random Forest {TREES} trees, {os.cpu_count()} CPUs\n")
     print("| method | time (s) | throughput (k px/s) | peak memory (MB) | vs naive sklearn |")
