@@ -6,11 +6,13 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .accuracy_report import AccuracyReportAlgorithm
+from .classify_raster import ClassifyRasterAlgorithm
 from .cloud_mask import CloudMaskAlgorithm
 from .cnn_classify import CnnClassifyAlgorithm
 from .coregister_stack import CoregisterStackAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
 from .stratified_sample import StratifiedSampleAlgorithm
+from .train_classifier import TrainClassifierAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "landfusion.svg")
 
@@ -18,7 +20,8 @@ ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "ic
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
     return [SpectralIndicesAlgorithm, CloudMaskAlgorithm, CoregisterStackAlgorithm,
-            CnnClassifyAlgorithm, StratifiedSampleAlgorithm, AccuracyReportAlgorithm]
+            TrainClassifierAlgorithm, ClassifyRasterAlgorithm, CnnClassifyAlgorithm,
+            StratifiedSampleAlgorithm, AccuracyReportAlgorithm]
 
 
 class LandFusionProvider(QgsProcessingProvider):

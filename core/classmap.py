@@ -8,6 +8,7 @@ classes by name and colour as soon as the layer is added (it loads the ``.qml`` 
 from __future__ import annotations
 
 import colorsys
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -122,6 +123,35 @@ def apply_class_styling(path: str, classes: Sequence[ClassInfo], nodata: Optiona
     Returns:
         The QML path (or None when ``qml`` is False).
     """
+    with _side_files_enabled():
+        _style_band(path, classes, nodata)
+    if not qml:
+        return None
+    qml_path = os.path.splitext(path)[0] + ".qml"
+    write_paletted_qml(qml_path, classes)
+    return qml_path
+
+
+@contextlib.contextmanager
+def _side_files_enabled():
+    """Makes sure GDAL writes the .aux.xml where GeoTIFF keeps category names.
+
+    A caller's environment (or the user's GDAL settings) may have switched side files off.
+    """
+    from osgeo import gdal
+
+    previous = (gdal.GetConfigOption("GDAL_PAM_ENABLED"),
+                gdal.GetThreadLocalConfigOption("GDAL_PAM_ENABLED", None))
+    gdal.SetConfigOption("GDAL_PAM_ENABLED", "YES")
+    gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "YES")
+    try:
+        yield
+    finally:
+        gdal.SetConfigOption("GDAL_PAM_ENABLED", previous[0])
+        gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", previous[1])
+
+
+def _style_band(path: str, classes: Sequence[ClassInfo], nodata: Optional[int]) -> None:
     from osgeo import gdal
 
     dataset = gdal.Open(path, gdal.GA_Update)
@@ -143,11 +173,6 @@ def apply_class_styling(path: str, classes: Sequence[ClassInfo], nodata: Optiona
         band.SetNoDataValue(nodata)
     dataset.FlushCache()
     dataset = None
-    if not qml:
-        return None
-    qml_path = os.path.splitext(path)[0] + ".qml"
-    write_paletted_qml(qml_path, classes)
-    return qml_path
 
 
 def write_paletted_qml(path: str, classes: Sequence[ClassInfo], band: int = 1) -> None:

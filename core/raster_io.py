@@ -36,7 +36,7 @@ def gdal_env(cache_mb: int = DEFAULT_GDAL_CACHE_MB, **options):
     """Returns a rasterio environment with a bounded GDAL cache (and any extra options)."""
     import rasterio
 
-    return rasterio.Env(GDAL_CACHEMAX=int(cache_mb), GDAL_PAM_ENABLED="NO", **options)
+    return rasterio.Env(GDAL_CACHEMAX=int(cache_mb), **options)
 
 
 def open_raster(path: str, what: str = "Raster"):
