@@ -18,6 +18,10 @@ demo: setup
 bench: setup
 	@$(PY) bench/run.py $(BENCH)
 
+# Retrains the bundled CNNs offline (PyTorch on CPU in .venv-train); MODELS=water or landcover.
+models: setup
+	@bash scripts/train_models.sh $(MODELS)
+
 package:
 	@bash scripts/package.sh
 
