@@ -72,6 +72,25 @@ with raster_io.gdal_env(), raster_io.open_raster({tile!r}) as src:
         src.read([2, 3, 4], window=b.window)
 """
 
+READ_WRITE_FLOOR = """
+import sys
+import numpy as np
+import rasterio
+sys.path.insert(0, {plugins!r})
+from landfusion.core import raster_io
+with raster_io.gdal_env(), raster_io.open_raster({tile!r}) as src:
+    profile = raster_io.float_profile(src, 4, compress="NONE")
+    with rasterio.open({out!r}, "w", **profile) as dst:
+        blocks = raster_io.plan_blocks(src.width, src.height, 4 * 3 * 3 + 4 * 2 * 4 + 8, 256 / 3)
+        def read(block):
+            return src.read([2, 3, 4], window=block.window)
+        def work(block, data):
+            return np.repeat(data[:1].astype(np.float32), 4, axis=0)
+        def write(block, out):
+            dst.write(out, window=block.window)
+        raster_io.run_blocks(blocks, read, work, write=write)
+"""
+
 OURS = """
 import sys
 sys.path.insert(0, {plugins!r})
@@ -88,6 +107,8 @@ def main():
     rows = []
     runs = {
         "I/O floor (read B03, B04, B08 once)": [py, "-c", READ_FLOOR.format(plugins=plugins, tile=str(TILE))],
+        "read + write floor (read B03, B04, B08, write 4 float32 bands, no index)": [
+            py, "-c", READ_WRITE_FLOOR.format(plugins=plugins, tile=str(TILE), out=out)],
         "gdal_calc.py NDVI": ["/usr/bin/python3", "/usr/bin/gdal_calc.py", "--quiet", "--overwrite",
                               "-A", str(TILE), "--A_band=3", "-B", str(TILE), "--B_band=4",
                               "--calc=(B.astype(float)-A)/(B.astype(float)+A)", "--type=Float32",
@@ -110,12 +131,14 @@ def main():
         if os.path.exists(out):
             os.remove(out)
     floor = rows[0][1]
-    calc = rows[1][1]
+    calc = rows[2][1]
     print(f"Raster: {SIZE} x {SIZE}, 4 bands uint16 DEFLATE, {os.cpu_count()} CPU cores.\n")
-    print("| run | seconds | x I/O floor | x gdal_calc | peak MiB |")
-    print("|---|---:|---:|---:|---:|")
+    both = rows[1][1]
+    print("| run | seconds | x I/O floor | x read+write floor | x gdal_calc | peak MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, seconds, peak in rows:
-        print(f"| {name} | {seconds:.1f} | {seconds / floor:.2f} | {seconds / calc:.2f} | {peak:.0f} |")
+        print(f"| {name} | {seconds:.1f} | {seconds / floor:.2f} | {seconds / both:.2f} | "
+              f"{seconds / calc:.2f} | {peak:.0f} |")
 
 
 if __name__ == "__main__":
