@@ -99,21 +99,23 @@ def top_two_margin(probabilities: np.ndarray) -> tuple:
     return part[:, -1], part[:, -1] - part[:, -2]
 
 
-def best_two(probabilities: np.ndarray) -> tuple:
+def best_two(probabilities: np.ndarray, margin: bool = True) -> tuple:
     """Returns ``(index of the highest score, highest score, top-1 minus top-2 score)`` over axis
     0 of a (classes, rows, cols) array (the first index wins ties, as argmax). A class-by-class
-    loop, much faster than ``argmax``/``partition`` over axis 0 of a large array."""
+    loop, much faster than ``argmax``/``partition`` over axis 0 of a large array. With ``margin``
+    False the margin is not computed (None)."""
     top = probabilities[0].astype(np.float32, copy=True)
     best = np.zeros(top.shape, dtype=np.uint16 if len(probabilities) > 255 else np.uint8)
     if len(probabilities) == 1:
-        return best, top, top.copy()
-    second = np.full(top.shape, -np.inf, dtype=np.float32)
+        return best, top, (top.copy() if margin else None)
+    second = np.full(top.shape, -np.inf, dtype=np.float32) if margin else None
     for k in range(1, len(probabilities)):
         scores = probabilities[k]
-        np.maximum(second, np.minimum(top, scores), out=second)
+        if margin:
+            np.maximum(second, np.minimum(top, scores), out=second)
         best[scores > top] = k
         np.maximum(top, scores, out=top)
-    return best, top, top - second
+    return best, top, (top - second if margin else None)
 
 
 def class_fractions(classes: Sequence[ClassInfo], counts: Sequence[int]) -> dict:
@@ -204,7 +206,7 @@ class ClassificationWriter:
         rows, cols = valid.shape
         full = probabilities is not None and probabilities.ndim == 3
         if full:
-            best, top, margin = best_two(probabilities)
+            best, top, margin = best_two(probabilities, "confidence" in self.datasets)
             if labels is None:
                 labels = self._values[best]
             self.class_counts += np.bincount(best[valid], minlength=len(self.classes))

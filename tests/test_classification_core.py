@@ -517,7 +517,8 @@ def test_large_class_ids_give_uint16_and_the_mask_limits_classification(tmp_path
 
 def _grid_raster(path, rows=5, cols=6):
     profile = {"driver": "GTiff", "dtype": "float32", "count": 1, "width": cols, "height": rows,
-               "crs": "EPSG:32633", "transform": rasterio.transform.from_origin(500000, 4e6, 10, 10)}
+               "crs": "EPSG:32633",
+               "transform": rasterio.transform.from_origin(500000, 4e6, 10, 10)}
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(np.zeros((1, rows, cols), "float32"))
     return path
@@ -535,6 +536,10 @@ def test_best_two_matches_sorting_and_argmax():
     np.testing.assert_array_equal(margin, ordered[-1] - ordered[-2])
     one = best_two(p[:1])
     np.testing.assert_array_equal(one[2], p[0])
+    quick = best_two(p, margin=False)
+    np.testing.assert_array_equal(quick[0], best)
+    np.testing.assert_array_equal(quick[1], top)
+    assert quick[2] is None
 
 
 def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
