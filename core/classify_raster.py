@@ -138,8 +138,9 @@ class ClassificationWriter:
     (n_valid, n_classes) for the valid pixels in row-major order, or (n_classes, rows, cols) for
     every pixel of the block, in which case ``labels`` may be None (the most probable class is
     taken). ``class_counts`` (in the order of ``classes``) and ``valid_pixels`` count what was
-    written. On success the class raster gets its colour table, category names and ``.qml``; on
-    failure every output is removed.
+    written. ``compress`` is the codec of the float outputs (see raster_io.compression_options).
+    On success the class raster gets its colour table, category names and ``.qml``; on failure
+    every output is removed.
     """
 
     def __init__(self, reference, classes: Sequence[ClassInfo], class_path: str,
@@ -182,7 +183,7 @@ class ClassificationWriter:
                     self.paths["confidence"], "Confidence raster"))
                 dataset = self._stack.enter_context(rasterio.open(
                     temp, "w", **raster_io.float_profile(self.reference, 2, FLOAT_NODATA,
-                                                         "DEFLATE")))
+                                                         self.compress)))
                 dataset.set_band_description(1, "confidence")
                 dataset.set_band_description(2, "margin")
                 self.datasets["confidence"] = dataset
@@ -191,7 +192,7 @@ class ClassificationWriter:
                     self.paths["probabilities"], "Probability raster"))
                 dataset = self._stack.enter_context(rasterio.open(
                     temp, "w", **raster_io.float_profile(self.reference, len(self.classes),
-                                                         FLOAT_NODATA, "DEFLATE")))
+                                                         FLOAT_NODATA, self.compress)))
                 for i, c in enumerate(self.classes, start=1):
                     dataset.set_band_description(i, c.name)
                 self.datasets["probabilities"] = dataset

@@ -133,6 +133,7 @@ def test_scaling_clipping_and_nodata(tmp_path):
     assert classes.tolist() == [[1, 1, 0, 255], [0, 255, 0, 1]]
     with rasterio.open(conf) as ds:
         assert ds.descriptions == ("confidence", "margin") and ds.nodata == -9999.0
+        assert ds.compression.name == "zstd"
         c, margin = ds.read()
     # VV=-40 is clipped to -35 -> normalised -4 -> p(water) = 1 / (1 + e^-4)
     p_water = 1 / (1 + np.exp(-4.0))
