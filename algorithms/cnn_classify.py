@@ -76,7 +76,11 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
             "use the model's defaults. Memory depends on the raster width and the tile size, not "
             "on the raster height.<br>"
             "<b>Nodata</b>: pixels where a used band is nodata (or NaN) are nodata in every "
-            "output; tiles without valid pixels are skipped.<br><br>"
+            "output; tiles without valid pixels are skipped.<br>"
+            "<b>Outputs</b> are laid out as in <i>Classify raster</i>: the confidence raster has "
+            "two bands, <i>confidence</i> (probability of the chosen class) and <i>margin</i> "
+            "(its lead over the second most probable class); the probability raster has one band "
+            "per class, named after it; float outputs use nodata -9999.<br><br>"
             f"<b>Bundled models</b><ul>{listed}</ul>"
         )
 
@@ -129,7 +133,7 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
             self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True,
             createByDefault=False))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_CONFIDENCE, self.tr("Confidence (probability of the chosen class)"),
+            self.OUTPUT_CONFIDENCE, self.tr("Confidence and margin"),
             optional=True, createByDefault=False))
 
     def _arguments(self, parameters, context):

@@ -7,7 +7,9 @@ The pieces are public so that other predictors (for example patch-based CNNs) re
 - :func:`valid_pixels` decides which pixels can be classified (nodata, NaN/inf, mask);
 - :class:`ClassificationWriter` writes the class raster (uint8/uint16 with colour table, category
   names and a ``.qml`` beside it), the confidence/margin raster and the probability stack, block by
-  block, atomically: on any failure or cancel no output is left behind;
+  block, atomically: on any failure or cancel no output is left behind. It takes either class
+  labels with the valid pixels' probabilities (pixel classifiers) or a full (classes, rows, cols)
+  probability array (CNNs), and counts the pixels per class;
 - :func:`predict_pixels` runs an onnxruntime session on an (N, bands) array.
 """
 
@@ -31,16 +33,22 @@ from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_pro
 FLOAT_NODATA = raster_io.FLOAT_NODATA
 
 
-def check_model_bands(model_band_names: Sequence[str], dataset, what: str = "The model") -> list:
+def check_model_bands(model_band_names: Sequence[str], dataset, what: str = "The model",
+                      band_names: Optional[Sequence[str]] = None) -> list:
     """Returns the raster's 1-based band indexes feeding the model, in the model's band order.
 
     Bands are matched by name when both the model and the raster name them (the raster may have
     extra bands), else by count and order.
 
+    Args:
+        band_names: the raster's band names to use instead of its band descriptions (for
+            example names the user typed in); '' where unnamed.
+
     Raises:
         BandError: listing both band lists when they do not match.
     """
-    available = raster_io.band_descriptions(dataset)
+    available = (raster_io.band_descriptions(dataset) if band_names is None
+                 else [n or "" for n in band_names])
     required = [b or "" for b in model_band_names]
     if not all(required):
         if len(available) != len(required):
@@ -61,13 +69,15 @@ def valid_pixels(data: np.ndarray, nodata: Sequence, mask: Optional[np.ndarray] 
 
     Args:
         data: (bands, rows, cols) pixel values.
-        nodata: per-band nodata values (None where unset).
+        nodata: per-band nodata: a value, None where unset, or a sequence of values (a band
+            with several nodata values, such as the raster's and a model's own).
         mask: optional (rows, cols) bool array; False pixels are not valid.
     """
     valid = np.isfinite(data).all(axis=0)
-    for b, value in enumerate(nodata):
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            valid &= data[b] != np.asarray(value, dtype=data.dtype)
+    for b, values in enumerate(nodata):
+        for value in (values if isinstance(values, (list, tuple)) else (values,)):
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                valid &= data[b] != np.asarray(value, dtype=data.dtype)
     if mask is not None:
         valid &= mask
     return valid
@@ -89,6 +99,31 @@ def top_two_margin(probabilities: np.ndarray) -> tuple:
     return part[:, -1], part[:, -1] - part[:, -2]
 
 
+def best_two(probabilities: np.ndarray, margin: bool = True) -> tuple:
+    """Returns ``(index of the highest score, highest score, top-1 minus top-2 score)`` over axis
+    0 of a (classes, rows, cols) array (the first index wins ties, as argmax). A class-by-class
+    loop, much faster than ``argmax``/``partition`` over axis 0 of a large array. With ``margin``
+    False the margin is not computed (None)."""
+    top = probabilities[0].astype(np.float32, copy=True)
+    best = np.zeros(top.shape, dtype=np.uint16 if len(probabilities) > 255 else np.uint8)
+    if len(probabilities) == 1:
+        return best, top, (top.copy() if margin else None)
+    second = np.full(top.shape, -np.inf, dtype=np.float32) if margin else None
+    for k in range(1, len(probabilities)):
+        scores = probabilities[k]
+        if margin:
+            np.maximum(second, np.minimum(top, scores), out=second)
+        best[scores > top] = k
+        np.maximum(top, scores, out=top)
+    return best, top, (top - second if margin else None)
+
+
+def class_fractions(classes: Sequence[ClassInfo], counts: Sequence[int]) -> dict:
+    """Returns ``{class name: fraction of the counted pixels}`` (all 0 when nothing was counted)."""
+    total = int(np.sum(counts))
+    return {c.name: (float(n) / total if total else 0.0) for c, n in zip(classes, counts)}
+
+
 class ClassificationWriter:
     """Writes the outputs of a classification block by block, atomically, styled at the end.
 
@@ -99,9 +134,13 @@ class ClassificationWriter:
             writer.write(window, labels, valid, probabilities)
 
     ``labels`` is a (rows, cols) array of class values (anything where ``valid`` is False is
-    replaced by nodata), ``probabilities`` (n_valid, n_classes) for the valid pixels in row-major
-    order. On success the class raster gets its colour table, category names and ``.qml``; on
-    failure every output is removed.
+    replaced by nodata) or the valid pixels' values in row-major order; ``probabilities`` either
+    (n_valid, n_classes) for the valid pixels in row-major order, or (n_classes, rows, cols) for
+    every pixel of the block, in which case ``labels`` may be None (the most probable class is
+    taken). ``class_counts`` (in the order of ``classes``) and ``valid_pixels`` count what was
+    written. ``compress`` is the codec of the float outputs (see raster_io.compression_options).
+    On success the class raster gets its colour table, category names and ``.qml``; on failure
+    every output is removed.
     """
 
     def __init__(self, reference, classes: Sequence[ClassInfo], class_path: str,
@@ -117,7 +156,12 @@ class ClassificationWriter:
         self._stack = None
         self._temps = {}
         self.datasets = {}
-        self.class_counts = np.zeros(0, dtype=np.int64)
+        values = np.array([c.value for c in self.classes], dtype=np.int64)
+        self._values = values.astype(self.profile["dtype"])
+        self._order = np.argsort(values, kind="stable")
+        self._sorted_values = values[self._order]
+        self.class_counts = np.zeros(len(self.classes), dtype=np.int64)
+        self.valid_pixels = 0
 
     def __enter__(self):
         import rasterio
@@ -139,7 +183,7 @@ class ClassificationWriter:
                     self.paths["confidence"], "Confidence raster"))
                 dataset = self._stack.enter_context(rasterio.open(
                     temp, "w", **raster_io.float_profile(self.reference, 2, FLOAT_NODATA,
-                                                         "DEFLATE")))
+                                                         self.compress)))
                 dataset.set_band_description(1, "confidence")
                 dataset.set_band_description(2, "margin")
                 self.datasets["confidence"] = dataset
@@ -148,7 +192,7 @@ class ClassificationWriter:
                     self.paths["probabilities"], "Probability raster"))
                 dataset = self._stack.enter_context(rasterio.open(
                     temp, "w", **raster_io.float_profile(self.reference, len(self.classes),
-                                                         FLOAT_NODATA, "DEFLATE")))
+                                                         FLOAT_NODATA, self.compress)))
                 for i, c in enumerate(self.classes, start=1):
                     dataset.set_band_description(i, c.name)
                 self.datasets["probabilities"] = dataset
@@ -161,23 +205,47 @@ class ClassificationWriter:
               probabilities: Optional[np.ndarray] = None) -> None:
         """Writes one block; pixels where ``valid`` is False become nodata in every output."""
         rows, cols = valid.shape
+        full = probabilities is not None and probabilities.ndim == 3
+        if full:
+            best, top, margin = best_two(probabilities, "confidence" in self.datasets)
+            if labels is None:
+                labels = self._values[best]
+            self.class_counts += np.bincount(best[valid], minlength=len(self.classes))
         out = np.full((rows, cols), self.nodata, dtype=self.profile["dtype"])
         if labels is not None:
-            out[valid] = labels[valid] if labels.shape == valid.shape else labels
+            chosen = labels[valid] if labels.shape == valid.shape else labels
+            out[valid] = chosen
+            if not full and chosen.size:
+                self.class_counts += self._count(chosen)
+        self.valid_pixels += int(np.count_nonzero(valid))
         self.datasets["class"].write(out, 1, window=window)
         if "confidence" in self.datasets:
             confidence = np.full((2, rows, cols), FLOAT_NODATA, dtype=np.float32)
-            if probabilities is not None and probabilities.size:
+            if full:
+                confidence[0], confidence[1] = top, margin
+                confidence[:, ~valid] = FLOAT_NODATA
+            elif probabilities is not None and probabilities.size:
                 top, margin = top_two_margin(probabilities)
                 confidence[0][valid] = top
                 confidence[1][valid] = margin
             self.datasets["confidence"].write(confidence, window=window)
         if "probabilities" in self.datasets:
-            stack = np.full((len(self.classes), rows, cols), FLOAT_NODATA, dtype=np.float32)
-            if probabilities is not None and probabilities.size:
-                for i in range(len(self.classes)):
-                    stack[i][valid] = probabilities[:, i]
+            if full:
+                stack = probabilities.astype(np.float32, copy=True)
+                stack[:, ~valid] = FLOAT_NODATA
+            else:
+                stack = np.full((len(self.classes), rows, cols), FLOAT_NODATA, dtype=np.float32)
+                if probabilities is not None and probabilities.size:
+                    for i in range(len(self.classes)):
+                        stack[i][valid] = probabilities[:, i]
             self.datasets["probabilities"].write(stack, window=window)
+
+    def _count(self, labels: np.ndarray) -> np.ndarray:
+        """Pixels per class (in the order of ``classes``) among class values; others ignored."""
+        position = np.searchsorted(self._sorted_values, labels)
+        position = np.minimum(position, len(self._sorted_values) - 1)
+        known = self._sorted_values[position] == labels
+        return np.bincount(self._order[position[known]], minlength=len(self.classes))
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
@@ -270,7 +338,6 @@ def classify_raster(
     if len(shape) == 2 and isinstance(shape[1], int) and shape[1] != n_classes:
         raise ModelError(f"The model lists {n_classes} classes but outputs {shape[1]} "
                          "probabilities; its metadata is damaged.")
-    values = np.array([c.value for c in info.classes], dtype=np.int64)
 
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:
         src = stack.enter_context(raster_io.open_raster(input_path, "Input raster"))
@@ -286,8 +353,7 @@ def classify_raster(
         blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, memory_mb)
         log(f"Classifying {src.width} x {src.height} pixels in {len(blocks)} blocks with "
             f"{len(info.classes)} classes, {bands} bands.")
-        counts = np.zeros(n_classes, dtype=np.int64)
-        stats = {"classified": 0, "skipped_blocks": 0}
+        stats = {"skipped_blocks": 0}
 
         def read(block):
             data = src.read(indexes=indexes, window=block.window, out_dtype="float32")
@@ -309,18 +375,13 @@ def classify_raster(
                 return
             X = data[:, valid].T
             labels, probabilities = predict_pixels(session, info, X)
-            full = np.zeros(valid.shape, dtype=np.int64)
-            full[valid] = labels
-            index = np.searchsorted(values, labels)
-            counts[:] += np.bincount(index, minlength=n_classes)[:n_classes]
-            stats["classified"] += int(labels.size)
-            writer.write(block.window, full, valid, probabilities)
+            writer.write(block.window, labels, valid, probabilities)
 
         raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
     if stats["skipped_blocks"]:
         log(f"{stats['skipped_blocks']} block(s) held no valid pixel and were not classified.")
-    class_pixels = {c.name: int(n) for c, n in zip(info.classes, counts)}
+    class_pixels = {c.name: int(n) for c, n in zip(info.classes, writer.class_counts)}
     log("Pixels per class: " + ", ".join(f"{k}: {v}" for k, v in class_pixels.items()) + ".")
     return {"output": output_path, "confidence": confidence_path,
-            "probabilities": probability_path, "classified_pixels": stats["classified"],
+            "probabilities": probability_path, "classified_pixels": writer.valid_pixels,
             "class_pixels": class_pixels, "skipped_blocks": stats["skipped_blocks"]}

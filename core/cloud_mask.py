@@ -18,7 +18,8 @@ import numpy as np
 
 from . import raster_io
 from .bands import normalise_s2_band
-from .classmap import ClassInfo, apply_class_styling, class_profile
+from .classify_raster import ClassificationWriter, class_fractions
+from .classmap import ClassInfo, apply_class_styling, write_paletted_qml
 from .cnn_inference import classify_with_cnn
 from .errors import BandError, DependencyError, InputError, NoDataError
 from .model_metadata import ModelMetadata
@@ -55,14 +56,6 @@ def scl_lookup(cirrus_as_cloud: bool = True, medium_as_cloud: bool = True) -> np
     return table
 
 
-def _finish(output_path: str, counts: np.ndarray, log: Log) -> dict:
-    apply_class_styling(output_path, CLOUD_CLASSES, MASK_NODATA)
-    valid = int(counts.sum())
-    fractions = {c.name: (float(counts[c.value]) / valid if valid else 0.0) for c in CLOUD_CLASSES}
-    log("Mask fractions: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in fractions.items()))
-    return {"valid_pixels": valid, "class_fractions": fractions}
-
-
 def cloud_mask_from_scl(
     scl_path: str,
     output_path: str,
@@ -85,37 +78,33 @@ def cloud_mask_from_scl(
             raise InputError(
                 f"'{os.path.basename(scl_path)}' has {src.count} band(s) of type {src.dtypes[0]}; "
                 "an SCL layer is one integer band with values 0-11 (the L2A product's SCL_20m).")
-        counts = np.zeros(3, dtype="int64")
         seen = np.zeros(256, dtype=bool)
-        with raster_io.atomic_output(output_path, "Cloud mask") as temp:
-            import rasterio
+        with ClassificationWriter(src, CLOUD_CLASSES, output_path, nodata=MASK_NODATA) as writer:
 
-            with rasterio.open(temp, "w", **class_profile(src, CLOUD_CLASSES, MASK_NODATA)) as dst:
-                dst.set_band_description(1, "cloud mask")
+            def read(block):
+                return src.read(1, window=block.window)
 
-                def read(block):
-                    return src.read(1, window=block.window)
+            def work(block, data):
+                values = np.clip(data, 0, 255).astype("uint8")
+                seen[np.unique(values)] = True
+                out = table[values]
+                if src.nodata is not None:
+                    out[data == src.nodata] = MASK_NODATA
+                writer.write(block.window, out, out != MASK_NODATA)
 
-                def work(block, data):
-                    values = np.clip(data, 0, 255).astype("uint8")
-                    seen[np.unique(values)] = True
-                    out = table[values]
-                    if src.nodata is not None:
-                        out[data == src.nodata] = MASK_NODATA
-                    counts[:] += np.bincount(out[out != MASK_NODATA], minlength=3)[:3]
-                    dst.write(out, 1, window=block.window)
-
-                blocks = raster_io.plan_blocks(src.width, src.height, 4, memory_mb)
-                raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
+            blocks = raster_io.plan_blocks(src.width, src.height, 4, memory_mb)
+            raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
             unknown = np.flatnonzero(seen[12:]) + 12
             if unknown.size:
                 raise InputError(
                     f"'{os.path.basename(scl_path)}' holds values {unknown[:5].tolist()} that are "
                     "not scene-classification classes (0-11); is it really an SCL layer?")
-            if counts.sum() == 0:
+            if writer.valid_pixels == 0:
                 raise NoDataError(f"The SCL layer '{os.path.basename(scl_path)}' holds only "
                                   "nodata; no mask was written.")
-    return _finish(output_path, counts, log)
+    fractions = class_fractions(CLOUD_CLASSES, writer.class_counts)
+    log("Mask fractions: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in fractions.items()))
+    return {"valid_pixels": writer.valid_pixels, "class_fractions": fractions}
 
 
 # --- ukis-csmask models -------------------------------------------------------------------------
@@ -211,7 +200,8 @@ def _resampled_vrt(input_path: str, factor: float, folder: str) -> str:
 
 
 def _nearest_onto(source: str, reference, output_path: str, what: str) -> None:
-    """Resamples a class raster onto the grid of ``reference`` (nearest), written atomically."""
+    """Resamples the cloud mask onto the grid of ``reference`` (nearest), written atomically and
+    styled like the masks written directly (colour table, category names, .qml)."""
     from osgeo import gdal
 
     bounds = reference.bounds
@@ -225,6 +215,8 @@ def _nearest_onto(source: str, reference, output_path: str, what: str) -> None:
         if result is None:
             raise InputError(f"{what} could not be resampled onto the input grid.")
         result = None
+        apply_class_styling(temp, CLOUD_CLASSES, MASK_NODATA, qml=False)
+    write_paletted_qml(os.path.splitext(output_path)[0] + ".qml", CLOUD_CLASSES)
 
 
 def cloud_mask_with_cnn(
@@ -293,7 +285,6 @@ def cloud_mask_with_cnn(
                 progress=sub_progress(progress, 0.0, 0.95), is_cancelled=is_cancelled, log=log,
                 warn=warn)
             _nearest_onto(coarse_mask, SimpleNamespace(**grid), output_path, "Cloud mask")
-        apply_class_styling(output_path, CLOUD_CLASSES, MASK_NODATA)
         progress(1.0)
     return {"valid_pixels": result["valid_pixels"], "class_fractions": result["class_fractions"],
             "model": key, "dn_offset": dn_offset}

@@ -10,14 +10,15 @@ A LandFusion CNN (see :mod:`model_metadata`) is run over a raster in strips of o
   one tile with a positive weight, so the result has no seams.
 - Only one strip of tiles is held in memory (the input strip plus the class-score accumulators of
   one tile height), so memory grows with the raster width and the tile size, never its height.
-- Pixels where any band the model uses is nodata (the raster's nodata value, NaN or a value the
+- Pixels where any band the model uses is nodata (the band's nodata value, NaN/inf or a value the
   model lists) are filled with the model's ``nodata_fill`` before inference and masked in every
   output; tiles without any valid pixel are not run at all.
+- Outputs are written by the pixel classifier's :class:`~classify_raster.ClassificationWriter`,
+  so both engines produce the same class raster, confidence/margin raster and probability stack.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -26,15 +27,13 @@ from typing import Optional
 import numpy as np
 
 from . import raster_io
-from .bands import match_bands
-from .classmap import apply_class_styling, choose_nodata, class_profile
+from .classify_raster import ClassificationWriter, check_model_bands, class_fractions, valid_pixels
 from .errors import BandError, InputError, ModelError, NoDataError
 from .model_metadata import ModelMetadata, metadata_from_props, read_props
 from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "resources", "models")
-PROBABILITY_NODATA = raster_io.FLOAT_NODATA
 
 
 def bundled_models() -> dict:
@@ -189,7 +188,7 @@ def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[i
     """
     meta = model.metadata
     names = _input_band_names(dataset, band_names)
-    indexes = match_bands(names, meta.bands, what=model.label)
+    indexes = check_model_bands(meta.bands, dataset, model.label, band_names=names)
     warnings = []
     if not any(names):
         warnings.append(f"The raster's bands are unnamed; they are taken in order as "
@@ -288,22 +287,12 @@ def softmax(scores: np.ndarray, axis: int = 1) -> np.ndarray:
     return shifted
 
 
-def best_class(probabilities: np.ndarray) -> tuple:
-    """Returns ``(index of the highest score, highest score)`` over axis 0 (first index wins
-    ties, as argmax); a class-by-class loop, much faster than ``argmax(axis=0)`` on (K, H, W)."""
-    top = probabilities[0].astype("float32", copy=True)
-    best = np.zeros(top.shape, dtype="uint16" if len(probabilities) > 255 else "uint8")
-    for k in range(1, len(probabilities)):
-        higher = probabilities[k] > top
-        best[higher] = k
-        np.maximum(top, probabilities[k], out=top)
-    return best, top
-
-
 class Normaliser:
     """Turns raw band values into model input, with the nodata mask (per the metadata)."""
 
-    def __init__(self, meta: ModelMetadata, raster_nodata: Optional[float]):
+    def __init__(self, meta: ModelMetadata, raster_nodata):
+        """``raster_nodata``: the nodata of the bands read (one value per band, or one value for
+        all; None where unset)."""
         def column(values, default):
             return np.array([default if v is None else v for v in values],
                             dtype="float32")[:, None, None]
@@ -316,18 +305,15 @@ class Normaliser:
         self.std = column(meta.input_std, 1.0)
         self.clip = any(v is not None for v in meta.clip_min + meta.clip_max)
         self.fill = np.float32(meta.nodata_fill)
-        values = list(meta.nodata_values)
-        if raster_nodata is not None and not (isinstance(raster_nodata, float)
-                                              and math.isnan(raster_nodata)):
-            values.append(float(raster_nodata))
-        self.nodata_values = [v for v in values if not math.isnan(v)]
+        if not isinstance(raster_nodata, (list, tuple)):
+            raster_nodata = [raster_nodata] * meta.band_count
+        # Per band: the model's nodata values and the band's own (see valid_pixels).
+        self.nodata = [list(meta.nodata_values) + [value] for value in raster_nodata]
 
     def __call__(self, raw: np.ndarray) -> tuple:
         """Returns ``(model input float32 (C, h, w), nodata mask (h, w))``; works in place."""
         x = raw.astype("float32", copy=False)
-        invalid = np.isnan(x).any(axis=0)
-        for value in self.nodata_values:
-            invalid |= (raw == value).any(axis=0)
+        invalid = ~valid_pixels(x, self.nodata)
         x += self.offset
         x *= self.scale
         if self.clip:
@@ -339,57 +325,13 @@ class Normaliser:
         return x, invalid
 
 
-class _Writers:
-    """Output datasets of one run, written through temporary files (see atomic_output)."""
+def _write_rows(writer: ClassificationWriter, row: int, probabilities: np.ndarray,
+                invalid: np.ndarray) -> None:
+    """Writes raster rows from ``row`` on: class probabilities (K, h, w) and a nodata mask."""
+    from rasterio.windows import Window
 
-    def __init__(self, stack: contextlib.ExitStack, dataset, meta: ModelMetadata, output_path: str,
-                 probabilities_path: Optional[str], confidence_path: Optional[str]):
-        import rasterio
-
-        self.classes = meta.classes
-        self.values = np.array([c.value for c in meta.classes])
-        self.nodata = choose_nodata(meta.classes)
-        self.lookup_dtype = class_profile(dataset, meta.classes, self.nodata)["dtype"]
-        temp = stack.enter_context(raster_io.atomic_output(output_path, "Class raster"))
-        self.class_ds = stack.enter_context(
-            rasterio.open(temp, "w", **class_profile(dataset, meta.classes, self.nodata)))
-        self.class_ds.set_band_description(1, "class")
-        self.prob_ds = self.conf_ds = None
-        if probabilities_path:
-            temp = stack.enter_context(raster_io.atomic_output(probabilities_path, "Probabilities"))
-            self.prob_ds = stack.enter_context(rasterio.open(
-                temp, "w", **raster_io.float_profile(dataset, meta.class_count, PROBABILITY_NODATA)))
-            for i, c in enumerate(meta.classes, start=1):
-                self.prob_ds.set_band_description(i, c.name)
-        if confidence_path:
-            temp = stack.enter_context(raster_io.atomic_output(confidence_path, "Confidence"))
-            self.conf_ds = stack.enter_context(rasterio.open(
-                temp, "w", **raster_io.float_profile(dataset, 1, PROBABILITY_NODATA)))
-            self.conf_ds.set_band_description(1, "confidence")
-        self.valid = 0
-        self.counts = np.zeros(len(meta.classes), dtype="int64")
-
-    def write(self, row: int, probabilities: np.ndarray, invalid: np.ndarray) -> None:
-        """Writes rows starting at ``row`` from class probabilities (K, h, w) and a nodata mask."""
-        from rasterio.windows import Window
-
-        height, width = invalid.shape
-        window = Window(0, row, width, height)
-        best, top = best_class(probabilities)
-        classes = self.values.astype(self.lookup_dtype)[best]
-        classes[invalid] = self.nodata
-        self.class_ds.write(classes, 1, window=window)
-        valid = ~invalid
-        self.valid += int(valid.sum())
-        self.counts += np.bincount(best[valid], minlength=len(self.values))
-        if self.prob_ds is not None:
-            out = probabilities.astype("float32", copy=True)
-            out[:, invalid] = PROBABILITY_NODATA
-            self.prob_ds.write(out, window=window)
-        if self.conf_ds is not None:
-            conf = top
-            conf[invalid] = PROBABILITY_NODATA
-            self.conf_ds.write(conf, 1, window=window)
+    height, width = invalid.shape
+    writer.write(Window(0, row, width, height), None, ~invalid, probabilities)
 
 
 class _Runner:
@@ -438,7 +380,7 @@ def _read_strip(dataset, indexes, row0: int, height: int, col_pad: int, width: i
     return x, invalid, top
 
 
-def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writers: _Writers,
+def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writer: ClassificationWriter,
              progress: Progress, is_cancelled: IsCancelled) -> None:
     tile, overlap = plan.tile, plan.overlap
     rows, _ = tile_origins(dataset.height, tile, overlap)
@@ -482,7 +424,7 @@ def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writers: _Writers,
             total = weight[a:b, pad:pad + dataset.width]
             probs = acc[:, a:b, pad:pad + dataset.width] / np.maximum(total, 1e-12)
             mask = invalid[r0 - top:r1 - top] | (total <= 0)
-            writers.write(r0, probs, mask)
+            _write_rows(writer, r0, probs, mask)
         acc[:, :tile - done] = acc[:, done:]
         acc[:, tile - done:] = 0.0
         weight[:tile - done] = weight[done:]
@@ -491,7 +433,7 @@ def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writers: _Writers,
     raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
 
 
-def _classify_patches(dataset, plan: CnnPlan, normalise: Normaliser, writers: _Writers,
+def _classify_patches(dataset, plan: CnnPlan, normalise: Normaliser, writer: ClassificationWriter,
                       progress: Progress, is_cancelled: IsCancelled) -> None:
     meta = plan.model.metadata
     patch = plan.tile
@@ -525,7 +467,7 @@ def _classify_patches(dataset, plan: CnnPlan, normalise: Normaliser, writers: _W
             c = cells[j]
             probs[:, :, c:c + stride] = p[:, None, None]
             covered[c:c + stride] = True
-        writers.write(row, probs, cell_invalid | ~covered[None, :])
+        _write_rows(writer, row, probs, cell_invalid | ~covered[None, :])
 
     raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
 
@@ -563,7 +505,8 @@ def classify_with_cnn(
         model_path: the ONNX model.
         output_path: class raster (colour table, category names and a .qml beside it).
         probabilities_path: optional float32 stack, one band per class, named after it.
-        confidence_path: optional float32 band with the winning class's probability.
+        confidence_path: optional 2-band float32 raster: ``confidence`` (the winning class's
+            probability) and ``margin`` (top-1 minus top-2 probability).
         band_names: names of the raster's bands (comma-separated or a list), when its band
             descriptions do not name them; bands are then picked and reordered by name.
         tile_size, overlap: segmentation tiling in pixels (defaults from the model).
@@ -573,7 +516,7 @@ def classify_with_cnn(
 
     Returns:
         ``{"classes": [...], "valid_pixels": int, "class_fractions": {name: fraction},
-        "tile_size": int, "overlap": int}``.
+        "class_pixels": {name: count}, "tile_size": int, "overlap": int, "nodata": int}``.
 
     Raises:
         ModelError, BandError, InputError, NoDataError, CancelledError, OutputError.
@@ -594,23 +537,23 @@ def classify_with_cnn(
             + (f"tiles {plan.tile} px, overlap {plan.overlap} px, " if meta.task == "segmentation"
                else f"patches {plan.tile} px, stride {meta.patch_stride or max(1, plan.tile // 4)} px, ")
             + f"batch {plan.batch_size}.")
-        normalise = Normaliser(meta, dataset.nodata)
-        with contextlib.ExitStack() as stack:
-            writers = _Writers(stack, dataset, meta, output_path, probabilities_path,
-                               confidence_path)
+        normalise = Normaliser(meta, [dataset.nodatavals[i - 1] for i in plan.band_indexes])
+        # ZSTD: the float outputs of a CNN are written for every pixel of large scenes, where
+        # it compresses several times faster than DEFLATE.
+        with ClassificationWriter(dataset, meta.classes, output_path, confidence_path,
+                                  probabilities_path, compress="ZSTD") as writer:
             if meta.task == "segmentation":
-                _segment(dataset, plan, normalise, writers, progress, is_cancelled)
+                _segment(dataset, plan, normalise, writer, progress, is_cancelled)
             else:
-                _classify_patches(dataset, plan, normalise, writers, progress, is_cancelled)
-            if writers.valid == 0:
+                _classify_patches(dataset, plan, normalise, writer, progress, is_cancelled)
+            if writer.valid_pixels == 0:
                 raise NoDataError(
                     f"The input raster '{os.path.basename(input_path)}' has no valid pixel in the "
                     f"bands {', '.join(meta.bands)} (all nodata); nothing was classified and no "
                     "output was written. Check the input's nodata value and extent.")
-            nodata = writers.nodata
-            valid, counts = writers.valid, writers.counts
-    apply_class_styling(output_path, meta.classes, nodata)
-    fractions = {c.name: float(n) / valid for c, n in zip(meta.classes, counts)}
+    fractions = class_fractions(meta.classes, writer.class_counts)
     log("Class fractions: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in fractions.items()))
-    return {"classes": meta.classes, "valid_pixels": valid, "class_fractions": fractions,
-            "tile_size": plan.tile, "overlap": plan.overlap, "nodata": nodata}
+    return {"classes": meta.classes, "valid_pixels": writer.valid_pixels,
+            "class_fractions": fractions,
+            "class_pixels": {c.name: int(n) for c, n in zip(meta.classes, writer.class_counts)},
+            "tile_size": plan.tile, "overlap": plan.overlap, "nodata": writer.nodata}

@@ -511,3 +511,103 @@ def test_large_class_ids_give_uint16_and_the_mask_limits_classification(tmp_path
     assert result["classified_pixels"] == 512 * 312
     assert [(c.value, c.name) for c in read_class_styling(out)] == [(300, "Class 300"),
                                                                      (1000, "Class 1000")]
+
+
+# --- shared pieces of the classification engines (also used by the CNN engine) ---------------
+
+def _grid_raster(path, rows=5, cols=6):
+    profile = {"driver": "GTiff", "dtype": "float32", "count": 1, "width": cols, "height": rows,
+               "crs": "EPSG:32633",
+               "transform": rasterio.transform.from_origin(500000, 4e6, 10, 10)}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.zeros((1, rows, cols), "float32"))
+    return path
+
+
+def test_best_two_matches_sorting_and_argmax():
+    from landfusion.core.classify_raster import best_two
+
+    rng = np.random.default_rng(5)
+    p = rng.integers(0, 4, size=(4, 7, 9)).astype("float32") / 4  # many exact ties
+    best, top, margin = best_two(p)
+    ordered = np.sort(p, axis=0)
+    np.testing.assert_array_equal(best, np.argmax(p, axis=0))
+    np.testing.assert_array_equal(top, ordered[-1])
+    np.testing.assert_array_equal(margin, ordered[-1] - ordered[-2])
+    one = best_two(p[:1])
+    np.testing.assert_array_equal(one[2], p[0])
+    quick = best_two(p, margin=False)
+    np.testing.assert_array_equal(quick[0], best)
+    np.testing.assert_array_equal(quick[1], top)
+    assert quick[2] is None
+
+
+def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
+    """A CNN's (K, rows, cols) probabilities give the same outputs as a pixel classifier's
+    labels plus (n_valid, K) probabilities."""
+    from rasterio.windows import Window
+
+    from landfusion.core.classify_raster import FLOAT_NODATA, ClassificationWriter
+    from landfusion.core.classmap import ClassInfo
+
+    classes = [ClassInfo(7, "b", (0, 0, 255)), ClassInfo(2, "a", (255, 0, 0)),
+               ClassInfo(4, "c", (0, 255, 0))]  # values deliberately not sorted
+    ref = _grid_raster(str(tmp_path / "ref.tif"))
+    rng = np.random.default_rng(1)
+    p = rng.random((3, 5, 6)).astype("float32")
+    p /= p.sum(axis=0)
+    valid = rng.random((5, 6)) > 0.3
+    values = np.array([c.value for c in classes])
+    outputs = {}
+    with rasterio.open(ref) as src:
+        for form in ("pixels", "full"):
+            paths = [str(tmp_path / f"{form}_{n}.tif") for n in ("cls", "conf", "prob")]
+            with ClassificationWriter(src, classes, *paths) as writer:
+                for row in (0, 3):  # two blocks of rows
+                    rows = slice(row, min(5, row + 3))
+                    window = Window(0, row, 6, rows.stop - row)
+                    if form == "pixels":
+                        labels = values[np.argmax(p[:, rows], axis=0)]
+                        writer.write(window, labels, valid[rows], p[:, rows][:, valid[rows]].T)
+                    else:
+                        writer.write(window, None, valid[rows], p[:, rows])
+            outputs[form] = ([rasterio.open(x).read() for x in paths],
+                             writer.class_counts.tolist(), writer.valid_pixels)
+    (cls, conf, prob), counts, n_valid = outputs["full"]
+    for a, b in zip(outputs["pixels"][0], outputs["full"][0]):
+        np.testing.assert_array_equal(a, b)
+    assert outputs["pixels"][1:] == outputs["full"][1:]
+    expected = values[np.argmax(p, axis=0)]
+    np.testing.assert_array_equal(cls[0][valid], expected[valid])
+    assert (cls[0][~valid] == 0).all()  # 0 is free: the class raster's nodata
+    assert counts == [int(np.sum(expected[valid] == v)) for v in values] and n_valid == valid.sum()
+    ordered = np.sort(p, axis=0)
+    np.testing.assert_allclose(conf[0][valid], ordered[-1][valid])
+    np.testing.assert_allclose(conf[1][valid], (ordered[-1] - ordered[-2])[valid])
+    assert (conf[:, ~valid] == FLOAT_NODATA).all() and (prob[:, ~valid] == FLOAT_NODATA).all()
+    with rasterio.open(tmp_path / "full_conf.tif") as ds:
+        assert ds.descriptions == ("confidence", "margin") and ds.nodata == FLOAT_NODATA
+        assert ds.compression.name == "deflate"  # the writer's default
+    with rasterio.open(tmp_path / "full_prob.tif") as ds:
+        assert ds.descriptions == ("b", "a", "c")
+    assert [c.name for c in read_class_styling(str(tmp_path / "full_cls.tif"))] == ["a", "c", "b"]
+    assert os.path.exists(tmp_path / "full_cls.qml")
+
+
+def test_valid_pixels_with_several_nodata_values_per_band():
+    from landfusion.core.classify_raster import valid_pixels
+
+    data = np.array([[[1, 0, 5, np.inf]], [[-9999, 2, 3, 4]]], "float32")
+    assert valid_pixels(data, [None, -9999.0]).tolist() == [[False, True, True, False]]
+    assert valid_pixels(data, [[0.0, 5.0], [-9999.0, None]]).tolist() == \
+        [[False, False, False, False]]
+    assert valid_pixels(data, [[0.0], [float("nan")]]).tolist() == [[True, False, True, False]]
+
+
+def test_check_model_bands_with_given_band_names(tmp_path):
+    from landfusion.core.classify_raster import check_model_bands
+
+    with rasterio.open(_grid_raster(str(tmp_path / "r.tif"))) as src:
+        assert check_model_bands(["VV"], src, band_names=["vv"]) == [1]
+        with pytest.raises(BandError, match="missing: VH"):
+            check_model_bands(["VH"], src, "The CNN", band_names=["VV"])

@@ -61,6 +61,8 @@ def test_scl_reclassification(tmp_path):
     with rasterio.open(out) as ds:
         assert ds.read(1).tolist() == [[255, 255, 0, 2, 0, 0], [0, 0, 1, 1, 1, 0]]
         assert ds.nodata == 255 and ds.transform == rasterio.open(scl).transform
+        assert ds.descriptions == ("class",) and ds.dtypes == ("uint8",)
+    assert os.path.exists(str(tmp_path / "mask.qml"))
     assert result["valid_pixels"] == 10
     assert result["class_fractions"]["cloud"] == pytest.approx(0.3)
     assert [c.name for c in read_class_styling(out)] == ["clear", "cloud", "cloud shadow"]
@@ -127,6 +129,7 @@ def test_cloudmask_algorithm_on_cloudy_major_tom(qgis_process, major_tom_stack, 
         values = ds.read(1)
     assert (values == 1).mean() > 0.6 and (values == 0).mean() < 0.2
     assert [c.name for c in read_class_styling(out)] == ["clear", "cloud", "cloud shadow"]
+    assert os.path.exists(str(tmp_path / "mask.qml"))
 
 
 def test_cloudmask_algorithm_scl_pyqgis(run_algorithm, tmp_path):

@@ -70,8 +70,11 @@ def test_pyqgis_run_with_model_file(run_algorithm, small_case, tmp_path):
         np.testing.assert_allclose(p.sum(axis=0), 1.0, atol=1e-5)
         np.testing.assert_allclose(p[1], 1 / (1 + np.exp(vv - vh)), atol=1e-5)
     with rasterio.open(conf) as ds:
-        assert ds.descriptions == ("confidence",)
+        # Same layout as the pixel classifier: max probability, then top-1 minus top-2.
+        assert ds.descriptions == ("confidence", "margin")
+        assert ds.dtypes == ("float32", "float32") and ds.nodata == -9999.0
         np.testing.assert_allclose(ds.read(1), p.max(axis=0), atol=1e-6)
+        np.testing.assert_allclose(ds.read(2), np.abs(p[1] - p[0]), atol=1e-6)
     assert [c.name for c in read_class_styling(out)] == ["land", "water"]
 
 

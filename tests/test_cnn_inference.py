@@ -132,12 +132,18 @@ def test_scaling_clipping_and_nodata(tmp_path):
         assert ds.nodata == 255
     assert classes.tolist() == [[1, 1, 0, 255], [0, 255, 0, 1]]
     with rasterio.open(conf) as ds:
-        c = ds.read(1)
+        assert ds.descriptions == ("confidence", "margin") and ds.nodata == -9999.0
+        assert ds.compression.name == "zstd"
+        c, margin = ds.read()
     # VV=-40 is clipped to -35 -> normalised -4 -> p(water) = 1 / (1 + e^-4)
-    assert c[0, 0] == pytest.approx(1 / (1 + np.exp(-4.0)), abs=1e-5)
+    p_water = 1 / (1 + np.exp(-4.0))
+    assert c[0, 0] == pytest.approx(p_water, abs=1e-5)
+    assert margin[0, 0] == pytest.approx(p_water - (1 - p_water), abs=1e-5)
     assert c[0, 3] == -9999.0 and c[1, 1] == -9999.0
+    assert margin[0, 3] == -9999.0 and margin[1, 1] == -9999.0
     assert result["valid_pixels"] == 6
     assert result["class_fractions"]["water"] == pytest.approx(3 / 6)
+    assert result["class_pixels"] == {"land": 3, "water": 3}
     styled = read_class_styling(out)
     assert [(c.value, c.name) for c in styled] == [(0, "land"), (1, "water")]
     assert os.path.exists(str(tmp_path / "cls.qml"))
