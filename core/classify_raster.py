@@ -145,7 +145,7 @@ class ClassificationWriter:
 
     def __init__(self, reference, classes: Sequence[ClassInfo], class_path: str,
                  confidence_path: Optional[str] = None, probability_path: Optional[str] = None,
-                 nodata: Optional[int] = None, compress: str = "DEFLATE"):
+                 nodata: Optional[int] = None, compress: str = "ZSTD"):
         self.reference = reference
         self.classes = list(classes)
         self.paths = {"class": class_path, "confidence": confidence_path,

@@ -538,10 +538,8 @@ def classify_with_cnn(
                else f"patches {plan.tile} px, stride {meta.patch_stride or max(1, plan.tile // 4)} px, ")
             + f"batch {plan.batch_size}.")
         normalise = Normaliser(meta, [dataset.nodatavals[i - 1] for i in plan.band_indexes])
-        # ZSTD: the float outputs of a CNN are written for every pixel of large scenes, where
-        # it compresses several times faster than DEFLATE.
         with ClassificationWriter(dataset, meta.classes, output_path, confidence_path,
-                                  probabilities_path, compress="ZSTD") as writer:
+                                  probabilities_path) as writer:
             if meta.task == "segmentation":
                 _segment(dataset, plan, normalise, writer, progress, is_cancelled)
             else:

@@ -587,7 +587,7 @@ def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
     assert (conf[:, ~valid] == FLOAT_NODATA).all() and (prob[:, ~valid] == FLOAT_NODATA).all()
     with rasterio.open(tmp_path / "full_conf.tif") as ds:
         assert ds.descriptions == ("confidence", "margin") and ds.nodata == FLOAT_NODATA
-        assert ds.compression.name == "deflate"  # the writer's default
+        assert ds.compression.name == "zstd"  # the writer's default
     with rasterio.open(tmp_path / "full_prob.tif") as ds:
         assert ds.descriptions == ("b", "a", "c")
     assert [c.name for c in read_class_styling(str(tmp_path / "full_cls.tif"))] == ["a", "c", "b"]
