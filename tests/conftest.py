@@ -43,10 +43,10 @@ def qgis_app():
     Processing.initialize()
     from landfusion.algorithms.provider import LandFusionProvider
 
-    provider = LandFusionProvider()  # keep a reference, or the algorithms vanish
-    QgsApplication.processingRegistry().addProvider(provider)
+    app.landfusion_provider = LandFusionProvider()  # keep a reference, or the algorithms vanish
+    QgsApplication.processingRegistry().addProvider(app.landfusion_provider)
     yield app
-    QgsApplication.processingRegistry().removeProvider(provider)
+    QgsApplication.processingRegistry().removeProvider("landfusion")
 
 
 @pytest.fixture

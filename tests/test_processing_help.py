@@ -49,3 +49,28 @@ def test_parameters_are_described(algorithms):
         for param in alg.parameterDefinitions():
             assert re.fullmatch(r"[A-Z][A-Z0-9_]*", param.name()), (alg.name(), param.name())
             assert param.description(), (alg.name(), param.name())
+
+
+def test_plugin_class_registers_and_removes_the_provider(qgis_app):
+    """What QGIS does with the plugin: classFactory, initGui, unload."""
+    from qgis.core import QgsApplication
+
+    import landfusion
+
+    registry = QgsApplication.processingRegistry()
+    before = registry.providerById("landfusion")
+    registry.removeProvider(before)  # the fixture's provider, restored below
+    try:
+        plugin = landfusion.classFactory(None)
+        plugin.initGui()
+        provider = registry.providerById("landfusion")
+        assert provider is not None and len(provider.algorithms()) >= 8
+        assert provider.warningMessage() == ""  # every dependency is installed here
+        plugin.unload()
+        assert registry.providerById("landfusion") is None
+    finally:
+        from landfusion.algorithms.provider import LandFusionProvider
+
+        restored = LandFusionProvider()
+        registry.addProvider(restored)
+        qgis_app.landfusion_provider = restored  # keep a reference, or its algorithms vanish
