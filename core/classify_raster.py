@@ -353,9 +353,9 @@ def classify_raster(
         ModelError: not a LandFusion model (pickles and corrupt files included).
         BandError: the raster's bands do not match the model's (checked before reading pixels).
     """
-    from .onnx_model import open_model
-
     from concurrent.futures import ThreadPoolExecutor
+
+    from .onnx_model import open_model
 
     workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
     session, info = open_model(model_path, 1)
