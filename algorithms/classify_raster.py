@@ -102,7 +102,7 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
             self.THREADS, self.tr("CPU threads (0: all)"), QgsProcessingParameterNumber.Integer,
             defaultValue=0, minValue=0)
         threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        threads.setHelp(self.tr("Threads onnxruntime uses for prediction."))
+        threads.setHelp(self.tr("Threads that predict each block's pixels in parallel."))
         self.addParameter(threads)
         output = QgsProcessingParameterRasterDestination(
             self.OUTPUT, self.tr("Classification"), defaultValue=QgsProcessing.TEMPORARY_OUTPUT)

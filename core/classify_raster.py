@@ -10,7 +10,8 @@ The pieces are public so that other predictors (for example patch-based CNNs) re
   block, atomically: on any failure or cancel no output is left behind. It takes either class
   labels with the valid pixels' probabilities (pixel classifiers) or a full (classes, rows, cols)
   probability array (CNNs), and counts the pixels per class;
-- :func:`predict_pixels` runs an onnxruntime session on an (N, bands) array.
+- :func:`predict_pixels` runs an onnxruntime session on an (N, bands) array
+  (:func:`predict_pixels_parallel` on several threads).
 """
 
 from __future__ import annotations
@@ -84,10 +85,33 @@ def valid_pixels(data: np.ndarray, nodata: Sequence, mask: Optional[np.ndarray] 
 
 
 def predict_pixels(session, info, X: np.ndarray) -> tuple:
-    """Runs the model on (N, bands) float32 pixels; returns (labels, probabilities)."""
+    """Runs the model on (N, bands) float32 pixels; returns (labels, probabilities).
+
+    Probabilities are capped at 1: a forest's average summed tree by tree in float32 can end a
+    few ulps above 1 (for example 1.0000004 for 30 trees that all agree)."""
     labels, probabilities = session.run([info.label_output, info.probability_output],
                                         {info.input_name: np.ascontiguousarray(X, np.float32)})
-    return np.asarray(labels).reshape(-1), np.asarray(probabilities, dtype=np.float32)
+    probabilities = np.require(probabilities, np.float32, ["W"])
+    np.minimum(probabilities, np.float32(1), out=probabilities)
+    return np.asarray(labels).reshape(-1), probabilities
+
+
+#: Fewest pixels worth a prediction thread of their own.
+MIN_PIXELS_PER_THREAD = 20000
+
+
+def predict_pixels_parallel(session, info, X: np.ndarray, pool=None, workers: int = 1) -> tuple:
+    """:func:`predict_pixels` with the pixels split into ``workers`` chunks run concurrently on
+    ``pool`` (a ThreadPoolExecutor; onnxruntime releases the GIL and a session may run from
+    several threads at once). Use a session with one intra-op thread: whole chunks per thread
+    scale better than onnxruntime's own row batches over tree ensembles on shared cores."""
+    parts = min(workers, X.shape[0] // MIN_PIXELS_PER_THREAD)
+    if pool is None or parts < 2:
+        return predict_pixels(session, info, X)
+    X = np.ascontiguousarray(X, np.float32)
+    results = list(pool.map(lambda chunk: predict_pixels(session, info, chunk),
+                            np.array_split(X, parts)))
+    return (np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]))
 
 
 def top_two_margin(probabilities: np.ndarray) -> tuple:
@@ -319,7 +343,7 @@ def classify_raster(
         confidence_path: optional 2-band float32 raster: max probability and top-1 − top-2 margin.
         probability_path: optional float32 raster with one probability band per class.
         mask_path: optional raster; pixels where it is 0 or nodata are not classified.
-        threads: onnxruntime intra-op threads (0: all cores).
+        threads: prediction threads (0: all cores); each block's pixels are split among them.
         memory_mb: memory budget of one block.
 
     Returns:
@@ -329,9 +353,12 @@ def classify_raster(
         ModelError: not a LandFusion model (pickles and corrupt files included).
         BandError: the raster's bands do not match the model's (checked before reading pixels).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from .onnx_model import open_model
 
-    session, info = open_model(model_path, threads)
+    workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
+    session, info = open_model(model_path, 1)
     n_classes = len(info.classes)
     shape = session.get_outputs()[[o.name for o in session.get_outputs()].index(
         info.probability_output)].shape
@@ -342,6 +369,8 @@ def classify_raster(
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:
         src = stack.enter_context(raster_io.open_raster(input_path, "Input raster"))
         indexes = check_model_bands(info.band_names, src)
+        pool = stack.enter_context(ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="landfusion-predict")) if workers > 1 else None
         pixel_size = info.json("pixel_size")
         if pixel_size and not math.isclose(abs(src.transform.a), pixel_size[0], rel_tol=0.05):
             warn(f"The model was trained on {pixel_size[0]:g}-unit pixels, the input has "
@@ -374,7 +403,7 @@ def classify_raster(
                 writer.write(block.window, None, valid)
                 return
             X = data[:, valid].T
-            labels, probabilities = predict_pixels(session, info, X)
+            labels, probabilities = predict_pixels_parallel(session, info, X, pool, workers)
             writer.write(block.window, labels, valid, probabilities)
 
         raster_io.run_blocks(blocks, read, work, progress, is_cancelled)

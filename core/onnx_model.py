@@ -187,10 +187,48 @@ def sklearn_to_onnx(estimator, band_count: int, input_name: str = "X"):
             options={id(final): {"zipmap": False}},
             target_opset=TARGET_OPSET,
         )
+    _drop_zero_leaf_weights(model)
     outputs = [o.name for o in model.graph.output]
     if outputs != ["label", "probabilities"]:
         raise ModelError(f"Unexpected outputs {outputs} after converting the model to ONNX.")
     return model
+
+
+def _drop_zero_leaf_weights(model) -> None:
+    """Removes the zero class weights of tree-ensemble leaves (in place).
+
+    skl2onnx writes every class's weight for every leaf of a forest classifier, zeros included,
+    and onnxruntime adds each of them to the pixel's scores at every leaf it reaches: with 6
+    classes and mostly pure leaves, 5 of the 6 additions add 0. Leaving the zeros out gives the
+    same sums (hence identical probabilities and labels) for a sixth of the work. Only done with
+    more than two classes (onnxruntime treats a two-class ensemble with weights for a single class
+    specially); every class keeps at least one entry.
+    """
+    for node in model.graph.node:
+        if node.op_type != "TreeEnsembleClassifier" or node.domain != "ai.onnx.ml":
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        labels = attrs.get("classlabels_int64s") or attrs.get("classlabels_strings")
+        needed = ("class_ids", "class_nodeids", "class_treeids", "class_weights")
+        if labels is None or len(labels.ints) + len(labels.strings) <= 2 or \
+                not all(k in attrs for k in needed) or not attrs["class_weights"].floats:
+            continue
+        weights = list(attrs["class_weights"].floats)
+        ids = list(attrs["class_ids"].ints)
+        keep = [w != 0.0 for w in weights]
+        kept_classes = {c for c, k in zip(ids, keep) if k}
+        for i, c in enumerate(ids):
+            if c not in kept_classes:
+                keep[i] = True
+                kept_classes.add(c)
+        if all(keep):
+            continue
+        for name in ("class_ids", "class_nodeids", "class_treeids"):
+            values = [v for v, k in zip(attrs[name].ints, keep) if k]
+            del attrs[name].ints[:]
+            attrs[name].ints.extend(values)
+        del attrs["class_weights"].floats[:]
+        attrs["class_weights"].floats.extend([w for w, k in zip(weights, keep) if k])
 
 
 def write_model(model, path: str, metadata: dict, doc: str = "") -> None:

@@ -611,3 +611,45 @@ def test_check_model_bands_with_given_band_names(tmp_path):
         assert check_model_bands(["VV"], src, band_names=["vv"]) == [1]
         with pytest.raises(BandError, match="missing: VH"):
             check_model_bands(["VH"], src, "The CNN", band_names=["VV"])
+
+
+def test_forest_export_drops_zero_leaf_weights_without_changing_predictions(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import onnxruntime as ort
+    from sklearn.ensemble import RandomForestClassifier
+
+    from landfusion.core import onnx_model
+    from landfusion.core.classify_raster import predict_pixels, predict_pixels_parallel
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0.3) + (X[:, 2] > 1)
+    model = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    pruned = onnx_model.sklearn_to_onnx(model, 6)
+    monkeypatch.setattr(onnx_model, "_drop_zero_leaf_weights", lambda m: None)
+    full = onnx_model.sklearn_to_onnx(model, 6)
+
+    def weights(m):
+        return [a for a in m.graph.node[0].attribute if a.name == "class_weights"][0].floats
+
+    assert 0 not in weights(pruned) and 0 in weights(full)
+    assert len(weights(pruned)) < len(weights(full)) / 2
+
+    class Info:
+        input_name, label_output, probability_output = "X", "label", "probabilities"
+
+    Xt = rng.normal(size=(50000, 6)).astype(np.float32)
+    runs = []
+    for m in (pruned, full):
+        session = ort.InferenceSession(m.SerializeToString(), onnx_model.session_options(1),
+                                       providers=["CPUExecutionProvider"])
+        runs.append(predict_pixels(session, Info, Xt))
+    with ThreadPoolExecutor(2) as pool:
+        runs.append(predict_pixels_parallel(session, Info, Xt, pool, 2))
+    for labels, probabilities in runs[1:]:
+        assert np.array_equal(labels, runs[0][0])
+        assert np.array_equal(probabilities, runs[0][1])
+    assert np.array_equal(runs[0][0], model.predict(Xt))
+    assert np.allclose(runs[0][1], model.predict_proba(Xt), atol=1e-5)
+    assert runs[0][1].max() <= 1.0
