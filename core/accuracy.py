@@ -246,9 +246,9 @@ def stratified_estimates(counts: np.ndarray, mapped_area: Sequence[float],
 def _is_vector(path: str) -> bool:
     from osgeo import gdal
 
-    from .reference_samples import split_layer_source
+    from .vector_io import split_ogr_source
 
-    file_path, _ = split_layer_source(path)
+    file_path, _ = split_ogr_source(path)
     gdal.PushErrorHandler("CPLQuietErrorHandler")
     try:
         ds = gdal.OpenEx(file_path, gdal.OF_VECTOR)

@@ -8,7 +8,6 @@ nodata, or without a reference label are dropped and counted, never silently kep
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from .errors import CrsError, InputError, NoDataError, NoOverlapError
 from .raster_io import gdal_env, open_raster, plan_blocks, run_blocks
+from .vector_io import open_vector_layer, split_ogr_source, transform_to_raster
 from .runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
                       no_progress)
 
@@ -59,50 +59,6 @@ def _add_pair(pairs: Dict[tuple, int], map_value: int, reference_value: int,
               count: int = 1) -> None:
     key = (int(map_value), int(reference_value))
     pairs[key] = pairs.get(key, 0) + count
-
-
-def split_layer_source(source: str):
-    """Splits a QGIS/OGR source such as ``file.gpkg|layername=pts`` into (path, layer name)."""
-    path, _, rest = (source or "").partition("|")
-    layer = None
-    for part in rest.split("|"):
-        key, _, value = part.partition("=")
-        if key == "layername":
-            layer = value
-    return path, layer
-
-
-def _open_layer(path: str, layer_name: Optional[str]):
-    from osgeo import ogr
-
-    if not path or not os.path.exists(path):
-        raise InputError(f"Reference layer '{path}' does not exist.")
-    ds = ogr.Open(path)
-    if ds is None:
-        raise InputError(f"Reference '{path}' cannot be read as a vector layer by GDAL/OGR.")
-    layer = ds.GetLayerByName(layer_name) if layer_name else ds.GetLayer(0)
-    if layer is None:
-        raise InputError(f"Reference '{path}' has no layer '{layer_name}'.")
-    return ds, layer
-
-
-def _transform_to(layer_srs, raster_crs, what: str):
-    from osgeo import osr
-
-    if raster_crs is None:
-        raise CrsError("The classification raster has no CRS; assign one before assessing it.")
-    target = osr.SpatialReference()
-    target.ImportFromWkt(raster_crs.to_wkt())
-    target.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    if layer_srs is None or (layer_srs.GetName() or "").startswith("Undefined"):
-        # GeoPackage layers written without CRS report an 'Undefined geographic/cartesian SRS'.
-        raise CrsError(f"{what} has no CRS; assign its CRS (Layer Properties > Source) so it can "
-                       "be matched to the classification raster.")
-    source = layer_srs.Clone()
-    source.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    if source.IsSame(target):
-        return None, False
-    return osr.CoordinateTransformation(source, target), True
 
 
 def _parse_label(value, name_to_value: Dict[str, int], new_names: Dict[str, int],
@@ -168,8 +124,8 @@ def read_vector_reference(
 
     if polygon_mode not in POLYGON_MODES:
         raise InputError(f"Unknown polygon mode '{polygon_mode}'; use one of {POLYGON_MODES}.")
-    path, parsed_layer = split_layer_source(reference)
-    ds, layer = _open_layer(path, layer_name or parsed_layer)
+    path, _ = split_ogr_source(reference)
+    ds, layer = open_vector_layer(reference, layer_name, "Reference layer")
     definition = layer.GetLayerDefn()
     fields = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
     if not class_field:
@@ -191,9 +147,14 @@ def read_vector_reference(
 
     with gdal_env(), open_raster(classification, "Classification raster") as src:
         nodata = src.nodata if map_nodata is None else map_nodata
-        transform, reprojected = _transform_to(layer.GetSpatialRef(), src.crs,
-                                               f"Reference layer '{path}'")
-        if reprojected:
+        if src.crs is None:
+            raise CrsError("The classification raster has no CRS; assign one before assessing it.")
+        transform, crs_status = transform_to_raster(layer.GetSpatialRef(), src.crs.to_wkt())
+        if crs_status == "missing":
+            raise CrsError(f"Reference layer '{path}' has no CRS; assign its CRS (Layer "
+                           "Properties > Source) so it can be matched to the classification "
+                           "raster.")
+        if crs_status == "reprojected":
             log(f"Reference layer reprojected on the fly to the classification raster's CRS "
                 f"({src.crs.to_string()}).")
         inverse = ~src.transform

@@ -21,6 +21,7 @@ import numpy as np
 from . import raster_io
 from .classmap import ClassInfo, palette_color, parse_color
 from .errors import InputError, NoDataError, NoOverlapError
+from .vector_io import open_vector_layer, srs_from_wkt, transform_to_raster
 from .runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
 )
@@ -111,53 +112,6 @@ class Samples:
         return result
 
 
-def split_ogr_source(source: str) -> tuple:
-    """Splits a QGIS-style OGR source ``path|layername=name`` into ``(path, layer_name)``."""
-    path, _, rest = source.partition("|")
-    layer = None
-    for part in rest.split("|") if rest else []:
-        key, _, value = part.partition("=")
-        if key.strip().lower() == "layername":
-            layer = value.strip()
-    return path, layer
-
-
-def _open_layer(vector_path: str, layer_name: Optional[str]):
-    from osgeo import ogr
-
-    path, embedded = split_ogr_source(vector_path)
-    layer_name = layer_name or embedded
-    if not path or not os.path.exists(path):
-        raise InputError(f"Training vector '{path}' does not exist.")
-    gdal_exceptions = ogr.GetUseExceptions()
-    ogr.UseExceptions()
-    try:
-        dataset = ogr.Open(path)
-    except RuntimeError as exc:
-        raise InputError(f"Training vector '{path}' cannot be read by OGR: {exc}") from exc
-    finally:
-        if not gdal_exceptions:
-            ogr.DontUseExceptions()
-    if dataset is None:
-        raise InputError(f"Training vector '{path}' cannot be read by OGR.")
-    layer = dataset.GetLayerByName(layer_name) if layer_name else dataset.GetLayer(0)
-    if layer is None:
-        raise InputError(f"Training vector '{path}' has no layer named '{layer_name}'.")
-    return dataset, layer
-
-
-def _srs_from_wkt(wkt: str):
-    from osgeo import osr
-
-    if not wkt:
-        return None
-    srs = osr.SpatialReference()
-    if srs.ImportFromWkt(wkt) != 0:
-        return None
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return srs
-
-
 def _repair(geometry, stats: VectorStats):
     """Returns a valid geometry, or None when it cannot be repaired."""
     if geometry.IsValid():
@@ -223,9 +177,9 @@ def read_training_vector(
         NoDataError: no feature has a class.
         NoOverlapError: every feature lies outside the raster.
     """
-    from osgeo import ogr, osr
+    from osgeo import ogr
 
-    dataset, layer = _open_layer(vector_path, layer_name)
+    dataset, layer = open_vector_layer(vector_path, layer_name, "Training vector")
     definition = layer.GetLayerDefn()
     field_names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
 
@@ -247,19 +201,12 @@ def read_training_vector(
     name_index = field_index(name_field, "class name field") if name_field else None
     color_index = field_index(color_field, "colour field") if color_field else None
 
-    raster_srs = _srs_from_wkt(raster_crs_wkt)
     vector_srs = layer.GetSpatialRef()
-    transform = None
     stats = VectorStats()
-    source_crs = ""
-    if vector_srs is not None:
-        vector_srs = vector_srs.Clone()
-        vector_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        source_crs = vector_srs.GetName() or ""
-    if vector_srs is not None and raster_srs is not None and not vector_srs.IsSame(raster_srs):
-        transform = osr.CoordinateTransformation(vector_srs, raster_srs)
-        stats.reprojected = True
-    elif (vector_srs is None) != (raster_srs is None):
+    source_crs = (vector_srs.GetName() or "") if vector_srs is not None else ""
+    transform, crs_status = transform_to_raster(vector_srs, raster_crs_wkt)
+    stats.reprojected = crs_status == "reprojected"
+    if crs_status == "missing":
         warn("The training layer or the raster has no CRS; assuming both use the same one.")
 
     left, bottom, right, top = raster_bounds
@@ -399,7 +346,7 @@ def rasterise_feature_ids(features, dataset, window: tuple, wkt: str, path: Opti
 
     col_off, row_off, cols, rows = window
     memory = ogr.GetDriverByName("Memory").CreateDataSource("landfusion_samples")
-    srs = _srs_from_wkt(wkt)
+    srs = srs_from_wkt(wkt)
     layer = memory.CreateLayer("samples", srs=srs, geom_type=ogr.wkbUnknown)
     layer.CreateField(ogr.FieldDefn("sample_id", ogr.OFTInteger))
     definition = layer.GetLayerDefn()

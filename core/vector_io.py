@@ -1,0 +1,94 @@
+"""Vector input shared by the engine: opening OGR layers and matching them to a raster's CRS.
+
+Layers come as file paths or QGIS-style sources (``file.gpkg|layername=points``); coordinates
+are handled in traditional GIS order (x = easting/longitude) whatever the CRS's axis order.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .errors import InputError
+
+
+def split_ogr_source(source: str) -> tuple:
+    """Splits a QGIS-style OGR source ``path|layername=name`` into ``(path, layer_name)``."""
+    path, _, rest = (source or "").partition("|")
+    layer = None
+    for part in rest.split("|") if rest else []:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "layername":
+            layer = value.strip()
+    return path, layer
+
+
+def open_vector_layer(source: str, layer_name: Optional[str] = None, what: str = "Vector layer"):
+    """Opens a vector layer with OGR.
+
+    Args:
+        source: file path, optionally with ``|layername=...``.
+        layer_name: layer to open (overrides the one in ``source``); default the first layer.
+        what: how to call the layer in messages.
+
+    Returns:
+        ``(dataset, layer)``; keep the dataset referenced while the layer is used.
+
+    Raises:
+        InputError: naming the file when it is missing, unreadable or lacks the layer.
+    """
+    from osgeo import ogr
+
+    path, embedded = split_ogr_source(source)
+    layer_name = layer_name or embedded
+    if not path or not os.path.exists(path):
+        raise InputError(f"{what} '{path}' does not exist.")
+    exceptions = ogr.GetUseExceptions()
+    ogr.UseExceptions()
+    try:
+        dataset = ogr.Open(path)
+    except RuntimeError as exc:
+        raise InputError(f"{what} '{path}' cannot be read as a vector layer by OGR: {exc}") from exc
+    finally:
+        if not exceptions:
+            ogr.DontUseExceptions()
+    if dataset is None:
+        raise InputError(f"{what} '{path}' cannot be read as a vector layer by OGR.")
+    layer = dataset.GetLayerByName(layer_name) if layer_name else dataset.GetLayer(0)
+    if layer is None:
+        raise InputError(f"{what} '{path}' has no layer named '{layer_name}'.")
+    return dataset, layer
+
+
+def srs_from_wkt(wkt: str):
+    """Returns an OSR spatial reference (traditional GIS axis order) from WKT, or None."""
+    from osgeo import osr
+
+    if not wkt:
+        return None
+    srs = osr.SpatialReference()
+    if srs.ImportFromWkt(wkt) != 0:
+        return None
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def transform_to_raster(layer_srs, raster_wkt: str) -> tuple:
+    """Works out how a layer's coordinates reach a raster's CRS.
+
+    Returns:
+        ``(transformation, status)``: status is ``"same"`` (transformation None), ``"reprojected"``
+        (an OSR coordinate transformation) or ``"missing"`` when the layer or the raster has no
+        CRS (transformation None; the caller decides whether that is an error).
+    """
+    from osgeo import osr
+
+    target = srs_from_wkt(raster_wkt)
+    # GeoPackage layers written without CRS report an 'Undefined geographic/cartesian SRS'.
+    if layer_srs is None or (layer_srs.GetName() or "").startswith("Undefined") or target is None:
+        return None, "missing"
+    source = layer_srs.Clone()
+    source.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    if source.IsSame(target):
+        return None, "same"
+    return osr.CoordinateTransformation(source, target), "reprojected"
