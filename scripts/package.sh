@@ -9,5 +9,5 @@ rm -rf "$STAGE" && mkdir -p "$STAGE/landfusion" "$ROOT/dist"
 cd "$ROOT"
 git ls-files -z -- metadata.txt __init__.py plugin.py README.md LICENSE requirements.txt \
     algorithms core ui resources | xargs -0 -I{} cp --parents {} "$STAGE/landfusion/"
-(cd "$STAGE" && rm -f "$ROOT/dist/landfusion-$VERSION.zip" && zip -qr "$ROOT/dist/landfusion-$VERSION.zip" landfusion)
+(cd "$STAGE" && rm -f "$ROOT/dist/landfusion-$VERSION.zip" && /usr/bin/python3 -m zipfile -c "$ROOT/dist/landfusion-$VERSION.zip" landfusion)
 echo "dist/landfusion-$VERSION.zip"
