@@ -183,7 +183,7 @@ class AccuracyReportAlgorithm(LandFusionAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         """Runs the engine and returns the report paths and headline numbers."""
-        from ..core.accuracy import assess_accuracy
+        from ..core.accuracy.estimates import assess_accuracy
 
         classification = self.parameterAsRasterLayer(parameters, self.CLASSIFICATION, context)
         reference, is_vector = self._reference(parameters, context, feedback)

@@ -127,7 +127,7 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        from ..core.classify_raster import check_classification
+        from ..core.classification.classify import check_classification
         from ..core.errors import LandFusionError
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -142,7 +142,7 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         """Runs the engine and returns the output paths."""
-        from ..core.classify_raster import classify_raster
+        from ..core.classification.classify import classify_raster
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         mask = self.parameterAsRasterLayer(parameters, self.MASK, context)

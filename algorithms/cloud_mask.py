@@ -127,9 +127,9 @@ class CloudMaskAlgorithm(LandFusionAlgorithm):
         source = self._layer_path(parameters, self.INPUT, context)
         if not source:
             return False, self.tr("Give an SCL layer, or a Sentinel-2 raster for the CNN mask.")
-        from ..core import raster_io
-        from ..core.cloud_mask import choose_csmask_model
-        from ..core.cnn_inference import _input_band_names
+        from ..core.io import raster as raster_io
+        from ..core.stack.cloud_mask import choose_csmask_model
+        from ..core.cnn.inference import _input_band_names
         from ..core.errors import LandFusionError
 
         level = self.LEVELS[self.parameterAsEnum(parameters, self.PRODUCT_LEVEL, context)]
@@ -144,7 +144,7 @@ class CloudMaskAlgorithm(LandFusionAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         """Runs the SCL reclassification or the CNN and returns the mask path."""
-        from ..core.cloud_mask import cloud_mask_from_scl, cloud_mask_with_cnn
+        from ..core.stack.cloud_mask import cloud_mask_from_scl, cloud_mask_with_cnn
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         scl = self._layer_path(parameters, self.SCL, context)

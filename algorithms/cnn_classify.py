@@ -15,7 +15,7 @@ from .base import LandFusionAlgorithm
 
 
 def _bundled_models():
-    from ..core.cnn_inference import bundled_models
+    from ..core.cnn.inference import bundled_models
 
     return bundled_models()
 
@@ -162,7 +162,7 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
             return False, self.tr("Choose a bundled model or give an ONNX model file.")
         if not arguments["input_path"]:
             return False, self.tr("Choose an input raster.")
-        from ..core.cnn_inference import check_cnn_inputs
+        from ..core.cnn.inference import check_cnn_inputs
         from ..core.errors import LandFusionError
 
         try:
@@ -175,7 +175,7 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         """Runs the engine and returns the output paths."""
-        from ..core.cnn_inference import classify_with_cnn
+        from ..core.cnn.inference import classify_with_cnn
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context)

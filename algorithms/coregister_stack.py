@@ -15,7 +15,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core.indices import DEFAULT_INDICES, INDICES
+from ..core.indices.formulas import DEFAULT_INDICES, INDICES
 from .base import LandFusionAlgorithm
 
 UNITS = ["dB", "linear"]
@@ -271,7 +271,7 @@ class CoregisterStackAlgorithm(LandFusionAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        from ..core.coregister_stack import check_stack
+        from ..core.stack.coregister import check_stack
         from ..core.errors import LandFusionError
 
         try:
@@ -284,7 +284,7 @@ class CoregisterStackAlgorithm(LandFusionAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         """Runs the engine and returns the stack and its sidecar."""
-        from ..core.coregister_stack import coregister_stack
+        from ..core.stack.coregister import coregister_stack
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         result = self.run_engine(

@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core.indices import DEFAULT_INDICES, INDICES
+from ..core.indices.formulas import DEFAULT_INDICES, INDICES
 from .base import LandFusionAlgorithm
 
 
@@ -140,7 +140,7 @@ class SpectralIndicesAlgorithm(LandFusionAlgorithm):
         if not ok:
             return ok, message
         from ..core.errors import LandFusionError
-        from ..core.spectral_indices import check_spectral_indices
+        from ..core.indices.compute import check_spectral_indices
 
         try:
             check_spectral_indices(**self._arguments(parameters, context))
@@ -152,7 +152,7 @@ class SpectralIndicesAlgorithm(LandFusionAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         """Runs the engine and returns the output path."""
-        from ..core.spectral_indices import compute_spectral_indices
+        from ..core.indices.compute import compute_spectral_indices
 
         arguments = self._arguments(parameters, context)
         offset = parameters.get(self.OFFSET)

@@ -136,7 +136,7 @@ class StratifiedSampleAlgorithm(LandFusionAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         """Runs the engine and returns the point layer."""
-        from ..core.stratified_sample import draw_stratified_sample
+        from ..core.accuracy.sampling import draw_stratified_sample
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)

@@ -176,7 +176,7 @@ class TrainClassifierAlgorithm(LandFusionAlgorithm):
         self.addOutput(QgsProcessingOutputString("VALIDATION", self.tr("Validation method")))
 
     def _parameters(self, parameters, context):
-        from ..core.train_classifier import ALGORITHMS, parse_parameters
+        from ..core.classification.train import ALGORITHMS, parse_parameters
 
         key = ALGORITHMS[self.parameterAsEnum(parameters, self.ALGORITHM, context)]
         depth = self.parameterAsInt(parameters, self.MAX_DEPTH, context) or None
@@ -214,7 +214,7 @@ class TrainClassifierAlgorithm(LandFusionAlgorithm):
         from ..core.errors import LandFusionError
 
         try:
-            from ..core.train_classifier import build_classifier
+            from ..core.classification.train import build_classifier
 
             key, chosen = self._parameters(parameters, context)
             build_classifier(key, chosen)
@@ -226,7 +226,7 @@ class TrainClassifierAlgorithm(LandFusionAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
         """Runs the engine and returns the model and report paths."""
-        from ..core.train_classifier import train_classifier
+        from ..core.classification.train import train_classifier
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         vector_path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(

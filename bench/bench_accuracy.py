@@ -77,7 +77,7 @@ print(counts[1:8].sum())
 OURS_COUNT = """
 import sys
 sys.path.insert(0, {plugins!r})
-from landfusion.core.class_areas import count_classes
+from landfusion.core.accuracy.areas import count_classes
 print(count_classes({map!r}).total_pixels)
 """
 
@@ -96,14 +96,14 @@ print(sum(p.size for p in picked))
 OURS_SAMPLE = """
 import sys
 sys.path.insert(0, {plugins!r})
-from landfusion.core.stratified_sample import draw_stratified_sample
+from landfusion.core.accuracy.sampling import draw_stratified_sample
 draw_stratified_sample({map!r}, {out!r}, 1000, "olofsson", 50, seed=1)
 """
 
 OURS_REPORT = """
 import sys
 sys.path.insert(0, {plugins!r})
-from landfusion.core.accuracy import assess_accuracy
+from landfusion.core.accuracy.estimates import assess_accuracy
 r = assess_accuracy({map!r}, {points!r}, "reference", output_html={html!r},
                     output_json={js!r}, output_csv={csv!r})
 print(r["area_adjusted"]["overall_accuracy"])

@@ -120,9 +120,9 @@ def run_method(method: str, raster: Path, workdir: Path, threads: int) -> dict:
     out = workdir / (f"{method}_{raster.stem}.tif" if raster.suffix == ".vrt" else f"{method}.tif")
     baseline_mb = peak_mb()
     if method == "ours":
-        from landfusion.core.classify_raster import classify_raster
-        from landfusion.core.classmap import ClassInfo, palette_color
-        from landfusion.core.onnx_model import (
+        from landfusion.core.classification.classify import classify_raster
+        from landfusion.core.io.classmap import ClassInfo, palette_color
+        from landfusion.core.models.pixel_model import (
             PIXEL_CLASSIFIER, build_metadata, sklearn_to_onnx, write_model,
         )
 
@@ -148,7 +148,7 @@ def run_method(method: str, raster: Path, workdir: Path, threads: int) -> dict:
             dst.write(labels, 1)
         seconds = time.perf_counter() - start
     elif method == "blockwise_sklearn":
-        from landfusion.core import raster_io
+        from landfusion.core.io import raster as raster_io
 
         start = time.perf_counter()
         with rasterio.open(raster) as src:
@@ -236,7 +236,7 @@ def make_polygons(raster: Path, path: Path, count: int = 3000, side: int = 50, s
 def run_extraction(raster: Path, workdir: Path) -> dict:
     """Times sample extraction of all pixels under 3000 reprojected polygons."""
     _import_landfusion()
-    from landfusion.core.samples import extract_samples
+    from landfusion.core.classification.samples import extract_samples
 
     polygons = workdir / "polygons.gpkg"
     make_polygons(raster, polygons)

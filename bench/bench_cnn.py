@@ -62,7 +62,7 @@ def precut_tiles(path, model, tile, overlap):
     """The engine's tile grid and batches, cut from the whole normalised raster in memory."""
     import rasterio
 
-    from landfusion.core import cnn_inference as cnn
+    from landfusion.core.cnn import inference as cnn
 
     with rasterio.open(path) as src:
         raw = src.read()
@@ -92,7 +92,7 @@ INSIDE = {"seconds": 0.0}
 
 def _time_inside_onnxruntime():
     """Wraps the engine's batch runner to add up the seconds spent in onnxruntime."""
-    from landfusion.core import cnn_inference
+    from landfusion.core.cnn import inference as cnn_inference
 
     original = cnn_inference._Runner.__call__
 
@@ -107,7 +107,7 @@ def _time_inside_onnxruntime():
 
 
 def run_ours(path, model_path, out):
-    from landfusion.core.cnn_inference import classify_with_cnn
+    from landfusion.core.cnn.inference import classify_with_cnn
 
     INSIDE["seconds"] = 0.0
     wall, cpu = time.perf_counter(), time.process_time()
@@ -119,7 +119,7 @@ def run_ours(path, model_path, out):
 
 def main():
     _import_landfusion()
-    from landfusion.core.cnn_inference import bundled_models, load_model
+    from landfusion.core.cnn.inference import bundled_models, load_model
 
     _time_inside_onnxruntime()
 

@@ -127,7 +127,7 @@ def gdalwarp(source, out, resampling):
 OURS = """
 import sys
 sys.path.insert(0, {plugins!r})
-from landfusion.core.coregister_stack import coregister_stack
+from landfusion.core.stack.coregister import coregister_stack
 coregister_stack({out!r}, s2={s2!r}, s2_mask={scl!r}, s1=[{s1!r}], s2_bands={bands!r},
                  indices={indices!r}, s1_ratio={ratio!r}, reference={reference!r})
 """

@@ -65,7 +65,7 @@ def timed(args):
 READ_FLOOR = """
 import sys
 sys.path.insert(0, {plugins!r})
-from landfusion.core import raster_io
+from landfusion.core.io import raster as raster_io
 with raster_io.gdal_env(), raster_io.open_raster({tile!r}) as src:
     blocks = raster_io.plan_blocks(src.width, src.height, 4 * 3 * 3 + 4 * 2 * 4 + 8, 128)
     for b in blocks:
@@ -77,7 +77,7 @@ import sys
 import numpy as np
 import rasterio
 sys.path.insert(0, {plugins!r})
-from landfusion.core import raster_io
+from landfusion.core.io import raster as raster_io
 with raster_io.gdal_env(), raster_io.open_raster({tile!r}) as src:
     profile = raster_io.float_profile(src, 4, compress="NONE")
     with rasterio.open({out!r}, "w", **profile) as dst:
@@ -94,7 +94,7 @@ with raster_io.gdal_env(), raster_io.open_raster({tile!r}) as src:
 OURS = """
 import sys
 sys.path.insert(0, {plugins!r})
-from landfusion.core.spectral_indices import compute_spectral_indices
+from landfusion.core.indices.compute import compute_spectral_indices
 compute_spectral_indices({tile!r}, {out!r}, indices={indices!r}, compress={compress!r})
 """
 

@@ -250,7 +250,7 @@ def describe_classes(path: Path) -> None:
     """Prints the class fractions of a class raster, by category name."""
     import rasterio
 
-    from landfusion.core.classmap import read_class_styling
+    from landfusion.core.io.classmap import read_class_styling
 
     names = {c.value: c.name for c in read_class_styling(str(path))}
     with rasterio.open(path) as src:

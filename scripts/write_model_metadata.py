@@ -30,7 +30,7 @@ def _import_core():
     if not os.path.exists(link):
         os.symlink(root, link, target_is_directory=True)
     sys.path.insert(0, parent)
-    from landfusion.core import model_metadata
+    from landfusion.core.models import cnn_model as model_metadata
 
     return model_metadata
 

@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from landfusion.core.accuracy import (assess_accuracy, error_matrix, plain_metrics,
+from landfusion.core.accuracy.estimates import (assess_accuracy, error_matrix, plain_metrics,
                                       stratified_estimates)
-from landfusion.core.class_areas import count_classes
-from landfusion.core.classmap import ClassInfo, apply_class_styling
+from landfusion.core.accuracy.areas import count_classes
+from landfusion.core.io.classmap import ClassInfo, apply_class_styling
 from landfusion.core.errors import (CrsError, InputError, LandFusionError, NoDataError,
                                     NoOverlapError)
 
@@ -483,7 +483,7 @@ def test_polygon_pixels_read_in_strips_give_same_histogram(small_map):
     import rasterio
     from osgeo import ogr
 
-    from landfusion.core.reference_samples import _polygon_pixels
+    from landfusion.core.accuracy.reference import _polygon_pixels
 
     polygon = ogr.CreateGeometryFromWkt(
         "POLYGON((500050 4999950,500350 4999950,500350 4999650,500050 4999650,500050 4999950))")

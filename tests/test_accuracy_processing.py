@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from landfusion.core.accuracy import error_matrix
-from landfusion.core.classmap import ClassInfo, apply_class_styling
+from landfusion.core.accuracy.estimates import error_matrix
+from landfusion.core.io.classmap import ClassInfo, apply_class_styling
 
 from conftest import data_path
 

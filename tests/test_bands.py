@@ -2,7 +2,7 @@
 
 import pytest
 
-from landfusion.core.bands import (match_bands, normalise_s2_band, parse_band_list,
+from landfusion.core.sensors.bands import (match_bands, normalise_s2_band, parse_band_list,
                                    resolve_s2_band_names)
 from landfusion.core.errors import BandError
 

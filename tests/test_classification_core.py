@@ -12,14 +12,14 @@ from classification_data import (
     label_polygons, rasterise_reference, split_polygons, terramind_stack, write_stack,
 )
 from conftest import data_path
-from landfusion.core.classify_raster import classify_raster
-from landfusion.core.classmap import read_class_styling
+from landfusion.core.classification.classify import classify_raster
+from landfusion.core.io.classmap import read_class_styling
 from landfusion.core.errors import (
     BandError, CancelledError, InputError, ModelError, NoDataError, NoOverlapError,
 )
-from landfusion.core.onnx_model import read_model_info
-from landfusion.core.samples import extract_samples
-from landfusion.core.train_classifier import ALGORITHMS, train_classifier
+from landfusion.core.models.pixel_model import read_model_info
+from landfusion.core.classification.samples import extract_samples
+from landfusion.core.classification.train import ALGORITHMS, train_classifier
 
 CHIP = "433D_629L_3_1"  # Chile: water, trees, crops, built area, rangeland
 CHIP_CLASSES = [1, 2, 4, 5, 9]
@@ -525,7 +525,7 @@ def _grid_raster(path, rows=5, cols=6):
 
 
 def test_best_two_matches_sorting_and_argmax():
-    from landfusion.core.classify_raster import best_two
+    from landfusion.core.classification.classify import best_two
 
     rng = np.random.default_rng(5)
     p = rng.integers(0, 4, size=(4, 7, 9)).astype("float32") / 4  # many exact ties
@@ -547,8 +547,8 @@ def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
     labels plus (n_valid, K) probabilities."""
     from rasterio.windows import Window
 
-    from landfusion.core.classify_raster import FLOAT_NODATA, ClassificationWriter
-    from landfusion.core.classmap import ClassInfo
+    from landfusion.core.classification.classify import FLOAT_NODATA, ClassificationWriter
+    from landfusion.core.io.classmap import ClassInfo
 
     classes = [ClassInfo(7, "b", (0, 0, 255)), ClassInfo(2, "a", (255, 0, 0)),
                ClassInfo(4, "c", (0, 255, 0))]  # values deliberately not sorted
@@ -595,7 +595,7 @@ def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
 
 
 def test_valid_pixels_with_several_nodata_values_per_band():
-    from landfusion.core.classify_raster import valid_pixels
+    from landfusion.core.classification.classify import valid_pixels
 
     data = np.array([[[1, 0, 5, np.inf]], [[-9999, 2, 3, 4]]], "float32")
     assert valid_pixels(data, [None, -9999.0]).tolist() == [[False, True, True, False]]
@@ -605,7 +605,7 @@ def test_valid_pixels_with_several_nodata_values_per_band():
 
 
 def test_check_model_bands_with_given_band_names(tmp_path):
-    from landfusion.core.classify_raster import check_model_bands
+    from landfusion.core.classification.classify import check_model_bands
 
     with rasterio.open(_grid_raster(str(tmp_path / "r.tif"))) as src:
         assert check_model_bands(["VV"], src, band_names=["vv"]) == [1]
@@ -619,8 +619,8 @@ def test_forest_export_drops_zero_leaf_weights_without_changing_predictions(monk
     import onnxruntime as ort
     from sklearn.ensemble import RandomForestClassifier
 
-    from landfusion.core import onnx_model
-    from landfusion.core.classify_raster import predict_pixels, predict_pixels_parallel
+    from landfusion.core.models import pixel_model as onnx_model
+    from landfusion.core.classification.classify import predict_pixels, predict_pixels_parallel
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, 6)).astype(np.float32)

@@ -10,8 +10,8 @@ import rasterio
 from cnn_fixtures import write_raster
 from conftest import data_path
 
-from landfusion.core import cloud_mask
-from landfusion.core.classmap import read_class_styling
+from landfusion.core.stack import cloud_mask
+from landfusion.core.io.classmap import read_class_styling
 from landfusion.core.errors import BandError, DependencyError, InputError
 
 ALG = "landfusion:cloudmask"

@@ -9,8 +9,8 @@ import rasterio
 from cnn_fixtures import LAND_WATER, conv_model, write_raster
 from conftest import data_path
 
-from landfusion.core.classmap import read_class_styling
-from landfusion.core.cnn_inference import bundled_models
+from landfusion.core.io.classmap import read_class_styling
+from landfusion.core.cnn.inference import bundled_models
 
 SEG_PROPS = {"task": "segmentation", "bands": ["VV", "VH"], "classes": LAND_WATER,
              "tile_size": 32, "tile_overlap": 8}
@@ -152,7 +152,7 @@ def test_bundled_model_pyqgis_on_second_held_out_chip(run_algorithm, tmp_path):
 
 
 def test_model_cards_and_metadata_of_bundled_models():
-    from landfusion.core.model_metadata import read_model_metadata
+    from landfusion.core.models.cnn_model import read_model_metadata
 
     models = bundled_models()
     assert "s1_water_unet" in models

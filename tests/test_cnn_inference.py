@@ -8,10 +8,10 @@ import pytest
 import rasterio
 from cnn_fixtures import LAND_WATER, conv_model, pooling_patch_model, write_raster
 
-from landfusion.core import cnn_inference as cnn
-from landfusion.core.classmap import read_class_styling
+from landfusion.core.cnn import inference as cnn
+from landfusion.core.io.classmap import read_class_styling
 from landfusion.core.errors import BandError, CancelledError, ModelError, NoDataError
-from landfusion.core.model_metadata import (
+from landfusion.core.models.cnn_model import (
     ModelMetadata, metadata_from_props, read_model_metadata, write_model_metadata)
 
 SEG_PROPS = {"task": "segmentation", "bands": ["VV", "VH"], "classes": LAND_WATER,

@@ -13,8 +13,8 @@ from rasterio.transform import rowcol
 from rasterio.warp import reproject, transform as transform_points
 
 from conftest import data_path
-from landfusion.core import sar
-from landfusion.core.coregister_stack import coregister_stack, sidecar_path
+from landfusion.core.sensors import sentinel1 as sar
+from landfusion.core.stack.coregister import coregister_stack, sidecar_path
 from landfusion.core.errors import BandError, CancelledError, InputError, NoOverlapError
 
 NODATA = -9999.0

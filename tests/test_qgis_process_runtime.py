@@ -66,7 +66,7 @@ def test_train_and_classify_inside_qgis_process(two_class_scene, tmp_path, qgis_
         classes = src.read(1)
     # Text classes get ids in alphabetical order: bright = 1, dark = 2.
     assert np.all(classes[:, :32] == 2) and np.all(classes[:, 32:] == 1)
-    from landfusion.core.classmap import read_class_styling
+    from landfusion.core.io.classmap import read_class_styling
 
     assert [(c.value, c.name) for c in read_class_styling(str(out))] == [(1, "bright"), (2, "dark")]
     assert (tmp_path / "classes.qml").exists()

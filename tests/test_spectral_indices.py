@@ -11,8 +11,8 @@ from rasterio.transform import from_origin
 
 from conftest import data_path
 from landfusion.core.errors import BandError, CancelledError, InputError, OutputError
-from landfusion.core.indices import INDICES, Expression
-from landfusion.core.spectral_indices import compute_spectral_indices
+from landfusion.core.indices.formulas import INDICES, Expression
+from landfusion.core.indices.compute import compute_spectral_indices
 
 L2A_12 = "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12"
 NODATA = -9999.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from landfusion.core.errors import InputError, NoDataError, OutputError
-from landfusion.core.stratified_sample import allocate, draw_stratified_sample
+from landfusion.core.accuracy.sampling import allocate, draw_stratified_sample
 
 from conftest import data_path
 from test_accuracy import _write_class_raster
@@ -128,8 +128,8 @@ def test_real_chip_proportional(tmp_path):
 
 def test_tiled_block_plans_give_same_counts_and_points(tmp_path):
     """A budget that makes the shared block planner cut column tiles changes nothing."""
-    from landfusion.core.class_areas import count_classes
-    from landfusion.core.raster_io import plan_blocks
+    from landfusion.core.accuracy.areas import count_classes
+    from landfusion.core.io.raster import plan_blocks
 
     assert len({b.col_off for b in plan_blocks(1000, 300, 25, 2)}) > 1  # really tiled
     rng = np.random.default_rng(0)

@@ -149,7 +149,7 @@ def main():
         return
 
     import_landfusion()
-    from landfusion.core.model_metadata import ModelMetadata, parse_classes, write_model_metadata
+    from landfusion.core.models.cnn_model import ModelMetadata, parse_classes, write_model_metadata
 
     export_onnx(model, len(BANDS), path)
     metadata = ModelMetadata(

@@ -132,7 +132,7 @@ def main():
     print(json.dumps(results, indent=1))
 
     import_landfusion()
-    from landfusion.core.model_metadata import ModelMetadata, parse_classes, write_model_metadata
+    from landfusion.core.models.cnn_model import ModelMetadata, parse_classes, write_model_metadata
 
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, MODEL_NAME + ".onnx")

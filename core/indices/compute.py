@@ -9,11 +9,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import raster_io
-from .bands import require_bands, resolve_s2_band_names
-from .errors import InputError, LandFusionError, OutputError
-from .indices import DEFAULT_INDICES, INDICES, Expression, evaluate_index, needed_bands
-from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ..io import raster as raster_io
+from ..sensors.bands import require_bands, resolve_s2_band_names
+from ..errors import InputError, LandFusionError, OutputError
+from .formulas import DEFAULT_INDICES, INDICES, Expression, evaluate_index, needed_bands
+from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
 #: Offset of Sentinel-2 products from processing baseline 04.00 (acquired from 2022-01-25).
 BASELINE_04_OFFSET = -1000.0

@@ -26,8 +26,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .errors import InputError, NoDataError
-from .runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
+from ..errors import InputError, NoDataError
+from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
                       no_progress, sub_progress)
 
 #: Normal quantile of a two-sided 95 % confidence interval.
@@ -246,7 +246,7 @@ def stratified_estimates(counts: np.ndarray, mapped_area: Sequence[float],
 def _is_vector(path: str) -> bool:
     from osgeo import gdal
 
-    from .vector_io import split_ogr_source
+    from ..io.vector import split_ogr_source
 
     file_path, _ = split_ogr_source(path)
     gdal.PushErrorHandler("CPLQuietErrorHandler")
@@ -294,10 +294,10 @@ def assess_accuracy(
     Raises:
         LandFusionError subclasses naming the problem; no output is left behind on failure.
     """
-    from .class_areas import count_classes
-    from .classmap import palette_color, read_class_styling
-    from .raster_io import check_writable
-    from .reference_samples import read_raster_reference, read_vector_reference
+    from .areas import count_classes
+    from ..io.classmap import palette_color, read_class_styling
+    from ..io.raster import check_writable
+    from .reference import read_raster_reference, read_vector_reference
 
     if design not in DESIGNS:
         raise InputError(f"Unknown sampling design '{design}'; use one of {', '.join(DESIGNS)}.")
@@ -410,7 +410,7 @@ def assess_accuracy(
         "notes": notes,
     }
     check_cancelled(is_cancelled)
-    from .accuracy_report import write_reports
+    from .report import write_reports
 
     result["outputs"] = write_reports(result, output_html, output_json, output_csv)
     progress(1.0)

@@ -24,13 +24,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import raster_io, sar
-from .bands import (
+from ..io import raster as raster_io
+
+from ..sensors import sentinel1 as sar
+from ..sensors.bands import (
     S2_BAND_NAMES, normalise_s2_band, parse_band_list, require_bands, resolve_s2_band_names,
 )
-from .errors import BandError, InputError, LandFusionError, NoOverlapError, OutputError
-from .indices import DEFAULT_INDICES, INDICES, evaluate_index
-from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ..errors import BandError, InputError, LandFusionError, NoOverlapError, OutputError
+from ..indices.formulas import DEFAULT_INDICES, INDICES, evaluate_index
+from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
 #: Sentinel-2 bands written by default.
 DEFAULT_S2_BANDS = ("B02", "B03", "B04", "B08")
@@ -431,7 +433,7 @@ def plan_stack(
     Raises:
         InputError, BandError, NoOverlapError: with messages naming the input and the fix.
     """
-    from .spectral_indices import detect_offset
+    from ..indices.compute import detect_offset
 
     notes: List[str] = []
     warnings: List[str] = []

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Optional, Sequence
 
-from .errors import BandError
+from ..errors import BandError
 
 #: Sentinel-2 MSI bands in ESA order.
 S2_BAND_NAMES = (

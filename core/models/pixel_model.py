@@ -38,8 +38,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from .classmap import ClassInfo
-from .errors import ModelError
+from ..io.classmap import ClassInfo
+from ..errors import ModelError
 
 FORMAT = "landfusion-model"
 FORMAT_VERSION = "1"
@@ -93,8 +93,8 @@ def library_versions() -> dict:
         from osgeo import gdal
 
         versions["gdal"] = gdal.__version__
-    metadata_txt = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "metadata.txt")
+    from ..paths import METADATA_TXT as metadata_txt
+
     with contextlib.suppress(OSError):
         with open(metadata_txt, encoding="utf-8") as handle:
             for line in handle:
@@ -235,7 +235,7 @@ def write_model(model, path: str, metadata: dict, doc: str = "") -> None:
     """Embeds ``metadata`` into an ONNX model and writes it atomically to ``path``."""
     import onnx
 
-    from .raster_io import atomic_output
+    from ..io.raster import atomic_output
 
     del model.metadata_props[:]
     for key, value in metadata.items():

@@ -16,14 +16,14 @@ from typing import Optional
 
 import numpy as np
 
-from . import raster_io
-from .bands import normalise_s2_band
-from .classify_raster import ClassificationWriter, class_fractions
-from .classmap import ClassInfo, apply_class_styling, write_paletted_qml
-from .cnn_inference import classify_with_cnn
-from .errors import BandError, DependencyError, InputError, NoDataError
-from .model_metadata import ModelMetadata
-from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress, sub_progress
+from ..io import raster as raster_io
+from ..sensors.bands import normalise_s2_band
+from ..classification.classify import ClassificationWriter, class_fractions
+from ..io.classmap import ClassInfo, apply_class_styling, write_paletted_qml
+from ..cnn.inference import classify_with_cnn
+from ..errors import BandError, DependencyError, InputError, NoDataError
+from ..models.cnn_model import ModelMetadata
+from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress, sub_progress
 
 CLEAR, CLOUD, SHADOW = 0, 1, 2
 MASK_NODATA = 255
@@ -250,8 +250,8 @@ def cloud_mask_with_cnn(
     Returns:
         ``{"valid_pixels", "class_fractions", "model", "dn_offset"}``.
     """
-    from .cnn_inference import _input_band_names, _pixel_size_m
-    from .spectral_indices import detect_offset
+    from ..cnn.inference import _input_band_names, _pixel_size_m
+    from ..indices.compute import detect_offset
 
     with raster_io.gdal_env(), raster_io.open_raster(input_path, "Sentinel-2 raster") as src:
         names = _input_band_names(src, band_names)

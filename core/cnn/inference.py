@@ -26,14 +26,13 @@ from typing import Optional
 
 import numpy as np
 
-from . import raster_io
-from .classify_raster import ClassificationWriter, check_model_bands, class_fractions, valid_pixels
-from .errors import BandError, InputError, ModelError, NoDataError
-from .model_metadata import ModelMetadata, metadata_from_props, read_props
-from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ..io import raster as raster_io
+from ..classification.classify import ClassificationWriter, check_model_bands, class_fractions, valid_pixels
+from ..errors import BandError, InputError, ModelError, NoDataError
+from ..models.cnn_model import ModelMetadata, metadata_from_props, read_props
+from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
-MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "resources", "models")
+from ..paths import MODELS_DIR
 
 
 def bundled_models() -> dict:

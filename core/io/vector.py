@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def split_ogr_source(source: str) -> tuple:

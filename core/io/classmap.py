@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 from xml.sax.saxutils import quoteattr
 
-from .errors import InputError
+from ..errors import InputError
 
 #: A qualitative palette for classes without colours (colour-blind friendly first entries).
 _PALETTE = (

@@ -13,10 +13,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .errors import CrsError, InputError, NoDataError, NoOverlapError
-from .raster_io import gdal_env, open_raster, plan_blocks, run_blocks
-from .vector_io import open_vector_layer, split_ogr_source, transform_to_raster
-from .runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
+from ..errors import CrsError, InputError, NoDataError, NoOverlapError
+from ..io.raster import gdal_env, open_raster, plan_blocks, run_blocks
+from ..io.vector import open_vector_layer, split_ogr_source, transform_to_raster
+from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
                       no_progress)
 
 #: How polygons become samples, in the order of the Processing enum.

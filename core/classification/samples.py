@@ -18,11 +18,11 @@ from typing import Optional
 
 import numpy as np
 
-from . import raster_io
-from .classmap import ClassInfo, palette_color, parse_color
-from .errors import InputError, NoDataError, NoOverlapError
-from .vector_io import open_vector_layer, srs_from_wkt, transform_to_raster
-from .runtime import (
+from ..io import raster as raster_io
+from ..io.classmap import ClassInfo, palette_color, parse_color
+from ..errors import InputError, NoDataError, NoOverlapError
+from ..io.vector import open_vector_layer, srs_from_wkt, transform_to_raster
+from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
 )
 

@@ -37,8 +37,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
-from .classmap import ClassInfo, palette_color, parse_color
-from .errors import InputError, ModelError
+from ..io.classmap import ClassInfo, palette_color, parse_color
+from ..errors import InputError, ModelError
 
 FORMAT_VERSION = "1"
 TASKS = ("segmentation", "patch_classification")
@@ -372,7 +372,7 @@ def write_model_metadata(path: str, metadata, output_path: Optional[str] = None)
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     target = output_path or path
-    from .raster_io import atomic_output
+    from ..io.raster import atomic_output
 
     with atomic_output(target, "Model file") as temp:
         onnx.save(model, temp)

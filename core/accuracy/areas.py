@@ -13,9 +13,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .errors import CrsError, NoDataError
-from .raster_io import gdal_env, open_raster, plan_blocks, run_blocks
-from .runtime import IsCancelled, Progress, never_cancelled, no_progress
+from ..errors import CrsError, NoDataError
+from ..io.raster import gdal_env, open_raster, plan_blocks, run_blocks
+from ..runtime import IsCancelled, Progress, never_cancelled, no_progress
 
 _WGS84_A = 6378137.0
 _WGS84_F = 1 / 298.257223563
@@ -156,7 +156,7 @@ def count_classes(
 
 
 def _check_integer(src) -> None:
-    from .errors import InputError
+    from ..errors import InputError
 
     if not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
         raise InputError(f"Classification raster '{src.name}' has {src.dtypes[0]} values; a class "

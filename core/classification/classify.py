@@ -24,11 +24,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import raster_io
-from .bands import match_bands
-from .classmap import ClassInfo, apply_class_styling, class_profile, write_paletted_qml
-from .errors import BandError, InputError, ModelError
-from .runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ..io import raster as raster_io
+from ..sensors.bands import match_bands
+from ..io.classmap import ClassInfo, apply_class_styling, class_profile, write_paletted_qml
+from ..errors import BandError, InputError, ModelError
+from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
 #: Nodata of the float outputs (confidence, margin, probabilities).
 FLOAT_NODATA = raster_io.FLOAT_NODATA
@@ -312,7 +312,7 @@ def check_classification(input_path: str, model_path: str) -> tuple:
     Returns:
         ``(info, band_indexes)``.
     """
-    from .onnx_model import read_model_info
+    from ..models.pixel_model import read_model_info
 
     info = read_model_info(model_path)
     with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as src:
@@ -355,7 +355,7 @@ def classify_raster(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .onnx_model import open_model
+    from ..models.pixel_model import open_model
 
     workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
     session, info = open_model(model_path, 1)

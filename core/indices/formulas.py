@@ -15,7 +15,7 @@ from typing import Callable, Dict, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 Bands = Mapping[str, np.ndarray]
 
@@ -234,7 +234,7 @@ class Expression:
         self.bands = tuple(sorted(self._collect(self._tree)))
 
     def _collect(self, node) -> set:
-        from .bands import is_s2_band_name, normalise_s2_band
+        from ..sensors.bands import is_s2_band_name, normalise_s2_band
 
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return set()
@@ -272,7 +272,7 @@ class Expression:
         return _finite(values)
 
     def _eval(self, node, r: Bands):
-        from .bands import normalise_s2_band
+        from ..sensors.bands import normalise_s2_band
 
         if isinstance(node, ast.Constant):
             return np.float32(node.value)

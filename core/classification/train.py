@@ -18,10 +18,10 @@ from typing import Optional
 
 import numpy as np
 
-from . import raster_io
-from .classmap import choose_nodata
-from .errors import InputError, ModelError, NoDataError
-from .runtime import (
+from ..io import raster as raster_io
+from ..io.classmap import choose_nodata
+from ..errors import InputError, ModelError, NoDataError
+from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
 )
 from .samples import Samples, extract_samples, samples_summary
@@ -351,7 +351,7 @@ def train_classifier(
     progress(0.9)
     check_cancelled(is_cancelled)
 
-    from .onnx_model import PIXEL_CLASSIFIER, build_metadata, sklearn_to_onnx, write_model
+    from ..models.pixel_model import PIXEL_CLASSIFIER, build_metadata, sklearn_to_onnx, write_model
 
     onnx_model = sklearn_to_onnx(model, X.shape[1])
     agreement = verify_onnx(onnx_model, model, X, seed)
@@ -396,7 +396,7 @@ def train_classifier(
         output_nodata=output_nodata, crs_wkt=crs_wkt, pixel_size=pixel_size,
         extra={"algorithm": ALGORITHM_NAMES[key], "parameters": report["parameters"],
                "scores": scores, "samples": int(y.size)})
-    from .onnx_model import library_versions
+    from ..models.pixel_model import library_versions
 
     report["versions"] = library_versions()
     write_model(onnx_model, model_path, metadata,
@@ -418,7 +418,7 @@ def verify_onnx(onnx_model, model, X: np.ndarray, seed: int = 0, limit: int = 20
     """Runs the ONNX model on (up to ``limit``) training pixels and compares with scikit-learn."""
     import onnxruntime as ort
 
-    from .onnx_model import session_options
+    from ..models.pixel_model import session_options
 
     rng = np.random.default_rng(seed)
     index = rng.choice(X.shape[0], size=min(limit, X.shape[0]), replace=False)

@@ -15,7 +15,7 @@ import math
 from html import escape
 from typing import List, Optional
 
-from .raster_io import atomic_output, remove_outputs
+from ..io.raster import atomic_output, remove_outputs
 
 NA = "n/a"
 _DIAG = ' class="diag"'

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Sequence
 
-from .errors import InputError, OutputError
-from .runtime import IsCancelled, Progress, check_cancelled, never_cancelled, no_progress
+from ..errors import InputError, OutputError
+from ..runtime import IsCancelled, Progress, check_cancelled, never_cancelled, no_progress
 
 #: Default memory budget, in MiB, for the pixel arrays of one block (all bands, all steps).
 DEFAULT_MEMORY_MB = 256

@@ -15,9 +15,9 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .errors import InputError, NoDataError, OutputError
-from .raster_io import Block, atomic_output, check_writable, gdal_env, open_raster, run_blocks
-from .runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
+from ..errors import InputError, NoDataError, OutputError
+from ..io.raster import Block, atomic_output, check_writable, gdal_env, open_raster, run_blocks
+from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
                       sub_progress)
 
 #: Allocations in the order of the Processing enum.
@@ -136,8 +136,8 @@ def draw_stratified_sample(
     """
     from osgeo import ogr, osr
 
-    from .class_areas import count_classes
-    from .classmap import read_class_styling
+    from .areas import count_classes
+    from ..io.classmap import read_class_styling
 
     ext = os.path.splitext(output_path or "")[1].lower()
     if ext not in _DRIVERS:
