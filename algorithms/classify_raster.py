@@ -1,36 +1,9 @@
 """Processing algorithm ``landfusion:classifyraster``."""
 
-import os
-
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingLayerPostProcessorInterface,
-    QgsProcessingOutputNumber,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-)
+from qgis.core import QgsProcessingOutputNumber
 
 from .base import LandFusionAlgorithm
-
-#: QGIS does not own layer post-processors; keep the recent ones alive until the layers load.
-_POST_PROCESSORS = []
-
-
-class ClassStylePostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Loads the class style (.qml beside the raster) when the output is added to the project."""
-
-    def __init__(self, qml_path):
-        super().__init__()
-        self.qml_path = qml_path
-
-    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API name)
-        """Applies the QML style to the loaded layer."""
-        if layer is not None and os.path.exists(self.qml_path):
-            layer.loadNamedStyle(self.qml_path)
-            layer.triggerRepaint()
+from .groups import CLASSIFICATION
 
 
 class ClassifyRasterAlgorithm(LandFusionAlgorithm):
@@ -39,23 +12,22 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
     INPUT = "INPUT"
     MODEL = "MODEL"
     MASK = "MASK"
-    THREADS = "THREADS"
     OUTPUT = "OUTPUT"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
+    CLASSIFIED_PIXELS = "CLASSIFIED_PIXELS"
 
-    GROUP = "Classification"
-    GROUP_ID = "classification"
+    GROUP = CLASSIFICATION
 
     def name(self):
         """Returns the algorithm id."""
         return "classifyraster"
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
+    def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
         return self.tr("Classify raster")
 
-    def shortDescription(self):  # noqa: N802 (QGIS API name)
+    def shortDescription(self):
         """Returns a one-sentence description."""
         return self.tr("Classifies a raster of any size with a LandFusion ONNX model into a styled "
                        "class raster.")
@@ -65,105 +37,54 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
         return self.tr("classification,classify,predict,prediction,onnx,model,land cover,map,"
                        "confidence,probability,random forest,sentinel-1,sentinel-2").split(",")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        """Returns the help text shown beside the dialog."""
-        return self.tr(
-            "Classifies every pixel of a raster with a model trained by <i>Train classifier</i> "
-            "(a LandFusion <b>.onnx</b> file), block by block with onnxruntime, so memory does not "
-            "depend on the raster size.<br><br>"
-            "<b>Bands</b>: before any pixel is read, the raster's bands are checked against the "
-            "model's: by name when both are named (extra bands are ignored), else by count and "
-            "order. A mismatch stops with both band lists.<br>"
-            "<b>Nodata</b>: pixels where any band is nodata, NaN or infinite, or outside the mask "
-            "(mask value 0 or nodata), are written as nodata; blocks without a valid pixel are not "
-            "classified.<br>"
-            "<b>Outputs</b>: a class raster (8 or 16 bit) with colour table, category names and a "
-            ".qml style beside it; optionally a 2-band confidence raster (maximum class "
-            "probability, and the margin between the two most probable classes) and a probability "
-            "raster with one band per class.<br>"
-            "Model files are ONNX only; pickled models are refused because loading them can run "
-            "arbitrary code.")
-
-    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+    def initAlgorithm(self, config=None):
         """Declares the parameters."""
-        raster = QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Raster to classify"))
-        raster.setHelp(self.tr("Raster with the bands the model was trained on."))
-        self.addParameter(raster)
-        model = QgsProcessingParameterFile(
-            self.MODEL, self.tr("Model file (.onnx)"),
-            fileFilter=self.tr("ONNX models (*.onnx);;All files (*.*)"))
-        model.setHelp(self.tr("A LandFusion ONNX model, e.g. from Train classifier."))
-        self.addParameter(model)
-        mask = QgsProcessingParameterRasterLayer(self.MASK, self.tr("Mask (optional)"),
-                                                 optional=True)
-        mask.setHelp(self.tr("Pixels where the mask is 0 or nodata are not classified."))
-        self.addParameter(mask)
-        threads = QgsProcessingParameterNumber(
-            self.THREADS, self.tr("CPU threads (0: all)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0)
-        threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        threads.setHelp(self.tr("Threads that predict each block's pixels in parallel."))
-        self.addParameter(threads)
-        output = QgsProcessingParameterRasterDestination(
-            self.OUTPUT, self.tr("Classification"), defaultValue=QgsProcessing.TEMPORARY_OUTPUT)
-        output.setHelp(self.tr("Class raster (GeoTIFF) with colour table, category names and a "
-                               ".qml style beside it."))
-        self.addParameter(output)
-        confidence = QgsProcessingParameterRasterDestination(
-            self.OUTPUT_CONFIDENCE, self.tr("Confidence and margin"), optional=True,
-            createByDefault=False)
-        confidence.setHelp(self.tr("Band 1: maximum probability; band 2: top-1 minus top-2."))
-        self.addParameter(confidence)
-        probabilities = QgsProcessingParameterRasterDestination(
-            self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True,
-            createByDefault=False)
-        probabilities.setHelp(self.tr("One float32 band per class, named after the class."))
-        self.addParameter(probabilities)
-        self.addOutput(QgsProcessingOutputNumber("CLASSIFIED_PIXELS",
+        self.addParameterRasterLayer(self.INPUT, "Raster to classify",
+                                     help="Raster with the bands the model was trained on.")
+        self.addParameterFile(self.MODEL, "Model file (.onnx)",
+                              file_filter="ONNX models (*.onnx);;All files (*.*)",
+                              help="A LandFusion ONNX model, e.g. from Train classifier.")
+        self.addParameterRasterLayer(self.MASK, "Mask (optional)", optional=True,
+                                     help="Pixels where the mask is 0 or nodata are not "
+                                          "classified.")
+        self.addParameterThreads(help="Threads that predict each block's pixels in parallel.")
+        self.addParameterRasterOutput(
+            self.OUTPUT, "Classification", style="classes",
+            help="Class raster (GeoTIFF) with colour table, category names and a .qml style "
+                 "beside it.")
+        self.addParameterRasterOutput(
+            self.OUTPUT_CONFIDENCE, "Confidence and margin", optional=True, style="confidence",
+            help="Band 1: maximum probability; band 2: top-1 minus top-2.")
+        self.addParameterRasterOutput(
+            self.OUTPUT_PROBABILITIES, "Class probabilities", optional=True, style="probability",
+            help="One float32 band per class, named after the class.")
+        self.addOutput(QgsProcessingOutputNumber(self.CLASSIFIED_PIXELS,
                                                  self.tr("Classified pixels")))
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+    def check(self, parameters, context):
         """Checks the model file and the bands before running."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
         from ..core.classification.classify import check_classification
-        from ..core.errors import LandFusionError
 
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        try:
-            check_classification(layer.source() if layer else "",
-                                 self.parameterAsFile(parameters, self.MODEL, context))
-        except LandFusionError as exc:
-            return False, str(exc)
-        except ImportError as exc:
-            return False, self.tr(f"A package LandFusion needs is missing: {exc}")
-        return True, ""
+        check_classification(self.parameterAsSourcePath(parameters, self.INPUT, context) or "",
+                             self.parameterAsFile(parameters, self.MODEL, context))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def process(self, parameters, context, feedback):
         """Runs the engine and returns the output paths."""
         from ..core.classification.classify import classify_raster
 
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        mask = self.parameterAsRasterLayer(parameters, self.MASK, context)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context)
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context)
-        result = self.run_engine(
-            classify_raster,
-            input_path=layer.source() if layer else None,
+        result = classify_raster(
+            input_path=self.parameterAsSourcePath(parameters, self.INPUT, context),
             model_path=self.parameterAsFile(parameters, self.MODEL, context),
             output_path=output,
             confidence_path=confidence or None,
             probability_path=probabilities or None,
-            mask_path=mask.source() if mask else None,
+            mask_path=self.parameterAsSourcePath(parameters, self.MASK, context),
             threads=self.parameterAsInt(parameters, self.THREADS, context),
             **self.callbacks(feedback),
         )
-        if context.willLoadLayerOnCompletion(output):
-            processor = ClassStylePostProcessor(os.path.splitext(output)[0] + ".qml")
-            _POST_PROCESSORS[:] = _POST_PROCESSORS[-15:] + [processor]
-            context.layerToLoadOnCompletionDetails(output).setPostProcessor(processor)
         return {self.OUTPUT: output, self.OUTPUT_CONFIDENCE: confidence or None,
                 self.OUTPUT_PROBABILITIES: probabilities or None,
-                "CLASSIFIED_PIXELS": result["classified_pixels"]}
+                self.CLASSIFIED_PIXELS: result["classified_pixels"]}

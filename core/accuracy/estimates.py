@@ -26,6 +26,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from ..choices import SAMPLING_DESIGNS
 from ..errors import InputError, NoDataError
 from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
                       no_progress, sub_progress)
@@ -33,8 +34,8 @@ from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancel
 #: Normal quantile of a two-sided 95 % confidence interval.
 Z95 = 1.96
 
-#: Sampling designs understood by :func:`assess_accuracy`, in the order of the Processing enum.
-DESIGNS = ("stratified", "simple", "unknown")
+#: Sampling designs understood by :func:`assess_accuracy` (the vocabulary lives in core.choices).
+DESIGNS = SAMPLING_DESIGNS
 DESIGN_TITLES = {
     "stratified": "stratified random, strata = map classes",
     "simple": "simple random",

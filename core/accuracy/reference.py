@@ -13,14 +13,14 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..choices import POLYGON_MODES
 from ..errors import CrsError, InputError, NoDataError, NoOverlapError
 from ..io.raster import gdal_env, open_raster, plan_blocks, run_blocks
 from ..io.vector import open_vector_layer, split_ogr_source, transform_to_raster
 from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
                       no_progress)
 
-#: How polygons become samples, in the order of the Processing enum.
-POLYGON_MODES = ("majority", "centroid", "all_pixels")
+
 POLYGON_MODE_TITLES = {
     "majority": "one sample per polygon: majority map class inside the polygon",
     "centroid": "one sample per polygon: map class at the polygon's centroid",

@@ -15,13 +15,13 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from ..choices import ALLOCATIONS
 from ..errors import InputError, NoDataError, OutputError
 from ..io.raster import Block, atomic_output, check_writable, gdal_env, open_raster, run_blocks
 from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
                       sub_progress)
 
-#: Allocations in the order of the Processing enum.
-ALLOCATIONS = ("equal", "proportional", "olofsson")
+
 ALLOCATION_TITLES = {
     "equal": "equal number per class",
     "proportional": "proportional to mapped area",

@@ -18,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..choices import CLASSIFIERS
 from ..io import raster as raster_io
 from ..io.classmap import choose_nodata
 from ..errors import InputError, ModelError, NoDataError
@@ -26,8 +27,8 @@ from ..runtime import (
 )
 from .samples import Samples, extract_samples, samples_summary
 
-#: Algorithm keys in the order of the Processing enum (stable API).
-ALGORITHMS = ("random_forest", "svm", "knn", "decision_tree", "mlp", "hist_gradient_boosting")
+#: Classifier keys (the vocabulary lives in core.choices; stable API).
+ALGORITHMS = CLASSIFIERS
 
 ALGORITHM_NAMES = OrderedDict([
     ("random_forest", "Random Forest"),

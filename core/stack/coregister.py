@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..choices import TEMPORAL_STATISTICS
 from ..io import raster as raster_io
 
 from ..sensors import sentinel1 as sar
@@ -41,7 +42,6 @@ SCL_CLOUD_CLASSES = (3, 8, 9, 10)
 SCL_SNOW = 11
 SCL_SATURATED = 1
 SCL_NO_DATA = 0
-TEMPORAL_STATISTICS = ("mean", "std", "min", "max")
 PRESETS = {
     "rouen": "Rouen study, 20 bands: VV_1..4, VH_1..4, VVVH_1..4 (dB), NDVI, SAVI, BAI, NDWI, "
              "B2, B3, B4, B8 from four Sentinel-1 dates and one Sentinel-2 scene",
