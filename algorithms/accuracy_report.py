@@ -3,22 +3,15 @@
 from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterField,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsRasterLayer,
     QgsVectorLayer,
 )
 
+from ..core.choices import POLYGON_MODES, SAMPLING_DESIGNS
 from .base import LandFusionAlgorithm
-
-DESIGNS = ("stratified", "simple", "unknown")
-POLYGON_MODES = ("majority", "centroid", "all_pixels")
+from .groups import ACCURACY
 
 
 class AccuracyReportAlgorithm(LandFusionAlgorithm):
@@ -40,18 +33,17 @@ class AccuracyReportAlgorithm(LandFusionAlgorithm):
     AREA_ADJUSTED_OA = "AREA_ADJUSTED_OA"
     SAMPLES = "SAMPLES"
 
-    GROUP = "Accuracy assessment"
-    GROUP_ID = "accuracy"
+    GROUP = ACCURACY
 
     def name(self):
         """Returns the algorithm id."""
         return "accuracyreport"
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
+    def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
-        return self.tr("Accuracy report (error matrix, area-adjusted accuracy and area)")
+        return self.tr("Accuracy report")
 
-    def shortDescription(self):  # noqa: N802 (QGIS API name)
+    def shortDescription(self):
         """Returns a one-sentence description."""
         return self.tr("Assesses a class map against reference samples and reports accuracy and "
                        "estimated class areas with 95 % confidence intervals.")
@@ -62,87 +54,41 @@ class AccuracyReportAlgorithm(LandFusionAlgorithm):
                        "user's accuracy,producer's accuracy,area,olofsson,stratified,"
                        "confidence interval,reference").split(",")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        """Returns the help text shown beside the dialog."""
-        return self.tr(
-            "Compares a classified raster (the map) with reference data and writes an HTML report, "
-            "a CSV of the matrices and a JSON of every number.<br><br>"
-            "<b>Error matrix</b>: rows = map classes, columns = reference classes (as in Olofsson "
-            "et al. 2014). Reported: overall accuracy, Cohen's kappa, user's and producer's "
-            "accuracy, F1 and macro-F1 from the sample counts.<br>"
-            "<b>Area-adjusted estimates</b> (stratified or simple random designs): the error "
-            "matrix in estimated area proportions, overall / user's / producer's accuracy and the "
-            "area of each class in hectares, each with a 95 % confidence interval (Olofsson et "
-            "al. 2014, Remote Sensing of Environment 148:42-57). Mapped areas come from the "
-            "classified raster's pixel counts and pixel size. With an unknown design only the "
-            "sample-count metrics are given.<br>"
-            "<b>Reference</b>: points or polygons with a class field (class value, or class name "
-            "matching the raster's category names), or a reference class raster. Polygons give "
-            "one sample each (majority map class inside, or map class at the centroid), or all "
-            "their pixels, which are not independent samples. Layers in another CRS are "
-            "reprojected. Samples outside the map, on nodata or without a label are skipped and "
-            "counted in the report.<br>"
-            "<b>Classes</b> are named by the raster's category names (as written by LandFusion "
-            "classifiers), else by value. Use <i>Stratified random sample</i> to draw reference "
-            "points that fit the stratified design.")
-
-    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+    def initAlgorithm(self, config=None):
         """Declares the parameters."""
-        classification = QgsProcessingParameterRasterLayer(
-            self.CLASSIFICATION, self.tr("Classified raster (map)"))
-        classification.setHelp(self.tr("Integer class raster; its classes are the strata and its "
-                                       "pixel counts give the mapped areas."))
-        self.addParameter(classification)
-        reference = QgsProcessingParameterMapLayer(
+        self.addParameterRasterLayer(
+            self.CLASSIFICATION, "Classified raster (map)",
+            help="Integer class raster; its classes are the strata and its pixel counts give the "
+                 "mapped areas.")
+        self._add(QgsProcessingParameterMapLayer(
             self.REFERENCE, self.tr("Reference (points, polygons or class raster)"),
             types=[QgsProcessing.TypeVectorPoint, QgsProcessing.TypeVectorPolygon,
-                   QgsProcessing.TypeRaster])
-        reference.setHelp(self.tr("Reference samples: points or polygons with a class field, or "
-                                  "a reference class raster."))
-        self.addParameter(reference)
-        field = QgsProcessingParameterField(
+                   QgsProcessing.TypeRaster]),
+            "Reference samples: points or polygons with a class field, or a reference class "
+            "raster.")
+        self._add(QgsProcessingParameterField(
             self.CLASS_FIELD, self.tr("Reference class field (vector reference)"),
-            parentLayerParameterName=self.REFERENCE, optional=True)
-        field.setHelp(self.tr("Field holding the reference class value or class name."))
-        self.addParameter(field)
-        design = QgsProcessingParameterEnum(
-            self.SAMPLING_DESIGN, self.tr("Sampling design of the reference sample"),
-            options=[self.tr("Stratified random by map class"), self.tr("Simple random"),
-                     self.tr("Unknown (no area-adjusted estimates)")], defaultValue=0)
-        design.setHelp(self.tr("How the reference sample was drawn; selects the estimators."))
-        self.addParameter(design)
-        polygons = QgsProcessingParameterEnum(
-            self.POLYGON_SAMPLES, self.tr("Polygon reference"),
-            options=[self.tr("One sample per polygon: majority map class"),
-                     self.tr("One sample per polygon: map class at the centroid"),
-                     self.tr("All pixels of each polygon (not independent)")], defaultValue=0)
-        polygons.setHelp(self.tr("How polygons become samples."))
-        self.addParameter(polygons)
-        nodata = QgsProcessingParameterNumber(
-            self.MAP_NODATA, self.tr("Map nodata value (empty: from the raster)"),
-            QgsProcessingParameterNumber.Integer, optional=True)
-        nodata.setFlags(nodata.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        nodata.setHelp(self.tr("Pixels with this value are never counted as a class."))
-        self.addParameter(nodata)
-        title = QgsProcessingParameterString(self.TITLE, self.tr("Report title"), optional=True)
-        title.setFlags(title.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        title.setHelp(self.tr("Heading of the HTML report."))
-        self.addParameter(title)
-        html = QgsProcessingParameterFileDestination(
-            self.OUTPUT_HTML, self.tr("HTML report"), self.tr("HTML files (*.html)"),
-            defaultValue=QgsProcessing.TEMPORARY_OUTPUT)
-        html.setHelp(self.tr("Self-contained report: tables and figures, no network needed."))
-        self.addParameter(html)
-        js = QgsProcessingParameterFileDestination(
-            self.OUTPUT_JSON, self.tr("JSON of every number"), self.tr("JSON files (*.json)"),
-            optional=True, createByDefault=True)
-        js.setHelp(self.tr("Every number of the report, machine-readable."))
-        self.addParameter(js)
-        cs = QgsProcessingParameterFileDestination(
-            self.OUTPUT_CSV, self.tr("CSV of the matrices"), self.tr("CSV files (*.csv)"),
-            optional=True, createByDefault=True)
-        cs.setHelp(self.tr("Error matrices and per-class tables for spreadsheets."))
-        self.addParameter(cs)
+            parentLayerParameterName=self.REFERENCE, optional=True),
+            "Field holding the reference class value or class name.")
+        self.addParameterEnum(
+            self.SAMPLING_DESIGN, "Sampling design of the reference sample", SAMPLING_DESIGNS,
+            help="How the reference sample was drawn; selects the estimators.")
+        self.addParameterEnum(self.POLYGON_SAMPLES, "Polygon reference", POLYGON_MODES,
+                              help="How polygons become samples.")
+        self.addParameterInt(self.MAP_NODATA, "Map nodata value (empty: from the raster)",
+                             optional=True, advanced=True,
+                             help="Pixels with this value are never counted as a class.")
+        self.addParameterString(self.TITLE, "Report title", optional=True, advanced=True,
+                                help="Heading of the HTML report.")
+        self.addParameterFileOutput(
+            self.OUTPUT_HTML, "HTML report", "HTML files (*.html)", temporary=True,
+            help="Self-contained report: tables and figures, no network needed.")
+        self.addParameterFileOutput(
+            self.OUTPUT_JSON, "JSON of every number", "JSON files (*.json)", optional=True,
+            created=True, help="Every number of the report, machine-readable.")
+        self.addParameterFileOutput(
+            self.OUTPUT_CSV, "CSV of the matrices", "CSV files (*.csv)", optional=True,
+            created=True, help="Error matrices and per-class tables for spreadsheets.")
         for key, label in ((self.OVERALL_ACCURACY, "Overall accuracy (sample counts)"),
                            (self.KAPPA, "Cohen's kappa"), (self.MACRO_F1, "Macro-F1"),
                            (self.AREA_ADJUSTED_OA, "Area-adjusted overall accuracy"),
@@ -164,61 +110,54 @@ class AccuracyReportAlgorithm(LandFusionAlgorithm):
             return (f"{path}|layername={name}" if name else path), True
         return layer.source(), False
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+    def check(self, parameters, context):
         """Checks that a vector reference has an existing class field."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
+        from ..core.errors import InputError
+
         layer = self.parameterAsLayer(parameters, self.REFERENCE, context)
         if isinstance(layer, QgsVectorLayer):
             field = self.parameterAsString(parameters, self.CLASS_FIELD, context)
-            names = [f.name() for f in layer.fields()]
+            names = ", ".join(f.name() for f in layer.fields()) or "none"
             if not field:
-                return False, self.tr("Choose the reference class field (fields of the reference "
-                                      f"layer: {', '.join(names) or 'none'}).")
-            if field.lower() not in [n.lower() for n in names]:
-                return False, self.tr(f"The reference layer has no field '{field}'; its fields "
-                                      f"are: {', '.join(names) or 'none'}.")
-        return True, ""
+                raise InputError(self.tr("Choose the reference class field (fields of the "
+                                         "reference layer: {}).").format(names))
+            if field.lower() not in [f.name().lower() for f in layer.fields()]:
+                raise InputError(self.tr("The reference layer has no field '{}'; its fields "
+                                         "are: {}.").format(field, names))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def process(self, parameters, context, feedback):
         """Runs the engine and returns the report paths and headline numbers."""
         from ..core.accuracy.estimates import assess_accuracy
 
-        classification = self.parameterAsRasterLayer(parameters, self.CLASSIFICATION, context)
         reference, is_vector = self._reference(parameters, context, feedback)
-        nodata = parameters.get(self.MAP_NODATA)
-        nodata = None if nodata in (None, "") else self.parameterAsInt(
-            parameters, self.MAP_NODATA, context)
         outputs = {key: self.parameterAsFileOutput(parameters, key, context) or None
                    for key in (self.OUTPUT_HTML, self.OUTPUT_JSON, self.OUTPUT_CSV)}
-        result = self.run_engine(
-            assess_accuracy,
-            classification=classification.source() if classification else None,
+        result = assess_accuracy(
+            classification=self.parameterAsSourcePath(parameters, self.CLASSIFICATION, context),
             reference=reference,
             class_field=self.parameterAsString(parameters, self.CLASS_FIELD, context)
             if is_vector else None,
-            design=DESIGNS[self.parameterAsEnum(parameters, self.SAMPLING_DESIGN, context)],
-            polygon_mode=POLYGON_MODES[self.parameterAsEnum(parameters, self.POLYGON_SAMPLES,
-                                                            context)],
+            design=self.parameterAsChoice(parameters, self.SAMPLING_DESIGN, context),
+            polygon_mode=self.parameterAsChoice(parameters, self.POLYGON_SAMPLES, context),
             output_html=outputs[self.OUTPUT_HTML],
             output_json=outputs[self.OUTPUT_JSON],
             output_csv=outputs[self.OUTPUT_CSV],
-            map_nodata=nodata,
+            map_nodata=self.parameterAsOptionalInt(parameters, self.MAP_NODATA, context),
             title=self.parameterAsString(parameters, self.TITLE, context) or None,
             **self.callbacks(feedback),
         )
         metrics = result["metrics"]
         estimates = result["area_adjusted"]
         kappa = "undefined" if metrics["kappa"] is None else f"{metrics['kappa']:.3f}"
-        feedback.pushInfo(self.tr(
-            f"Samples: {metrics['n']}; overall accuracy {metrics['overall_accuracy']:.3f}; "
-            f"kappa {kappa}."))
+        feedback.pushInfo(self.tr("Samples: {}; overall accuracy {:.3f}; kappa {}.").format(
+            metrics["n"], metrics["overall_accuracy"], kappa))
         if estimates:
             ci = estimates["overall_accuracy_ci95"]
-            feedback.pushInfo(self.tr(
-                f"Area-adjusted overall accuracy {estimates['overall_accuracy']:.3f}"
-                + (f" ± {ci:.3f} (95 % CI)." if ci is not None else " (CI undefined).")))
+            if ci is None:
+                text = self.tr("Area-adjusted overall accuracy {:.3f} (CI undefined).")
+            else:
+                text = self.tr("Area-adjusted overall accuracy {:.3f} ± {:.3f} (95 % CI).")
+            feedback.pushInfo(text.format(estimates["overall_accuracy"], ci))
         answer = dict(outputs)
         answer.update({
             self.OVERALL_ACCURACY: metrics["overall_accuracy"],

@@ -70,7 +70,7 @@ def _check_entry(method):
         problem = enums.unknown_choice(self, parameters)
         if problem:
             return False, problem
-        parameters = enums.normalise(self, parameters)
+        parameters = self.normalise_parameters(parameters)
         problem = safety.output_conflict(self, parameters, context)
         if problem:
             return False, problem
@@ -83,13 +83,17 @@ def _check_entry(method):
 class LandFusionAlgorithm(QgsProcessingAlgorithm):
     """Base class: naming, help, parameter helpers, shared checks, error conversion, styles."""
 
-    #: Toolbox group (see :mod:`.groups`); subclasses set one of ``groups.GROUPS``.
+    #: Toolbox group id (see :mod:`.groups`); subclasses set one of ``groups.GROUPS``.
     GROUP = ""
+    #: Former spelling: GROUP held the name and GROUP_ID the id; still understood.
+    GROUP_ID = ""
     #: Name of the icon in resources/icons (without .svg); empty: the LandFusion icon.
     ICON = ""
 
     THREADS = "THREADS"
     MEMORY = "MEMORY"
+    #: Former parameter ids still accepted, mapped to the current ones.
+    PARAMETER_ALIASES = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -115,11 +119,13 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
         """Returns the translated toolbox group name."""
         from .groups import group_name
 
-        return self.tr(group_name(self.GROUP))
+        return self.tr(group_name(self.groupId(), self.GROUP))
 
     def groupId(self):
         """Returns the stable toolbox group id."""
-        return self.GROUP
+        from .groups import group_id
+
+        return group_id(self.GROUP_ID or self.GROUP)
 
     def icon(self):
         """Returns the algorithm family's icon."""
@@ -133,7 +139,7 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
                 return path
         from .groups import group_icon
 
-        return group_icon(self.GROUP) or ICON
+        return group_icon(self.groupId()) or ICON
 
     def helpUrl(self):
         """Returns no online help: the help text is complete offline."""
@@ -341,29 +347,37 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
 
     # -- the run ---------------------------------------------------------------------------------
 
+    def normalise_parameters(self, parameters):
+        """Returns the parameters with former ids renamed and enum values in QGIS's form."""
+        parameters = dict(parameters)
+        for old, new in self.PARAMETER_ALIASES.items():
+            if old in parameters and new not in parameters:
+                parameters[new] = parameters.pop(old)
+        return enums.normalise(self, parameters)
+
     def prepare_parameters(self, parameters, context):
         """Normalises enum values and refuses outputs that would overwrite an input or output."""
         problem = enums.unknown_choice(self, parameters)
         if problem:
             raise QgsProcessingException(problem)
-        parameters = enums.normalise(self, parameters)
+        parameters = self.normalise_parameters(parameters)
         problem = safety.output_conflict(self, parameters, context)
         if problem:
             raise QgsProcessingException(problem)
         return parameters
 
     def checkParameterValues(self, parameters, context):
-        """Runs QGIS's checks, the output check, then :meth:`check`, converting engine errors."""
+        """Runs the output check, QGIS's checks, then :meth:`check`, converting engine errors."""
         problem = enums.unknown_choice(self, parameters)
         if problem:
             return False, problem
-        parameters = enums.normalise(self, parameters)
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
+        parameters = self.normalise_parameters(parameters)
         problem = safety.output_conflict(self, parameters, context)
         if problem:
             return False, problem
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
         try:
             self.check(parameters, context)
         except Exception as exc:  # noqa: BLE001 - converted or re-raised below

@@ -1,17 +1,7 @@
 """Processing algorithm ``landfusion:cnnclassify``."""
 
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
-)
-
 from .base import LandFusionAlgorithm
+from .groups import CLASSIFICATION
 
 
 def _bundled_models():
@@ -30,23 +20,21 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
     TILE_SIZE = "TILE_SIZE"
     OVERLAP = "OVERLAP"
     BATCH_SIZE = "BATCH_SIZE"
-    THREADS = "THREADS"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
 
-    GROUP = "Classification"
-    GROUP_ID = "classification"
+    GROUP = CLASSIFICATION
 
     def name(self):
         """Returns the algorithm id."""
         return "cnnclassify"
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
+    def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
-        return self.tr("Classify raster with a CNN (ONNX)")
+        return self.tr("Classify raster with a CNN")
 
-    def shortDescription(self):  # noqa: N802 (QGIS API name)
+    def shortDescription(self):
         """Returns a one-sentence description."""
         return self.tr("Classifies a raster with a convolutional network stored as an ONNX model, "
                        "in overlapping tiles blended without seams.")
@@ -56,95 +44,57 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
         return self.tr("cnn,deep learning,onnx,u-net,unet,segmentation,classification,land cover,"
                        "water,sentinel-1,sentinel-2,sar,tiles,inference").split(",")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        """Returns the help text shown beside the dialog."""
+    def help_values(self):
+        """Lists the bundled models."""
         models = _bundled_models()
-        listed = "".join(f"<li><b>{m}</b></li>" for m in models) or "<li>(none installed)</li>"
-        return self.tr(
-            "Runs a convolutional network over the whole raster with onnxruntime (no PyTorch or "
-            "TensorFlow needed) and writes a class raster with colours, class names and a QGIS "
-            "style, plus optional class probabilities and confidence.<br><br>"
-            "<b>Model</b>: a bundled model, or any ONNX file carrying LandFusion metadata (band "
-            "names, scaling, classes, tile size; see resources/models/README.md and "
-            "scripts/write_model_metadata.py). <i>Model file</i> overrides <i>Model</i>.<br>"
-            "<b>Bands</b> are found by name in the input's band descriptions, so a stack with "
-            "more bands than the model needs works; give <i>Input band names</i> when the "
-            "descriptions are empty. Bands are checked before any pixel is read.<br>"
-            "<b>Tiles</b>: the raster is processed in strips of overlapping tiles; predictions "
-            "are blended with weights that fall off towards tile borders, so there are no seams. "
-            "Edges are mirrored, so edge pixels get context. Leave tile size and overlap at 0 to "
-            "use the model's defaults. Memory depends on the raster width and the tile size, not "
-            "on the raster height.<br>"
-            "<b>Nodata</b>: pixels where a used band is nodata (or NaN) are nodata in every "
-            "output; tiles without valid pixels are skipped.<br>"
-            "<b>Outputs</b> are laid out as in <i>Classify raster</i>: the confidence raster has "
-            "two bands, <i>confidence</i> (probability of the chosen class) and <i>margin</i> "
-            "(its lead over the second most probable class); the probability raster has one band "
-            "per class, named after it; float outputs use nodata -9999.<br><br>"
-            f"<b>Bundled models</b><ul>{listed}</ul>"
-        )
+        return {"listed": "".join(f"<li><b>{m}</b></li>" for m in models)
+                or "<li>(none installed)</li>"}
 
-    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+    def initAlgorithm(self, config=None):
         """Declares the parameters."""
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
-        bands = QgsProcessingParameterString(
-            self.INPUT_BANDS, self.tr("Input band names in order (empty: from band descriptions)"),
-            optional=True)
-        bands.setHelp(self.tr("Names of all the input's bands, comma-separated, e.g. VV,VH or "
-                              "VV,VH,B02,B03,B04,B08. Only needed when the band descriptions do "
-                              "not name them."))
-        self.addParameter(bands)
+        self.addParameterRasterLayer(self.INPUT, "Input raster",
+                                     help="Raster with the bands the network needs, by name.")
+        self.addParameterString(
+            self.INPUT_BANDS, "Input band names in order (empty: from band descriptions)",
+            optional=True,
+            help="Names of all the input's bands, comma-separated, e.g. VV,VH or "
+                 "VV,VH,B02,B03,B04,B08. Only needed when the band descriptions do not name "
+                 "them.")
         models = list(_bundled_models())
-        model = QgsProcessingParameterEnum(
-            self.MODEL, self.tr("Bundled model"), options=models, usesStaticStrings=True,
-            defaultValue=models[0] if models else None, optional=True)
-        model.setHelp(self.tr("A model shipped with LandFusion (see its model card in "
-                              "resources/models). Ignored when a model file is given."))
-        self.addParameter(model)
-        model_file = QgsProcessingParameterFile(
-            self.MODEL_FILE, self.tr("Model file (ONNX, overrides the bundled model)"),
-            extension="onnx", optional=True)
-        model_file.setHelp(self.tr("An ONNX model with LandFusion metadata."))
-        self.addParameter(model_file)
-        tile = QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size in pixels (0: model default)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=8192)
-        tile.setHelp(self.tr("Edge length of the square tiles fed to the network."))
-        self.addParameter(tile)
-        overlap = QgsProcessingParameterNumber(
-            self.OVERLAP, self.tr("Tile overlap in pixels (-1: model default)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=-1, minValue=-1, maxValue=4096)
-        overlap.setHelp(self.tr("Pixels shared by neighbouring tiles, at most half the tile; "
-                                "more overlap blends more smoothly but costs time."))
-        self.addParameter(overlap)
-        batch = QgsProcessingParameterNumber(
-            self.BATCH_SIZE, self.tr("Batch size (tiles per network call)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=4, minValue=1, maxValue=256)
-        batch.setFlags(batch.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(batch)
-        threads = QgsProcessingParameterNumber(
-            self.THREADS, self.tr("Threads (0: all cores)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=256)
-        threads.setFlags(threads.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(threads)
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT, self.tr("Classes"), defaultValue=QgsProcessing.TEMPORARY_OUTPUT))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True,
-            createByDefault=False))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_CONFIDENCE, self.tr("Confidence and margin"),
-            optional=True, createByDefault=False))
+        self.addParameterEnum(
+            self.MODEL, "Bundled model", models, default=models[0] if models else None,
+            optional=True, static=True,
+            help="A model shipped with LandFusion (see its model card in resources/models). "
+                 "Ignored when a model file is given.")
+        self.addParameterFile(self.MODEL_FILE, "Model file (ONNX, overrides the bundled model)",
+                              extension="onnx", optional=True,
+                              help="An ONNX model with LandFusion metadata.")
+        self.addParameterInt(self.TILE_SIZE, "Tile size in pixels (0: model default)", 0, 0,
+                             8192, help="Edge length of the square tiles fed to the network.")
+        self.addParameterInt(
+            self.OVERLAP, "Tile overlap in pixels (-1: model default)", -1, -1, 4096,
+            help="Pixels shared by neighbouring tiles, at most half the tile; more overlap "
+                 "blends more smoothly but costs time.")
+        self.addParameterInt(self.BATCH_SIZE, "Batch size (tiles per network call)", 4, 1, 256,
+                             advanced=True, help="Tiles sent to the network at once.")
+        self.addParameterThreads()
+        self.addParameterRasterOutput(self.OUTPUT, "Classes", style="classes",
+                                      help="Class raster with colours, names and a .qml style.")
+        self.addParameterRasterOutput(
+            self.OUTPUT_PROBABILITIES, "Class probabilities", optional=True, style="probability",
+            help="One float32 band per class, named after the class.")
+        self.addParameterRasterOutput(
+            self.OUTPUT_CONFIDENCE, "Confidence and margin", optional=True, style="confidence",
+            help="Band 1: probability of the chosen class; band 2: its lead over the second.")
 
     def _arguments(self, parameters, context):
-        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         model_path = self.parameterAsFile(parameters, self.MODEL_FILE, context)
         if not model_path:
-            chosen = self.parameterAsEnumString(parameters, self.MODEL, context)
+            chosen = self.parameterAsChoice(parameters, self.MODEL, context)
             model_path = _bundled_models().get(chosen, "")
         overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
         return {
-            "input_path": layer.source() if layer else None,
+            "input_path": self.parameterAsSourcePath(parameters, self.INPUT, context),
             "model_path": model_path,
             "band_names": self.parameterAsString(parameters, self.INPUT_BANDS, context) or None,
             "tile_size": self.parameterAsInt(parameters, self.TILE_SIZE, context) or None,
@@ -152,36 +102,26 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
             "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
         }
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+    def check(self, parameters, context):
         """Checks the model, bands and tiling before running."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
+        from ..core.cnn.inference import check_cnn_inputs
+        from ..core.errors import InputError
+
         arguments = self._arguments(parameters, context)
         if not arguments["model_path"]:
-            return False, self.tr("Choose a bundled model or give an ONNX model file.")
+            raise InputError(self.tr("Choose a bundled model or give an ONNX model file."))
         if not arguments["input_path"]:
-            return False, self.tr("Choose an input raster.")
-        from ..core.cnn.inference import check_cnn_inputs
-        from ..core.errors import LandFusionError
+            raise InputError(self.tr("Choose an input raster."))
+        check_cnn_inputs(**arguments)
 
-        try:
-            check_cnn_inputs(**arguments)
-        except LandFusionError as exc:
-            return False, str(exc)
-        except ImportError as exc:
-            return False, self.tr(f"A package LandFusion needs is missing: {exc}")
-        return True, ""
-
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def process(self, parameters, context, feedback):
         """Runs the engine and returns the output paths."""
         from ..core.cnn.inference import classify_with_cnn
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context)
         confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context)
-        result = self.run_engine(
-            classify_with_cnn,
+        result = classify_with_cnn(
             output_path=output,
             probabilities_path=probabilities or None,
             confidence_path=confidence or None,
@@ -189,7 +129,7 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
             **self._arguments(parameters, context),
             **self.callbacks(feedback),
         )
-        feedback.pushInfo(self.tr(f"{result['valid_pixels']} pixels classified."))
+        feedback.pushInfo(self.tr("{} pixels classified.").format(result["valid_pixels"]))
         return {self.OUTPUT: output,
                 self.OUTPUT_PROBABILITIES: probabilities or None,
                 self.OUTPUT_CONFIDENCE: confidence or None}

@@ -160,7 +160,7 @@ def test_training_report_sidecar_is_protected(files, qgis_app):
 
     from landfusion.algorithms import safety
 
-    json_input = files["tmp"] / "labels.geojson"
+    json_input = files["tmp"] / "labels.json"
     from osgeo import gdal
 
     gdal.VectorTranslate(str(json_input), files["polygons"], format="GeoJSON")
@@ -170,4 +170,4 @@ def test_training_report_sidecar_is_protected(files, qgis_app):
         "OUTPUT_MODEL": str(files["tmp"] / "m.onnx"),
         "OUTPUT_REPORT": str(files["tmp"] / "labels.html")}, QgsProcessingContext())
     assert message and "OUTPUT_REPORT" in message and "TRAINING" in message
-    assert "labels.geojson" in message
+    assert "labels.json" in message
