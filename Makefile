@@ -3,10 +3,14 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup test demo bench models package clean
+.PHONY: setup lint test demo bench models package clean
 
 setup:
 	@bash scripts/setup.sh
+
+# Ruff over the repository (configuration in pyproject.toml).
+lint: setup
+	@$(PY) -m ruff check .
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \

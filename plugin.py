@@ -13,13 +13,13 @@ class LandFusionPlugin:
         self.iface = iface
         self.provider = None
 
-    def initProcessing(self):  # noqa: N802 (QGIS API name)
+    def initProcessing(self):
         """Adds the provider; qgis_process calls this without a GUI."""
         if self.provider is None:
             self.provider = LandFusionProvider()
             QgsApplication.processingRegistry().addProvider(self.provider)
 
-    def initGui(self):  # noqa: N802 (QGIS API name)
+    def initGui(self):
         """Adds the provider when the QGIS desktop loads the plugin."""
         self.initProcessing()
 

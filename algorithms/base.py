@@ -380,7 +380,7 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
             return ok, message
         try:
             self.check(parameters, context)
-        except Exception as exc:  # noqa: BLE001 - converted or re-raised below
+        except Exception as exc:  # converted or re-raised below
             message = self.error_message(exc)
             if message is None:
                 raise
@@ -397,7 +397,7 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
             outputs = self.process(parameters, context, feedback)
         except QgsProcessingException:
             raise
-        except Exception as exc:  # noqa: BLE001 - converted or re-raised below
+        except Exception as exc:  # converted or re-raised below
             message = self.error_message(exc)
             if message is None:
                 raise
@@ -440,7 +440,7 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
         """Calls an engine function; engine errors become QgsProcessingException."""
         try:
             return function(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - converted or re-raised below
+        except Exception as exc:  # converted or re-raised below
             message = self.error_message(exc)
             if message is None:
                 raise

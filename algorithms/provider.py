@@ -35,7 +35,7 @@ class LandFusionProvider(QgsProcessingProvider):
         """Returns the provider name shown in the toolbox."""
         return "LandFusion"
 
-    def longName(self):  # noqa: N802 (QGIS API name)
+    def longName(self):
         """Returns the provider's long name."""
         return "LandFusion - Sentinel-1/Sentinel-2 land-cover mapping"
 
@@ -43,17 +43,17 @@ class LandFusionProvider(QgsProcessingProvider):
         """Returns the provider icon."""
         return QIcon(ICON)
 
-    def svgIconPath(self):  # noqa: N802 (QGIS API name)
+    def svgIconPath(self):
         """Returns the provider icon path."""
         return ICON
 
-    def warningMessage(self):  # noqa: N802 (QGIS API name)
+    def warningMessage(self):
         """Returns install instructions, shown in the toolbox, when a package is missing."""
         from ..core.dependencies import missing_message
 
         return missing_message()
 
-    def loadAlgorithms(self):  # noqa: N802 (QGIS API name)
+    def loadAlgorithms(self):
         """Adds one instance of each algorithm."""
         for cls in algorithm_classes():
             self.addAlgorithm(cls())

@@ -46,7 +46,7 @@ def _layer_path(layer):
     try:
         decoded = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
         path = decoded.get("path")
-    except Exception:  # noqa: BLE001 - providers without decodeUri
+    except Exception:  # providers without decodeUri
         path = None
     return path or _strip_uri(layer.source())
 
@@ -81,7 +81,7 @@ def _inputs(algorithm, parameters, context):
         if kind in _LAYER_TYPES:
             try:
                 paths.append(_layer_path(algorithm.parameterAsLayer(parameters, name, context)))
-            except Exception:  # noqa: BLE001 - unreadable input: QGIS reports it
+            except Exception:  # unreadable input: QGIS reports it
                 pass
             if not any(paths) and isinstance(value, str):
                 paths.append(_strip_uri(value))

@@ -26,14 +26,15 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 stamp="$VENV/.requirements.sha"
-want=$(cat "$ROOT/requirements.txt" "$ROOT/requirements-optional.txt" "$0" | sha256sum | cut -d' ' -f1)
+want=$(cat "$ROOT/requirements.txt" "$ROOT/requirements-optional.txt" "$ROOT/requirements-dev.txt" "$0" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing pip packages into $VENV"
   constraints="$VENV/constraints.txt"
   # Keep Debian's numpy (GDAL, rasterio and scipy are built against it).
   /usr/bin/python3 -c "import numpy; print('numpy==' + numpy.__version__)" > "$constraints"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-      -c "$constraints" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-optional.txt"
+      -c "$constraints" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-optional.txt" \
+      -r "$ROOT/requirements-dev.txt"
   for forbidden in rasterio numpy affine; do
     if "$VENV/bin/python" -m pip show --quiet "$forbidden" >/dev/null 2>&1 \
        && [ -d "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/$forbidden" ]; then

@@ -73,10 +73,10 @@ def test_processing_reports_partial_overlap_in_the_log(run_algorithm, tmp_path):
             super().__init__()
             self.warnings, self.infos = [], []
 
-        def pushWarning(self, text):  # noqa: N802 (QGIS API name)
+        def pushWarning(self, text):
             self.warnings.append(text)
 
-        def pushInfo(self, text):  # noqa: N802 (QGIS API name)
+        def pushInfo(self, text):
             self.infos.append(text)
 
     s2 = str(data_path("terramind", "S2L2A", "282D_485L_3_3.tif"))
