@@ -22,8 +22,10 @@ DATA = HERE / "data"
 SIZE = int(os.environ.get("LANDFUSION_BENCH_SIZE", "10980"))
 MAP = DATA / f"class_map_{SIZE}.tif"
 ROOT = HERE.parent
-PLUGINS = str(ROOT / ".qgis" / "plugins")
-sys.path.insert(0, PLUGINS)
+sys.path.insert(0, str(ROOT))
+from plugin_import import make_importable  # noqa: E402
+
+PLUGINS = make_importable()
 
 
 def make_map():

@@ -36,12 +36,10 @@ TREES = 100
 
 
 def _import_landfusion():
-    plugins = ROOT / ".qgis" / "plugins"
-    plugins.mkdir(parents=True, exist_ok=True)
-    link = plugins / "landfusion"
-    if not link.exists():
-        link.symlink_to(ROOT, target_is_directory=True)
-    sys.path.insert(0, str(plugins))
+    sys.path.insert(0, str(ROOT))
+    from plugin_import import make_importable
+
+    make_importable()
 
 
 def class_spectra(seed: int = 0) -> np.ndarray:

@@ -26,7 +26,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SIZE = int(os.environ.get("LANDFUSION_BENCH_SIZE", "10980"))
 DATA = HERE / "data" / f"coregister_{SIZE}"
-PLUGINS = str(HERE.parent / ".qgis" / "plugins")
+sys.path.insert(0, str(HERE.parent))
+from plugin_import import make_importable  # noqa: E402
+
+PLUGINS = make_importable()
 ORIGIN = (300000.0, 5000040.0)
 CRS = "EPSG:32631"
 S2_10M = DATA / "S2_20190918_B02_B03_B04_B08.tif"

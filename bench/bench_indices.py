@@ -18,7 +18,10 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 TILE = DATA / "s2_tile_10980.tif"
 SIZE = int(os.environ.get("LANDFUSION_BENCH_SIZE", "10980"))
-sys.path.insert(0, str(HERE.parent / ".qgis" / "plugins"))
+sys.path.insert(0, str(HERE.parent))
+from plugin_import import make_importable  # noqa: E402
+
+PLUGINS = make_importable()
 
 
 def make_tile():
@@ -101,7 +104,7 @@ compute_spectral_indices({tile!r}, {out!r}, indices={indices!r}, compress={compr
 
 def main():
     make_tile()
-    plugins = str(HERE.parent / ".qgis" / "plugins")
+    plugins = PLUGINS
     py = sys.executable
     out = str(DATA / "out.tif")
     rows = []

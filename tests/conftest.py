@@ -10,15 +10,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = (ROOT.parent / "shared" / "data").resolve()
-STATE = ROOT / ".qgis"
 
 # The plugin folder is the repository root; import it under its plugin name, as QGIS does.
-(STATE / "plugins").mkdir(parents=True, exist_ok=True)
-_link = STATE / "plugins" / "landfusion"
-if not _link.exists():
-    _link.symlink_to(ROOT, target_is_directory=True)
-sys.path.insert(0, str(STATE / "plugins"))
-sys.path.append("/usr/share/qgis/python/plugins")
+sys.path.insert(0, str(ROOT))
+from plugin_import import make_importable  # noqa: E402
+
+make_importable(qgis_plugins=True)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 

@@ -5,6 +5,8 @@ import configparser
 import subprocess
 from pathlib import Path
 
+from plugin_import import PLUGINS
+
 ROOT = Path(__file__).resolve().parents[1]
 QGIS_MODULES = ("qgis", "PyQt5", "processing", "sip")
 
@@ -41,7 +43,7 @@ def test_core_imports_without_qgis_on_the_path():
         "        if name.split('.')[0] in ('qgis', 'PyQt5', 'processing'):\n"
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        f"sys.path.insert(0, {str(ROOT / '.qgis' / 'plugins')!r})\n"
+        f"sys.path.insert(0, {str(PLUGINS)!r})\n"
         f"for m in {modules!r}:\n"
         "    importlib.import_module('landfusion.core.' + m)\n"
         "print('ok')\n"

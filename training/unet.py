@@ -21,13 +21,10 @@ DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
 
 def import_landfusion():
     """Makes the plugin importable as ``landfusion`` (the repository root is the plugin)."""
-    parent = os.path.join(ROOT, ".qgis", "plugins")
-    os.makedirs(parent, exist_ok=True)
-    link = os.path.join(parent, "landfusion")
-    if not os.path.exists(link):
-        os.symlink(ROOT, link, target_is_directory=True)
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
+    sys.path.insert(0, ROOT)
+    from plugin_import import make_importable
+
+    make_importable()
 
 
 def seed_everything(seed: int) -> None:
