@@ -80,3 +80,32 @@ def test_no_generated_files_tracked():
            if f.endswith(("resources_rc.py", ".pyc", ".aux.xml", ".pkl", ".pickle", ".joblib"))
            or f.startswith((".venv/", ".qgis/", "build/", "dist/"))]
     assert bad == []
+
+
+def test_licence_is_gpl2_or_later_and_shipped():
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "either version 2 of the\nLicense, or (at your option) any later version" in text
+    assert "GNU GENERAL PUBLIC LICENSE" in text and "Version 2, June 1991" in text
+    assert "TERMS AND CONDITIONS FOR COPYING, DISTRIBUTION AND MODIFICATION" in text
+    assert "LICENSE" in (ROOT / "scripts" / "package.sh").read_text(encoding="utf-8")
+
+
+def test_plugin_import_works_in_a_fresh_clone(tmp_path):
+    """make_importable() creates the link itself, so the first run of a fresh clone works."""
+    clone = tmp_path / "checkout-with-any-name"
+    subprocess.run(["git", "clone", "--quiet", "--local", str(ROOT), str(clone)], check=True)
+    assert not (clone / ".qgis").exists()
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from plugin_import import make_importable\n"
+            "make_importable()\n"
+            "import landfusion.core.choices as c, subprocess\n"
+            "print(c.__file__)\n"
+            "print(subprocess.run([sys.executable, '-c', 'import landfusion; "
+            "print(landfusion.__file__)'], capture_output=True, text=True).stdout)\n")
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code, str(clone)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split()
+    assert lines[0] == str(clone / ".qgis" / "plugins" / "landfusion" / "core" / "choices.py")
+    # Child processes inherit the path through PYTHONPATH.
+    assert lines[1].startswith(str(clone / ".qgis" / "plugins" / "landfusion"))
