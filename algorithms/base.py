@@ -67,11 +67,7 @@ def _check_entry(method):
 
     @functools.wraps(method)
     def check_parameter_values(self, parameters, context):
-        problem = enums.unknown_choice(self, parameters)
-        if problem:
-            return False, problem
-        parameters = self.normalise_parameters(parameters)
-        problem = safety.output_conflict(self, parameters, context)
+        parameters, problem = self.shared_checks(parameters, context)
         if problem:
             return False, problem
         return method(self, parameters, context)
@@ -357,22 +353,22 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
 
     def prepare_parameters(self, parameters, context):
         """Normalises enum values and refuses outputs that would overwrite an input or output."""
-        problem = enums.unknown_choice(self, parameters)
-        if problem:
-            raise QgsProcessingException(problem)
-        parameters = self.normalise_parameters(parameters)
-        problem = safety.output_conflict(self, parameters, context)
+        parameters, problem = self.shared_checks(parameters, context)
         if problem:
             raise QgsProcessingException(problem)
         return parameters
 
-    def checkParameterValues(self, parameters, context):
-        """Runs the output check, QGIS's checks, then :meth:`check`, converting engine errors."""
+    def shared_checks(self, parameters, context):
+        """Returns (normalised parameters, message of the first problem or None)."""
         problem = enums.unknown_choice(self, parameters)
         if problem:
-            return False, problem
+            return parameters, problem
         parameters = self.normalise_parameters(parameters)
-        problem = safety.output_conflict(self, parameters, context)
+        return parameters, safety.output_conflict(self, parameters, context)
+
+    def checkParameterValues(self, parameters, context):
+        """Runs the output check, QGIS's checks, then :meth:`check`, converting engine errors."""
+        parameters, problem = self.shared_checks(parameters, context)
         if problem:
             return False, problem
         ok, message = super().checkParameterValues(parameters, context)

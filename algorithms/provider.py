@@ -19,7 +19,7 @@ ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "ic
 
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
-    return [SpectralIndicesAlgorithm, CloudMaskAlgorithm, CoregisterStackAlgorithm,
+    return [CloudMaskAlgorithm, SpectralIndicesAlgorithm, CoregisterStackAlgorithm,
             TrainClassifierAlgorithm, ClassifyRasterAlgorithm, CnnClassifyAlgorithm,
             StratifiedSampleAlgorithm, AccuracyReportAlgorithm]
 

@@ -46,6 +46,19 @@ def qgis_app():
     QgsApplication.processingRegistry().removeProvider("landfusion")
 
 
+@pytest.fixture(scope="session")
+def algorithms(qgis_app):
+    """One initialised instance of every LandFusion algorithm, in toolbox order."""
+    from landfusion.algorithms.provider import algorithm_classes
+
+    instances = []
+    for cls in algorithm_classes():
+        alg = cls()
+        alg.initAlgorithm()
+        instances.append(alg)
+    return instances
+
+
 @pytest.fixture
 def run_algorithm(qgis_app):
     """Runs ``processing.run`` and returns its result dictionary."""

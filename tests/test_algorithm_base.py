@@ -11,18 +11,6 @@ from conftest import data_path
 L2A_12 = "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12"
 
 
-@pytest.fixture(scope="module")
-def algorithms(qgis_app):
-    from landfusion.algorithms.provider import algorithm_classes
-
-    instances = []
-    for cls in algorithm_classes():
-        alg = cls()
-        alg.initAlgorithm()
-        instances.append(alg)
-    return instances
-
-
 def test_every_enum_accepts_numbers_keys_and_titles(algorithms):
     """For every enum of every algorithm: index, key and title (any case) mean the same."""
     from landfusion.algorithms import enums
@@ -203,3 +191,47 @@ def test_former_parameter_ids_are_still_accepted(qgis_app):
     alg = CloudMaskAlgorithm()
     alg.initAlgorithm()
     assert alg.normalise_parameters({"DN_OFFSET": -1000})["OFFSET"] == -1000
+
+
+def test_an_algorithm_that_overrides_processalgorithm_is_still_protected(qgis_app, tmp_path):
+    """Future algorithms written the QGIS way get the output check and enum spellings too."""
+    from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback
+
+    from landfusion.algorithms.base import LandFusionAlgorithm
+
+    class Copy(LandFusionAlgorithm):
+        def name(self):
+            return "copy"
+
+        def displayName(self):
+            return "Copy"
+
+        def initAlgorithm(self, config=None):
+            self.addParameterRasterLayer("INPUT", "Input", help="Any raster.")
+            self.addParameterEnum("MODE", "Mode", ("fast", "slow"), help="How.")
+            self.addParameterRasterOutput("OUTPUT", "Output", help="The copy.")
+
+        def checkParameterValues(self, parameters, context):
+            self.checked = parameters["MODE"]
+            return True, ""
+
+        def processAlgorithm(self, parameters, context, feedback):
+            self.mode = self.parameterAsEnum(parameters, "MODE", context)
+            return {"OUTPUT": self.parameterAsOutputLayer(parameters, "OUTPUT", context)}
+
+    source = str(data_path("terramind", "S2L2A", "637U_59R_1_3.tif"))
+    alg = Copy()
+    alg.initAlgorithm()
+    context, feedback = QgsProcessingContext(), QgsProcessingFeedback()
+    ok, message = alg.checkParameterValues({"INPUT": source, "MODE": "SLOW",
+                                            "OUTPUT": source}, context)
+    assert not ok and "(OUTPUT)" in message and "(INPUT)" in message
+    with pytest.raises(QgsProcessingException, match="would overwrite"):
+        alg.processAlgorithm({"INPUT": source, "MODE": "slow", "OUTPUT": source}, context,
+                             feedback)
+    ok, _ = alg.checkParameterValues({"INPUT": source, "MODE": "SLOW",
+                                      "OUTPUT": str(tmp_path / "c.tif")}, context)
+    assert ok and alg.checked == 1
+    alg.processAlgorithm({"INPUT": source, "MODE": "Slow", "OUTPUT": str(tmp_path / "c.tif")},
+                         context, feedback)
+    assert alg.mode == 1

@@ -2,19 +2,8 @@
 
 import re
 
-import pytest
 
 from landfusion.algorithms.provider import algorithm_classes
-
-
-@pytest.fixture(scope="module")
-def algorithms(qgis_app):
-    instances = []
-    for cls in algorithm_classes():
-        alg = cls()
-        alg.initAlgorithm()
-        instances.append(alg)
-    return instances
 
 
 def test_every_algorithm_is_registered(qgis_app):

@@ -30,14 +30,7 @@ from .samples import Samples, extract_samples, samples_summary
 #: Classifier keys (the vocabulary lives in core.choices; stable API).
 ALGORITHMS = CLASSIFIERS
 
-ALGORITHM_NAMES = OrderedDict([
-    ("random_forest", "Random Forest"),
-    ("svm", "SVM (RBF kernel)"),
-    ("knn", "K-nearest neighbours"),
-    ("decision_tree", "Decision tree"),
-    ("mlp", "MLP (neural network)"),
-    ("hist_gradient_boosting", "Histogram gradient boosting"),
-])
+ALGORITHM_NAMES = OrderedDict(zip(CLASSIFIERS, CLASSIFIERS.titles))
 
 #: Defaults per algorithm; any scikit-learn parameter of the estimator may be overridden.
 DEFAULT_PARAMETERS = {
