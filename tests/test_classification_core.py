@@ -525,7 +525,7 @@ def _grid_raster(path, rows=5, cols=6):
 
 
 def test_best_two_matches_sorting_and_argmax():
-    from landfusion.core.classification.classify import best_two
+    from landfusion.core.io.class_writer import best_two
 
     rng = np.random.default_rng(5)
     p = rng.integers(0, 4, size=(4, 7, 9)).astype("float32") / 4  # many exact ties
@@ -547,7 +547,7 @@ def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
     labels plus (n_valid, K) probabilities."""
     from rasterio.windows import Window
 
-    from landfusion.core.classification.classify import FLOAT_NODATA, ClassificationWriter
+    from landfusion.core.io.class_writer import FLOAT_NODATA, ClassificationWriter
     from landfusion.core.io.classmap import ClassInfo
 
     classes = [ClassInfo(7, "b", (0, 0, 255)), ClassInfo(2, "a", (255, 0, 0)),
@@ -595,7 +595,7 @@ def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
 
 
 def test_valid_pixels_with_several_nodata_values_per_band():
-    from landfusion.core.classification.classify import valid_pixels
+    from landfusion.core.io.class_writer import valid_pixels
 
     data = np.array([[[1, 0, 5, np.inf]], [[-9999, 2, 3, 4]]], "float32")
     assert valid_pixels(data, [None, -9999.0]).tolist() == [[False, True, True, False]]

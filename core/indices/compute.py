@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -11,54 +10,10 @@ import numpy as np
 
 from ..io import raster as raster_io
 from ..sensors.bands import require_bands, resolve_s2_band_names
+from ..sensors.sentinel2 import DN_SCALE, detect_offset
 from ..errors import InputError, LandFusionError, OutputError
 from .formulas import DEFAULT_INDICES, INDICES, Expression, evaluate_index, needed_bands
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
-
-#: Offset of Sentinel-2 products from processing baseline 04.00 (acquired from 2022-01-25).
-BASELINE_04_OFFSET = -1000.0
-
-_BASELINE_IN_NAME = re.compile(r"_N(\d{2})(\d{2})_")
-
-
-def detect_offset(dataset, path: str) -> tuple:
-    """Works out the DN offset of a Sentinel-2 raster from its metadata.
-
-    Looks, in order, for an explicit ``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET`` tag (dataset or
-    band level), a ``PROCESSING_BASELINE`` tag, and a product name with ``_Nxxyy_`` in the file
-    path. Baselines 04.00 and later use an offset of -1000.
-
-    Returns:
-        ``(offset, reason)`` with offset None when nothing in the metadata tells.
-    """
-    tag_sets = [dataset.tags()]
-    tag_sets += [dataset.tags(i) for i in dataset.indexes]
-    for tags in tag_sets:
-        for key, value in tags.items():
-            if key.upper().endswith(("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET")) or key.upper().startswith(
-                ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET")
-            ):
-                try:
-                    return float(value), f"metadata {key}={value}"
-                except ValueError:
-                    continue
-    for tags in tag_sets:
-        for key, value in tags.items():
-            if key.upper() == "PROCESSING_BASELINE":
-                try:
-                    baseline = float(value)
-                except ValueError:
-                    continue
-                offset = BASELINE_04_OFFSET if baseline >= 4.0 else 0.0
-                return offset, f"processing baseline {value} in the metadata"
-    names = [os.path.abspath(path)] + list(getattr(dataset, "files", []) or [])
-    match = next((m for m in (_BASELINE_IN_NAME.search(n) for n in names) if m), None)
-    if match:
-        baseline = int(match.group(1)) + int(match.group(2)) / 100.0
-        offset = BASELINE_04_OFFSET if baseline >= 4.0 else 0.0
-        return offset, f"processing baseline {baseline:05.2f} in the product name"
-    return None, "no processing baseline in the metadata"
-
 
 @dataclass
 class IndexPlan:
@@ -125,7 +80,7 @@ def compute_spectral_indices(
     output_path: str,
     indices: Sequence[str] = DEFAULT_INDICES,
     band_names: Optional[str] = None,
-    scale: float = 10000.0,
+    scale: float = DN_SCALE,
     offset: Optional[float] = None,
     savi_l: float = 0.5,
     expression: Optional[str] = None,

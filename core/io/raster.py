@@ -63,6 +63,21 @@ def band_descriptions(dataset) -> list:
     return [d or "" for d in dataset.descriptions]
 
 
+def pixel_size_m(dataset) -> Optional[float]:
+    """Mean pixel size in metres (approximate for geographic CRSs); None without a CRS."""
+    if dataset.crs is None:
+        return None
+    res_x, res_y = abs(dataset.transform.a), abs(dataset.transform.e)
+    if dataset.crs.is_geographic:
+        lat = dataset.xy(dataset.height / 2, dataset.width / 2)[1]
+        return 0.5 * (res_x * 111320.0 * math.cos(math.radians(lat)) + res_y * 110574.0)
+    try:
+        factor = dataset.crs.linear_units_factor[1]
+    except Exception:  # unknown units: assume metres
+        factor = 1.0
+    return 0.5 * (res_x + res_y) * factor
+
+
 @dataclass(frozen=True)
 class Block:
     """A rectangular block of a raster: rows [row_off, row_off + height), columns likewise."""

@@ -26,10 +26,13 @@ import numpy as np
 
 from ..choices import TEMPORAL_STATISTICS
 from ..io import raster as raster_io
-
 from ..sensors import sentinel1 as sar
 from ..sensors.bands import (
-    S2_BAND_NAMES, normalise_s2_band, parse_band_list, require_bands, resolve_s2_band_names,
+    normalise_s2_band, parse_band_list, require_bands, resolve_s2_band_names,
+)
+from ..sensors.sentinel2 import (
+    DN_SCALE, S2_BAND_NAMES, SCL_CLOUD_CLASSES, SCL_NO_DATA, SCL_SATURATED, SCL_SNOW,
+    detect_offset,
 )
 from ..errors import BandError, InputError, LandFusionError, NoOverlapError, OutputError
 from ..indices.formulas import DEFAULT_INDICES, INDICES, evaluate_index
@@ -37,11 +40,6 @@ from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_pr
 
 #: Sentinel-2 bands written by default.
 DEFAULT_S2_BANDS = ("B02", "B03", "B04", "B08")
-#: Scene-classification classes masked by default: cloud shadow, cloud medium/high, cirrus.
-SCL_CLOUD_CLASSES = (3, 8, 9, 10)
-SCL_SNOW = 11
-SCL_SATURATED = 1
-SCL_NO_DATA = 0
 PRESETS = {
     "rouen": "Rouen study, 20 bands: VV_1..4, VH_1..4, VVVH_1..4 (dB), NDVI, SAVI, BAI, NDWI, "
              "B2, B3, B4, B8 from four Sentinel-1 dates and one Sentinel-2 scene",
@@ -409,7 +407,7 @@ def plan_stack(
     s2_bands: Optional[Sequence[str]] = DEFAULT_S2_BANDS,
     indices: Sequence[str] = DEFAULT_INDICES,
     s2_offset: Optional[float] = None,
-    s2_scale: float = 10000.0,
+    s2_scale: float = DN_SCALE,
     s2_values: str = "reflectance",
     s1: Sequence[str] = (),
     s1_units: str = "dB",
@@ -433,8 +431,6 @@ def plan_stack(
     Raises:
         InputError, BandError, NoOverlapError: with messages naming the input and the fix.
     """
-    from ..indices.compute import detect_offset
-
     notes: List[str] = []
     warnings: List[str] = []
     s1_units = _units(s1_units, "input")
@@ -815,7 +811,7 @@ def coregister_stack(
     s2_bands: Optional[Sequence[str]] = DEFAULT_S2_BANDS,
     indices: Sequence[str] = DEFAULT_INDICES,
     s2_offset: Optional[float] = None,
-    s2_scale: float = 10000.0,
+    s2_scale: float = DN_SCALE,
     s2_values: str = "reflectance",
     savi_l: float = 0.5,
     s1: Sequence[str] = (),
