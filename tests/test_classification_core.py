@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import xml.etree.ElementTree as ET
 import pickle
 
 import numpy as np
@@ -154,11 +156,22 @@ def test_class_raster_styling_and_model_metadata(terramind, terramind_model):
     assert info.json("scores")["method"] == "grouped"
     assert "scikit-learn" in info.json("versions") and "onnxruntime" in info.json("versions")
     report = json.loads((terramind["tmp"] / "rf.json").read_text())
-    assert report["validation"]["grouped"]["confusion_matrix"]
+    grouped = report["validation"]["grouped"]
+    # One orientation across reports (the accuracy report's): rows = predicted, columns =
+    # reference, so the column sums are the reference supports.
+    assert grouped["orientation"].startswith("rows = predicted")
+    matrix = np.array(grouped["confusion_matrix"])
+    assert matrix.sum(axis=0).tolist() == [c["support"] for c in grouped["per_class"]]
     assert len(report["validation"]["pixel"]["per_class"]) == 5
     html = (terramind["tmp"] / "rf.html").read_text()
     assert "k-fold grouped by polygon" in html and "built area" in html
-    assert "<script" not in html and "http" not in html.split("</style>")[1][:2000]
+    assert "Rows = predicted (map) classes, columns = reference classes" in html
+    assert "<script" not in html and not re.search(r"(src|href)=\"https?:", html)
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(svgs) == 3  # F1 bars, grouped and pixel confusion heat maps
+    for svg in svgs:
+        ET.fromstring(svg)
+    assert "F1 per class" in svgs[0] and "Predicted (rows)" in svgs[1]
 
 
 def test_sen1floods11_fusion_is_not_worse_than_the_best_single_source(tmp_path):

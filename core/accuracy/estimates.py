@@ -80,6 +80,23 @@ def _ratio(num: float, den: float) -> Optional[float]:
     return float(num) / float(den) if den else None
 
 
+def _kappa(counts: np.ndarray) -> Optional[float]:
+    """Cohen's kappa of an error matrix (scikit-learn's, on the cells weighted by their counts);
+    None when undefined (no sample, or every sample in one class on both sides)."""
+    import warnings
+
+    from sklearn.metrics import cohen_kappa_score
+
+    rows, cols = np.nonzero(counts)
+    if rows.size == 0:
+        return None
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kappa = cohen_kappa_score(rows, cols, labels=np.arange(len(counts)),
+                                  sample_weight=counts[rows, cols])
+    return float(kappa) if np.isfinite(kappa) else None
+
+
 def plain_metrics(counts: np.ndarray) -> dict:
     """Sample-count metrics of an error matrix (rows = map, columns = reference).
 
@@ -101,15 +118,10 @@ def plain_metrics(counts: np.ndarray) -> dict:
     for d, r, c in zip(diag, rows, cols):
         f1.append(None if r + c == 0 else float(2 * d / (r + c)))
     present = [v for v in f1 if v is not None]
-    kappa = None
-    if n:
-        po = diag.sum() / n
-        pe = float((rows * cols).sum() / (n * n))
-        kappa = None if pe == 1 else float((po - pe) / (1 - pe))
     return {
         "n": int(n),
         "overall_accuracy": _ratio(diag.sum(), n),
-        "kappa": kappa,
+        "kappa": _kappa(counts),
         "users_accuracy": ua,
         "producers_accuracy": pa,
         "f1": f1,
