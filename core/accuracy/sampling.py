@@ -18,6 +18,7 @@ import numpy as np
 from ..choices import ALLOCATIONS
 from ..errors import InputError, NoDataError, OutputError
 from ..io.raster import Block, atomic_output, check_writable, gdal_env, open_raster, run_blocks
+from ..io.vector import vector_driver
 from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
                       sub_progress)
 
@@ -28,8 +29,6 @@ ALLOCATION_TITLES = {
     "olofsson": "minimum per class, rest proportional (Olofsson et al. 2014)",
 }
 
-_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON",
-            ".fgb": "FlatGeobuf", ".sqlite": "SQLite"}
 
 
 def _largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
@@ -139,10 +138,7 @@ def draw_stratified_sample(
     from .areas import count_classes
     from ..io.classmap import read_class_styling
 
-    ext = os.path.splitext(output_path or "")[1].lower()
-    if ext not in _DRIVERS:
-        raise OutputError(f"Sample output '{output_path}': use a GeoPackage (.gpkg) or one of "
-                          f"{', '.join(sorted(_DRIVERS))}.")
+    driver_name = vector_driver(output_path, "Sample output")
     check_writable(output_path, "Sample output")
     field = (reference_field or "").strip()
     if not field or field.lower() in ("sample_id", "map_class", "map_name"):
@@ -215,9 +211,7 @@ def draw_stratified_sample(
     ids = rng.permutation(rows.size) + 1  # random ids, so labelling order is not class by class
     order = np.argsort(ids)
 
-    driver = ogr.GetDriverByName(_DRIVERS[ext])
-    if driver is None:
-        raise OutputError(f"GDAL has no {_DRIVERS[ext]} driver; write a GeoPackage instead.")
+    driver = ogr.GetDriverByName(driver_name)
     srs = None
     if wkt:
         srs = osr.SpatialReference()

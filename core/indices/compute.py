@@ -121,7 +121,7 @@ def compute_spectral_indices(
     """
     if not scale or not np.isfinite(scale):
         raise InputError("The reflectance scale must be a non-zero number (10000 for Sentinel-2).")
-    raster_io.check_writable(output_path)
+    raster_io.check_raster_output(output_path)
 
     with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as src:
         plan = plan_spectral_indices(src, indices, band_names, expression, expression_name)
@@ -145,7 +145,7 @@ def compute_spectral_indices(
         def read(block):
             return src.read(order, window=block.window)
 
-        with raster_io.atomic_output(output_path) as temp:
+        with raster_io.atomic_raster_output(output_path) as temp:
             try:
                 profile = raster_io.float_profile(src, len(out_names), compress=compress)
                 import rasterio

@@ -124,18 +124,18 @@ class ClassificationWriter:
 
         for key, path in self.paths.items():
             if path:
-                raster_io.check_writable(path, f"{key.capitalize()} output")
+                raster_io.check_raster_output(path, f"{key.capitalize()} output")
         self._stack = contextlib.ExitStack()
         self._stack.__enter__()
         try:
-            temp = self._stack.enter_context(raster_io.atomic_output(self.paths["class"],
+            temp = self._stack.enter_context(raster_io.atomic_raster_output(self.paths["class"],
                                                                      "Class raster"))
             self._temps["class"] = temp
             self.datasets["class"] = self._stack.enter_context(
                 rasterio.open(temp, "w", **self.profile))
             self.datasets["class"].set_band_description(1, "class")
             if self.paths["confidence"]:
-                temp = self._stack.enter_context(raster_io.atomic_output(
+                temp = self._stack.enter_context(raster_io.atomic_raster_output(
                     self.paths["confidence"], "Confidence raster"))
                 dataset = self._stack.enter_context(rasterio.open(
                     temp, "w", **raster_io.float_profile(self.reference, 2, FLOAT_NODATA,
@@ -144,7 +144,7 @@ class ClassificationWriter:
                 dataset.set_band_description(2, "margin")
                 self.datasets["confidence"] = dataset
             if self.paths["probabilities"]:
-                temp = self._stack.enter_context(raster_io.atomic_output(
+                temp = self._stack.enter_context(raster_io.atomic_raster_output(
                     self.paths["probabilities"], "Probability raster"))
                 dataset = self._stack.enter_context(rasterio.open(
                     temp, "w", **raster_io.float_profile(self.reference, len(self.classes),

@@ -119,7 +119,8 @@ def csmask_models() -> dict:
     return models
 
 
-def csmask_metadata(json_path: str, dn_offset: float = 0.0, dn_scale: float = s2.DN_SCALE) -> ModelMetadata:
+def csmask_metadata(json_path: str, dn_offset: float = 0.0,
+                    dn_scale: float = s2.DN_SCALE) -> ModelMetadata:
     """Describes a ukis-csmask model in LandFusion terms (from the package's JSON metadata).
 
     The models take top-of-atmosphere (L1C) or surface (L2A) reflectance standardised with the
@@ -199,7 +200,7 @@ def _nearest_onto(source: str, reference, output_path: str, what: str) -> None:
     from osgeo import gdal
 
     bounds = reference.bounds
-    with raster_io.atomic_output(output_path, what) as temp:
+    with raster_io.atomic_raster_output(output_path, what) as temp:
         result = gdal.Warp(
             temp, source, format="GTiff", width=reference.width, height=reference.height,
             outputBounds=(bounds.left, bounds.bottom, bounds.right, bounds.top),
@@ -266,7 +267,8 @@ def cloud_mask_with_cnn(
     else:
         log(f"Masking at {metadata.pixel_size:g} m (input {pixel:.3g} m); the mask is written on "
             "the input grid.")
-        with tempfile.TemporaryDirectory(prefix="landfusion-cloudmask-",
+        prefix = f"{raster_io.TEMP_PREFIX}{os.getpid()}-cloudmask-"  # recognisable if killed
+        with tempfile.TemporaryDirectory(prefix=prefix,
                                          dir=os.path.dirname(os.path.abspath(output_path))) as work:
             vrt = _resampled_vrt(input_path, metadata.pixel_size / pixel, work)
             coarse_mask = os.path.join(work, "mask_30m.tif")

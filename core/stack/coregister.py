@@ -882,7 +882,7 @@ def coregister_stack(
         raise InputError("The speckle filter window must be an odd number of pixels, 3 or more.")
     if speckle_filter and not enl > 0:
         raise InputError("The equivalent number of looks must be positive (4.4 for IW GRDH).")
-    raster_io.check_writable(output_path)
+    raster_io.check_raster_output(output_path)
     s1_units_n = _units(s1_units, "input")
     out_units = _units(s1_output_units, "output")
 
@@ -1017,7 +1017,7 @@ def coregister_stack(
                         linear_by_pol[pol], band.kind[len("temporal_"):], out_units)
             return result
 
-        with raster_io.atomic_output(output_path) as temp:
+        with raster_io.atomic_raster_output(output_path) as temp:
             try:
                 profile = raster_io.float_profile(grid, n_out, compress=compress)
                 with rasterio.open(temp, "w", **profile) as dst:
