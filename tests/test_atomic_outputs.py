@@ -235,3 +235,31 @@ def test_sigkill_leaves_a_temporary_that_the_next_run_removes(tmp_path):
     compute_spectral_indices(small, str(tmp_path / "out" / "next.tif"), ["NDVI"],
                              band_names="B04,B08")
     assert sorted(os.listdir(tmp_path / "out")) == ["next.tif"]
+
+
+def test_sigterm_to_qgis_process_leaves_nothing(tmp_path):
+    """qgis_process runs the algorithm's Python in its main thread: SIGTERM cancels it there."""
+    size = 4000
+    source = str(tmp_path / "big.tif")
+    rng = np.random.default_rng(2)
+    with rasterio.open(source, "w", driver="GTiff", width=size, height=size, count=3,
+                       dtype="uint16", crs="EPSG:32633", tiled=True,
+                       transform=from_origin(500000, 5000000, 10, 10)) as dst:
+        for b in range(1, 4):
+            dst.write(rng.integers(200, 4000, (size, size)).astype("uint16"), b)
+    os.mkdir(tmp_path / "out")
+    process = subprocess.Popen(
+        [str(STATE.parent / "scripts" / "qgis_process.sh"), "run", "landfusion:spectralindices",
+         "--", f"INPUT={source}", "INPUT_BANDS=B03,B04,B08", "INDICES=NDVI", "INDICES=SAVI",
+         "INDICES=NDWI", f"OUTPUT={tmp_path / 'out' / 'indices.tif'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = ""
+    while "10..." not in seen and process.poll() is None:
+        seen += process.stdout.read(1)
+    assert process.poll() is None, seen
+    assert _hidden(tmp_path / "out")
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "Stopped by a termination signal (SIGTERM)" in seen + rest
+    assert os.listdir(tmp_path / "out") == []
