@@ -21,12 +21,6 @@ from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancel
                       no_progress)
 
 
-POLYGON_MODE_TITLES = {
-    "majority": "one sample per polygon: majority map class inside the polygon",
-    "centroid": "one sample per polygon: map class at the polygon's centroid",
-    "all_pixels": "every pixel inside each polygon (samples NOT independent)",
-}
-
 
 @dataclass
 class ReferenceSamples:
