@@ -218,11 +218,11 @@ def run_blocks(
                 writing.cancel()
 
 
-def float_profile(reference, count: int, nodata: float = FLOAT_NODATA, compress: str = "ZSTD"):
-    """Returns a GeoTIFF profile for a float32 output on the grid of ``reference``."""
-    profile = {
+def tiled_profile(reference, count: int, dtype: str, nodata) -> dict:
+    """Returns a tiled GeoTIFF profile (no compression) on the grid of ``reference``."""
+    return {
         "driver": "GTiff",
-        "dtype": "float32",
+        "dtype": dtype,
         "count": count,
         "width": reference.width,
         "height": reference.height,
@@ -232,10 +232,14 @@ def float_profile(reference, count: int, nodata: float = FLOAT_NODATA, compress:
         "tiled": True,
         "blockxsize": TILE,
         "blockysize": TILE,
-        "interleave": "band",
         "BIGTIFF": "IF_SAFER",
-        "NUM_THREADS": "ALL_CPUS",
     }
+
+
+def float_profile(reference, count: int, nodata: float = FLOAT_NODATA, compress: str = "ZSTD"):
+    """Returns a GeoTIFF profile for a float32 output on the grid of ``reference``."""
+    profile = tiled_profile(reference, count, "float32", nodata)
+    profile.update(interleave="band", NUM_THREADS="ALL_CPUS")
     profile.update(compression_options(compress, "float32"))
     return profile
 
