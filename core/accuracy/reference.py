@@ -21,7 +21,6 @@ from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancel
                       no_progress)
 
 
-
 @dataclass
 class ReferenceSamples:
     """Paired labels and what happened to the rest of the reference data."""

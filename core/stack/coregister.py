@@ -1,9 +1,10 @@
 """Co-registration of Sentinel-1 dates and Sentinel-2 bands onto one grid, as one named stack.
 
-The stack is a float32 GeoTIFF whose band descriptions say what each band is
-(``S1_20190917_VV_dB``, ``S2_B04``, ``NDVI``) plus a JSON sidecar (``<output>.json``) that lists
-bands, sources, dates, units and processing choices; trainers and classifiers read band names
-from either.
+The stack is a float32 GeoTIFF whose band descriptions say what each band is, never when
+(``S1_VV_dB`` for one Sentinel-1 date, ``S1_T1_VV_dB``, ``S1_T2_VV_dB`` by rank for several;
+``S2_B04``, ``NDVI``), so one model classifies the stacks of other dates. Acquisition dates are
+band and raster metadata and are listed in a JSON sidecar (``<output>.json``) with bands,
+sources, units and processing choices (docs/coregistration.md, "The naming rule").
 
 How inputs reach the target grid:
 
@@ -102,6 +103,8 @@ class S1Date:
     label: str
     date: Optional[str]
     layers: Dict[str, Layer] = field(default_factory=dict)
+    #: Start of this date's band names: ``S1_`` for a single date, ``S1_T<rank>_`` otherwise.
+    band_prefix: str = "S1_"
 
     @property
     def files(self) -> list:
@@ -366,6 +369,7 @@ def _s1_dates(datasets, paths, log: Log) -> List[S1Date]:
         label = date.date or f"T{i}"
         used[label] = used.get(label, 0) + 1
         date.label = label if used[label] == 1 else f"{label}_{used[label]}"
+        date.band_prefix = "S1_" if len(dates) == 1 else f"S1_T{i}_"
         for pol, layer in date.layers.items():
             layer.key = f"S1:{date.label}:{pol}"
     return dates
@@ -609,7 +613,7 @@ def _output_bands(s1_dates, units, with_ratio, with_rvi, temporal, s2_bands, ind
         files = [date.layers[p].path for p in pols]
         for pol in pols:
             s1_bands[pol].append(OutBand(
-                f"S1_{date.label}_{pol}_{suffix}", "S1", "backscatter", units,
+                f"{date.band_prefix}{pol}_{suffix}", "S1", "backscatter", units,
                 [date.layers[pol].path], date.date, pol, f"Sentinel-1 {pol} backscatter"))
         pair = _cross_pair(pols)
         if pair is None:
@@ -622,11 +626,11 @@ def _output_bands(s1_dates, units, with_ratio, with_rvi, temporal, s2_bands, ind
         if with_ratio:
             kind = "difference of dB values" if units == "dB" else "quotient of linear values"
             s1_bands["RATIO"].append(OutBand(
-                f"S1_{date.label}_{co}{cross}_{suffix}", "S1", "ratio", units, files, date.date,
+                f"{date.band_prefix}{co}{cross}_{suffix}", "S1", "ratio", units, files, date.date,
                 f"{co}/{cross}", f"{co}/{cross} ratio as a {kind}"))
         if with_rvi:
             s1_bands["RVI"].append(OutBand(
-                f"S1_{date.label}_RVI", "S1", "rvi", "unitless", files, date.date, f"{co}+{cross}",
+                f"{date.band_prefix}RVI", "S1", "rvi", "unitless", files, date.date, f"{co}+{cross}",
                 f"Radar vegetation index 4 {cross} / ({co} + {cross}), linear"))
     stats: List[OutBand] = []
     if temporal:
@@ -656,7 +660,7 @@ def _output_bands(s1_dates, units, with_ratio, with_rvi, temporal, s2_bands, ind
         by_date = []
         for date in s1_dates:
             for group in ("VV", "VH", "HH", "HV", "RATIO", "RVI"):
-                by_date += [b for b in s1_bands[group] if b.name.startswith(f"S1_{date.label}_")]
+                by_date += [b for b in s1_bands[group] if b.name.startswith(date.band_prefix)]
         order = by_date + stats + optical + index_bands
     return order
 
@@ -998,17 +1002,17 @@ def coregister_stack(
                         shown = values
                     else:
                         shown = sar.linear_to_db(values) if out_units == "dB" else linear
-                    result[f"S1_{date.label}_{pol}_{suffix}"] = shown
+                    result[f"{date.band_prefix}{pol}_{suffix}"] = shown
                 pair = _cross_pair(list(got))
                 if pair:
                     co, cross = pair
-                    name = f"S1_{date.label}_{co}{cross}_{suffix}"
+                    name = f"{date.band_prefix}{co}{cross}_{suffix}"
                     if name in wanted:
-                        result[name] = sar.ratio(result[f"S1_{date.label}_{co}_{suffix}"],
-                                                 result[f"S1_{date.label}_{cross}_{suffix}"],
+                        result[name] = sar.ratio(result[f"{date.band_prefix}{co}_{suffix}"],
+                                                 result[f"{date.band_prefix}{cross}_{suffix}"],
                                                  out_units)
-                    if f"S1_{date.label}_RVI" in wanted:
-                        result[f"S1_{date.label}_RVI"] = sar.rvi(
+                    if f"{date.band_prefix}RVI" in wanted:
+                        result[f"{date.band_prefix}RVI"] = sar.rvi(
                             linear_by_pol[co][-1], linear_by_pol[cross][-1])
             for band in plan.outputs:
                 if band.kind.startswith("temporal_"):
@@ -1094,6 +1098,14 @@ def _describe(dst, plan: StackPlan, s1_units: str) -> None:
         dst.update_tags(i, **tags)
     dst.update_tags(LANDFUSION_ALGORITHM="coregisterstack",
                     BAND_NAMES=",".join(b.name for b in plan.outputs))
+    if plan.s1_dates:
+        dst.update_tags(SENTINEL1_DATES=";".join(
+            f"{d.band_prefix[:-1]}={_iso_date(d.date) or 'unknown'}" for d in plan.s1_dates))
+
+
+def _iso_date(date: Optional[str]) -> Optional[str]:
+    """``20190917`` → ``2019-09-17``."""
+    return f"{date[:4]}-{date[4:6]}-{date[6:8]}" if date else None
 
 
 def _sidecar(plan: StackPlan, output_path: str, fractions, clear, processing) -> dict:
@@ -1110,7 +1122,7 @@ def _sidecar(plan: StackPlan, output_path: str, fractions, clear, processing) ->
             "valid_fraction": round(fractions[band.name], 6),
         }
         if band.date:
-            entry["date"] = f"{band.date[:4]}-{band.date[4:6]}-{band.date[6:8]}"
+            entry["date"] = _iso_date(band.date)
         if band.polarisation:
             entry["polarisation"] = band.polarisation
         if band.name in INDICES:
@@ -1129,10 +1141,11 @@ def _sidecar(plan: StackPlan, output_path: str, fractions, clear, processing) ->
                  "height": grid.height, "resolution": list(grid.resolution)},
         "bands": bands,
         "sentinel1_dates": [
-            {"label": d.label, "date": d.date, "polarisations": sorted(d.layers),
+            {"label": d.label, "rank": i, "band_prefix": d.band_prefix,
+             "date": _iso_date(d.date), "polarisations": sorted(d.layers),
              "files": [os.path.abspath(f) for f in d.files],
              "covered_fraction": round(plan.s1_coverage.get(d.label, 0.0), 6)}
-            for d in plan.s1_dates],
+            for i, d in enumerate(plan.s1_dates, start=1)],
         "sentinel2": {"bands_found": plan.s2_names, "offset_reason": plan.s2_offset_reason,
                       "clear_sky_fraction": None if clear is None else round(clear, 6),
                       "mask": os.path.abspath(plan.mask_layer.path) if plan.mask_layer else None},
