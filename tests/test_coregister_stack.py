@@ -581,3 +581,16 @@ def test_a_polarisation_given_twice_for_one_date_is_refused(tmp_path):
         coregister_stack(str(tmp_path / "out.tif"),
                          s1=[str(both), str(tmp_path / os.path.basename(vv))])
     assert _leftovers(tmp_path) == []
+
+
+def test_sentinel1_on_the_grid_in_db_written_in_linear_power(tmp_path):
+    """Sentinel-1 read as is (already on the grid) in dB, written in linear power, no RVI."""
+    _, s1 = _bigearthnet()
+    out = str(tmp_path / "linear.tif")
+    result = coregister_stack(out, s1=s1, s1_output_units="linear", s1_ratio=False)
+    assert result["bands"] == ["S1_VV_lin", "S1_VH_lin"]
+    assert set(result["resampling"].values()) == {"none"}
+    vv = [p for p in s1 if p.endswith("_VV.tif")][0]
+    with rasterio.open(vv) as src:
+        expected = 10 ** (src.read(1).astype(np.float64) / 10)
+    np.testing.assert_allclose(_band(out, "S1_VV_lin"), expected, rtol=1e-5)
