@@ -188,17 +188,20 @@ _KILLED_RUN = textwrap.dedent("""
 """)
 
 
-def _start_slow_run(tmp_path):
-    import rasterio
-
-    size = 3000
-    source = str(tmp_path / "big.tif")
-    rng = np.random.default_rng(1)
-    with rasterio.open(source, "w", driver="GTiff", width=size, height=size, count=3,
+def _big_s2(folder, size):
+    """A 3-band (B03, B04, B08) uint16 raster large enough to take seconds to process."""
+    path = str(folder / "big.tif")
+    rng = np.random.default_rng(size)
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=3,
                        dtype="uint16", crs="EPSG:32633", tiled=True,
                        transform=from_origin(500000, 5000000, 10, 10)) as dst:
         for b in range(1, 4):
             dst.write(rng.integers(200, 4000, (size, size)).astype("uint16"), b)
+    return path
+
+
+def _start_slow_run(tmp_path):
+    source = _big_s2(tmp_path, 3000)
     output = str(tmp_path / "out" / "indices.tif")
     os.mkdir(tmp_path / "out")
     script = _KILLED_RUN.format(plugins=str(STATE / "plugins"), source=source,
@@ -239,14 +242,7 @@ def test_sigkill_leaves_a_temporary_that_the_next_run_removes(tmp_path):
 
 def test_sigterm_to_qgis_process_leaves_nothing(tmp_path):
     """qgis_process runs the algorithm's Python in its main thread: SIGTERM cancels it there."""
-    size = 4000
-    source = str(tmp_path / "big.tif")
-    rng = np.random.default_rng(2)
-    with rasterio.open(source, "w", driver="GTiff", width=size, height=size, count=3,
-                       dtype="uint16", crs="EPSG:32633", tiled=True,
-                       transform=from_origin(500000, 5000000, 10, 10)) as dst:
-        for b in range(1, 4):
-            dst.write(rng.integers(200, 4000, (size, size)).astype("uint16"), b)
+    source = _big_s2(tmp_path, 4000)
     os.mkdir(tmp_path / "out")
     process = subprocess.Popen(
         [str(STATE.parent / "scripts" / "qgis_process.sh"), "run", "landfusion:spectralindices",

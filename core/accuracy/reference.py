@@ -190,7 +190,7 @@ def read_vector_reference(
                     centre = geometry.PointOnSurface()
                 points.append((centre.GetX(), centre.GetY(), label))
                 continue
-            histogram = _polygon_pixels(src, geometry, nodata)
+            histogram = polygon_pixels(src, geometry, nodata)
             if histogram is None:
                 outside += 1
                 continue
@@ -235,8 +235,8 @@ def read_vector_reference(
     return samples
 
 
-def _polygon_pixels(src, geometry, nodata,
-                    budget_pixels: int = 4_000_000) -> Optional[Dict[int, int]]:
+def polygon_pixels(src, geometry, nodata,
+                   budget_pixels: int = 4_000_000) -> Optional[Dict[int, int]]:
     """Histogram {map value: pixels} of the pixels whose centres fall in ``geometry``.
 
     Returns None when the polygon is outside the map. The polygon's window is read in row strips,
