@@ -259,3 +259,14 @@ def test_sigterm_to_qgis_process_leaves_nothing(tmp_path):
     assert process.returncode != 0
     assert "Stopped by a termination signal (SIGTERM)" in seen + rest
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_processing_refuses_a_png_output_with_the_reason(run_algorithm, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    source = _small_s2(tmp_path)
+    with pytest.raises(QgsProcessingException, match=r"writes rasters as GeoTIFF"):
+        run_algorithm("landfusion:spectralindices", {
+            "INPUT": source, "INPUT_BANDS": "B04,B08", "INDICES": ["NDVI"],
+            "OUTPUT": str(tmp_path / "c.png")})
+    assert sorted(os.listdir(tmp_path)) == ["s2.tif"]
