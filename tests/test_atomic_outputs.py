@@ -13,9 +13,10 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from conftest import STATE, data_path
+from conftest import ROOT, data_path
 from landfusion.core.errors import OutputError
 from landfusion.core.io import raster as raster_io
+from plugin_import import make_importable
 from test_accuracy import _write_class_raster
 
 CHIP = ("terramind", "LULC", "433D_629L_3_1.tif")
@@ -204,7 +205,7 @@ def _start_slow_run(tmp_path):
     source = _big_s2(tmp_path, 3000)
     output = str(tmp_path / "out" / "indices.tif")
     os.mkdir(tmp_path / "out")
-    script = _KILLED_RUN.format(plugins=str(STATE / "plugins"), source=source,
+    script = _KILLED_RUN.format(plugins=make_importable(), source=source,
                                 output=output)
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -245,7 +246,7 @@ def test_sigterm_to_qgis_process_leaves_nothing(tmp_path):
     source = _big_s2(tmp_path, 4000)
     os.mkdir(tmp_path / "out")
     process = subprocess.Popen(
-        [str(STATE.parent / "scripts" / "qgis_process.sh"), "run", "landfusion:spectralindices",
+        [str(ROOT / "scripts" / "qgis_process.sh"), "run", "landfusion:spectralindices",
          "--", f"INPUT={source}", "INPUT_BANDS=B03,B04,B08", "INDICES=NDVI", "INDICES=SAVI",
          "INDICES=NDWI", f"OUTPUT={tmp_path / 'out' / 'indices.tif'}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
