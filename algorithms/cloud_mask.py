@@ -78,12 +78,12 @@ class CloudMaskAlgorithm(LandFusionAlgorithm):
         if not source:
             raise InputError(self.tr("Give an SCL layer, or a Sentinel-2 raster for the CNN "
                                      "mask."))
-        from ..core.cnn.inference import _input_band_names
+        from ..core.sensors.bands import input_band_names
         from ..core.io import raster as raster_io
         from ..core.stack.cloud_mask import choose_csmask_model
 
         with raster_io.open_raster(source, "Sentinel-2 raster") as dataset:
-            names = _input_band_names(
+            names = input_band_names(
                 dataset, self.parameterAsString(parameters, self.INPUT_BANDS, context) or None)
         choose_csmask_model(names, self.parameterAsChoice(parameters, self.PRODUCT_LEVEL, context))
 

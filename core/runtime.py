@@ -7,7 +7,11 @@ Engine functions take plain callables so they run the same under QGIS, in script
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import os
+import signal
+import threading
+from typing import Callable, Iterator
 
 from .errors import CancelledError
 
@@ -30,9 +34,65 @@ def no_log(message: str) -> None:
 
 
 def check_cancelled(is_cancelled: IsCancelled) -> None:
-    """Raises :class:`CancelledError` when the user asked to stop."""
+    """Raises :class:`CancelledError` when the user asked to stop (or SIGTERM was received)."""
+    if _termination["received"]:
+        raise CancelledError(TERMINATED_MESSAGE)
     if is_cancelled():
         raise CancelledError("Cancelled by the user; no output was written.")
+
+
+TERMINATED_MESSAGE = "Stopped by a termination signal (SIGTERM); no output was written."
+_termination = {"received": False, "deferred": 0}
+
+
+def _on_sigterm(signum, frame) -> None:
+    _termination["received"] = True
+    if not _termination["deferred"]:
+        raise CancelledError(TERMINATED_MESSAGE)
+
+
+@contextlib.contextmanager
+def sigterm_cancels() -> Iterator[None]:
+    """Treats SIGTERM like a cancel while the block runs: :class:`CancelledError` is raised in
+    the main thread, so atomic outputs remove their temporary files on the way out.
+
+    The handler is installed only in the main thread (the only one Python delivers signals to;
+    ``qgis_process`` runs algorithms there) and only when no one else installed one; nested uses
+    keep the outer handler. The previous handler is restored afterwards.
+    """
+    installed = False
+    if threading.current_thread() is threading.main_thread():
+        try:
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _on_sigterm)
+                installed = True
+        except (ValueError, OSError, AttributeError):  # no signals on this platform/interpreter
+            installed = False
+    try:
+        yield
+    except BaseException:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _termination["received"] = False
+        raise
+    if installed:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if _termination["received"]:
+            # The signal came while the output was being renamed into place: the output is
+            # complete; terminate now as the sender asked.
+            _termination["received"] = False
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def termination_deferred() -> Iterator[None]:
+    """Lets a short step that must not be cut in the middle (renaming the files of an output into
+    place) finish before a SIGTERM received meanwhile is acted upon."""
+    _termination["deferred"] += 1
+    try:
+        yield
+    finally:
+        _termination["deferred"] -= 1
 
 
 def sub_progress(progress: Progress, start: float, end: float) -> Progress:

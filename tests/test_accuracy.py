@@ -483,12 +483,12 @@ def test_polygon_pixels_read_in_strips_give_same_histogram(small_map):
     import rasterio
     from osgeo import ogr
 
-    from landfusion.core.accuracy.reference import _polygon_pixels
+    from landfusion.core.accuracy.reference import polygon_pixels
 
     polygon = ogr.CreateGeometryFromWkt(
         "POLYGON((500050 4999950,500350 4999950,500350 4999650,500050 4999650,500050 4999950))")
     with rasterio.open(small_map) as src:
-        whole = _polygon_pixels(src, polygon, 0)
-        strips = _polygon_pixels(src, polygon, 0, budget_pixels=7)
+        whole = polygon_pixels(src, polygon, 0)
+        strips = polygon_pixels(src, polygon, 0, budget_pixels=7)
     # rows and columns 5..34: 15 columns of forest, 15 of crops less the 5 x 5 water corner
     assert whole == strips == {1: 450, 2: 425, 3: 25}

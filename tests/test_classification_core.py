@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import xml.etree.ElementTree as ET
 import pickle
 
 import numpy as np
@@ -154,11 +156,22 @@ def test_class_raster_styling_and_model_metadata(terramind, terramind_model):
     assert info.json("scores")["method"] == "grouped"
     assert "scikit-learn" in info.json("versions") and "onnxruntime" in info.json("versions")
     report = json.loads((terramind["tmp"] / "rf.json").read_text())
-    assert report["validation"]["grouped"]["confusion_matrix"]
+    grouped = report["validation"]["grouped"]
+    # One orientation across reports (the accuracy report's): rows = predicted, columns =
+    # reference, so the column sums are the reference supports.
+    assert grouped["orientation"].startswith("rows = predicted")
+    matrix = np.array(grouped["confusion_matrix"])
+    assert matrix.sum(axis=0).tolist() == [c["support"] for c in grouped["per_class"]]
     assert len(report["validation"]["pixel"]["per_class"]) == 5
     html = (terramind["tmp"] / "rf.html").read_text()
     assert "k-fold grouped by polygon" in html and "built area" in html
-    assert "<script" not in html and "http" not in html.split("</style>")[1][:2000]
+    assert "Rows = predicted (map) classes, columns = reference classes" in html
+    assert "<script" not in html and not re.search(r"(src|href)=\"https?:", html)
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert len(svgs) == 3  # F1 bars, grouped and pixel confusion heat maps
+    for svg in svgs:
+        ET.fromstring(svg)
+    assert "F1 per class" in svgs[0] and "Predicted (rows)" in svgs[1]
 
 
 def test_sen1floods11_fusion_is_not_worse_than_the_best_single_source(tmp_path):
@@ -525,7 +538,7 @@ def _grid_raster(path, rows=5, cols=6):
 
 
 def test_best_two_matches_sorting_and_argmax():
-    from landfusion.core.classification.classify import best_two
+    from landfusion.core.io.class_writer import best_two
 
     rng = np.random.default_rng(5)
     p = rng.integers(0, 4, size=(4, 7, 9)).astype("float32") / 4  # many exact ties
@@ -547,7 +560,7 @@ def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
     labels plus (n_valid, K) probabilities."""
     from rasterio.windows import Window
 
-    from landfusion.core.classification.classify import FLOAT_NODATA, ClassificationWriter
+    from landfusion.core.io.class_writer import FLOAT_NODATA, ClassificationWriter
     from landfusion.core.io.classmap import ClassInfo
 
     classes = [ClassInfo(7, "b", (0, 0, 255)), ClassInfo(2, "a", (255, 0, 0)),
@@ -595,7 +608,7 @@ def test_writer_takes_full_probability_arrays_like_pixel_rows(tmp_path):
 
 
 def test_valid_pixels_with_several_nodata_values_per_band():
-    from landfusion.core.classification.classify import valid_pixels
+    from landfusion.core.io.class_writer import valid_pixels
 
     data = np.array([[[1, 0, 5, np.inf]], [[-9999, 2, 3, 4]]], "float32")
     assert valid_pixels(data, [None, -9999.0]).tolist() == [[False, True, True, False]]

@@ -82,7 +82,7 @@ def test_ssl4eo_geographic_inputs_onto_utm_10m_grid(tmp_path):
         names = list(ds.descriptions)
         grid = (ds.transform, ds.width, ds.height)
         assert ds.nodata == NODATA
-    assert names[:3] == ["S1_20200607_VV_dB", "S1_20200607_VH_dB", "S1_20200607_VVVH_dB"]
+    assert names[:3] == ["S1_T1_VV_dB", "S1_T1_VH_dB", "S1_T1_VVVH_dB"]
     assert names[6:] == ["S2_B02", "S2_B03", "S2_B04", "S2_B08", "NDVI", "SAVI", "BAI", "NDWI"]
     assert any("warped (bilinear, in linear power)" in m for m in messages.logs)
 
@@ -94,7 +94,7 @@ def test_ssl4eo_geographic_inputs_onto_utm_10m_grid(tmp_path):
         lon, lat = src.xy(row, col)
     xs, ys = transform_points("EPSG:4326", "EPSG:32643", [lon], [lat])
     expected = rowcol(grid[0], xs[0], ys[0])
-    out_vv = _masked(_band(out, "S1_20200607_VV_dB"))
+    out_vv = _masked(_band(out, "S1_T1_VV_dB"))
     window = out_vv[expected[0] - 6:expected[0] + 7, expected[1] - 6:expected[1] + 7]
     peak = np.unravel_index(np.nanargmax(window), window.shape)
     assert abs(peak[0] - 6) <= 1 and abs(peak[1] - 6) <= 1
@@ -134,8 +134,8 @@ def test_ssl4eo_temporal_statistics_in_linear_power(tmp_path):
                               target_resolution=20, temporal=["mean", "std", "min", "max"],
                               s1_rvi=True)
     assert "S1_VV_mean_dB" in result["bands"] and "S1_VH_max_dB" in result["bands"]
-    first = _masked(_band(out, "S1_20200607_VV_dB"))
-    second = _masked(_band(out, "S1_20200903_VV_dB"))
+    first = _masked(_band(out, "S1_T1_VV_dB"))
+    second = _masked(_band(out, "S1_T2_VV_dB"))
     ok = np.isfinite(first) & np.isfinite(second)
     mean = _masked(_band(out, "S1_VV_mean_dB"))
     expected = 10 * np.log10((10 ** (first / 10) + 10 ** (second / 10)) / 2)
@@ -145,8 +145,8 @@ def test_ssl4eo_temporal_statistics_in_linear_power(tmp_path):
                                np.abs(first - second)[ok] / 2, atol=1e-3)
     np.testing.assert_allclose(_masked(_band(out, "S1_VV_max_dB"))[ok],
                                np.maximum(first, second)[ok], atol=1e-4)
-    vh = _masked(_band(out, "S1_20200607_VH_dB"))
-    rvi = _masked(_band(out, "S1_20200607_RVI"))
+    vh = _masked(_band(out, "S1_T1_VH_dB"))
+    rvi = _masked(_band(out, "S1_T1_RVI"))
     ok = np.isfinite(first) & np.isfinite(vh)
     lin_vv, lin_vh = 10 ** (first / 10), 10 ** (vh / 10)
     np.testing.assert_allclose(rvi[ok], (4 * lin_vh / (lin_vv + lin_vh))[ok], rtol=1e-3)
@@ -165,13 +165,13 @@ def test_bigearthnet_10_20_60m_bands_onto_10m_grid(tmp_path):
         assert ds.transform == ref.transform and ds.crs == ref.crs
         assert (ds.width, ds.height) == (120, 120)
         assert list(ds.descriptions) == [
-            "S1_20170613_VV_dB", "S1_20170613_VH_dB", "S1_20170613_VVVH_dB", "S2_B02", "S2_B05",
+            "S1_VV_dB", "S1_VH_dB", "S1_VVVH_dB", "S2_B02", "S2_B05",
             "S2_B8A", "S2_B11", "S2_B01", "NDVI", "NDMI"]
         # 10 m bands and S1 already on the grid come through unchanged.
         np.testing.assert_array_equal(
             ds.read(4), ref.read(1).astype(np.float32) / np.float32(10000))
     with rasterio.open(vv) as src:
-        np.testing.assert_array_equal(_band(out, "S1_20170613_VV_dB"), src.read(1))
+        np.testing.assert_array_equal(_band(out, "S1_VV_dB"), src.read(1))
     # 20 m B05 brought to 10 m: bilinear, and 2x2 means stay close to the 20 m values.
     with rasterio.open(b05) as src:
         coarse = src.read(1).astype(np.float32) / 10000
@@ -190,7 +190,7 @@ def test_s1_20m_scene_onto_10m_grid_resampled_in_linear_power(tmp_path):
     out = str(tmp_path / "db.tif")
     messages = Messages()
     result = coregister_stack(out, s1=[path], target_resolution=10, **messages.kwargs())
-    assert result["bands"] == ["S1_20150309_VV_dB"]
+    assert result["bands"] == ["S1_VV_dB"]
     assert any("has only VV" in m for m in messages.logs)
     with rasterio.open(path) as src:
         db = src.read(1)
@@ -230,11 +230,11 @@ def test_s1_20m_scene_onto_10m_grid_resampled_in_linear_power(tmp_path):
     out_lin = str(tmp_path / "lin.tif")
     coregister_stack(out_lin, s1=[linear_file], s1_units="linear", s1_output_units="linear",
                      target_resolution=10)
-    lin_values = _masked(_band(out_lin, "S1_20150309_VV_lin"))
+    lin_values = _masked(_band(out_lin, "S1_VV_lin"))
     np.testing.assert_allclose(10 * np.log10(lin_values[ok]), got[ok], atol=2e-4)
     out_back = str(tmp_path / "back.tif")
     coregister_stack(out_back, s1=[linear_file], s1_units="linear", target_resolution=10)
-    np.testing.assert_allclose(_masked(_band(out_back, "S1_20150309_VV_dB"))[ok], got[ok],
+    np.testing.assert_allclose(_masked(_band(out_back, "S1_VV_dB"))[ok], got[ok],
                                atol=2e-4)
 
 
@@ -244,11 +244,11 @@ def test_lee_filter_reduces_speckle_and_blocks_do_not_show(tmp_path):
     large = str(tmp_path / "large.tif")
     coregister_stack(small, s1=[path], speckle_filter="lee", speckle_window=7, memory_mb=0.05)
     coregister_stack(large, s1=[path], speckle_filter="lee", speckle_window=7)
-    np.testing.assert_allclose(_band(small, "S1_20150309_VV_dB"),
-                               _band(large, "S1_20150309_VV_dB"), atol=1e-5)
+    np.testing.assert_allclose(_band(small, "S1_VV_dB"),
+                               _band(large, "S1_VV_dB"), atol=1e-5)
     with rasterio.open(path) as src:
         db = np.where(src.read(1) == src.nodata, np.nan, src.read(1))
-    filtered = _masked(_band(large, "S1_20150309_VV_dB"))
+    filtered = _masked(_band(large, "S1_VV_dB"))
     assert np.array_equal(np.isfinite(filtered), np.isfinite(db))
     # Less pixel-to-pixel noise, same overall backscatter (in linear power).
     assert np.nanstd(np.diff(filtered, axis=1)) < 0.7 * np.nanstd(np.diff(db, axis=1))
@@ -275,7 +275,7 @@ def test_terramind_inputs_on_the_grid_come_through_bit_identical(tmp_path):
         assert ds.transform == optical.transform and ds.crs == optical.crs
         assert (ds.width, ds.height) == (optical.width, optical.height)
         names = list(ds.descriptions)
-        assert names[:3] == ["S1_20210721_VV_dB", "S1_20210721_VH_dB", "S1_20210721_VVVH_dB"]
+        assert names[:3] == ["S1_VV_dB", "S1_VH_dB", "S1_VVVH_dB"]
         for k, band in ((4, 2), (5, 3), (6, 4), (7, 8)):
             assert names[k - 1] == f"S2_B0{band}"
             src_index = TERRAMIND_BANDS.split(",").index(f"B0{band}") + 1
@@ -319,8 +319,9 @@ def test_rouen_preset_gives_the_20_band_layout(tmp_path):
     result = coregister_stack(out, s2=[s2], s2_band_names=TERRAMIND_BANDS, s1=list(reversed(s1)),
                               preset="rouen", s1_rvi=True, temporal=["mean"])
     dates = [f"2019091{k}" for k in range(1, 5)]
-    expected = ([f"S1_{d}_VV_dB" for d in dates] + [f"S1_{d}_VH_dB" for d in dates]
-                + [f"S1_{d}_VVVH_dB" for d in dates] + ["NDVI", "SAVI", "BAI", "NDWI"]
+    ranks = [f"T{k}" for k in range(1, 5)]  # multi-date stacks name dates by rank
+    expected = ([f"S1_{t}_VV_dB" for t in ranks] + [f"S1_{t}_VH_dB" for t in ranks]
+                + [f"S1_{t}_VVVH_dB" for t in ranks] + ["NDVI", "SAVI", "BAI", "NDWI"]
                 + ["S2_B02", "S2_B03", "S2_B04", "S2_B08"])
     assert result["bands"] == expected and len(expected) == 20
     with rasterio.open(out) as ds:
@@ -328,10 +329,37 @@ def test_rouen_preset_gives_the_20_band_layout(tmp_path):
         for k in range(4):
             np.testing.assert_array_equal(ds.read(k + 1), data[0] + np.float32(k))
             np.testing.assert_array_equal(ds.read(k + 5), data[1] + np.float32(k))
-    assert json.loads(Path(sidecar_path(out)).read_text())["processing"]["preset"] == "rouen"
+            # The real dates are in the metadata (ranks follow the dates, not the input order).
+            assert ds.tags(k + 1)["DATE"] == dates[k] and ds.tags(k + 9)["DATE"] == dates[k]
+        assert ds.tags()["SENTINEL1_DATES"] == ";".join(
+            f"S1_T{k}=2019-09-1{k}" for k in range(1, 5))
+    sidecar = json.loads(Path(sidecar_path(out)).read_text())
+    assert sidecar["processing"]["preset"] == "rouen"
+    assert [(d["rank"], d["band_prefix"], d["date"]) for d in sidecar["sentinel1_dates"]] == [
+        (k, f"S1_T{k}_", f"2019-09-1{k}") for k in range(1, 5)]
     with pytest.raises(InputError, match="four Sentinel-1 dates"):
         coregister_stack(str(tmp_path / "out_3.tif"), s2=[s2], s2_band_names=TERRAMIND_BANDS,
                          s1=s1[:3], preset="rouen")
+
+
+def test_single_date_stacks_of_different_dates_share_band_names(tmp_path):
+    """A model trained on one date's stack reads another date's: names carry no date."""
+    s2 = str(data_path("terramind", "S2L2A", "282D_485L_3_3.tif"))
+    s1, _ = _dated_s1_copies(tmp_path, 2)
+    names, dates = [], []
+    for k, path in enumerate(s1):
+        out = str(tmp_path / f"stack_{k}.tif")
+        result = coregister_stack(out, s2=[s2], s2_band_names=TERRAMIND_BANDS, s1=[path])
+        with rasterio.open(out) as ds:
+            names.append(list(ds.descriptions))
+            dates.append((ds.tags(1)["DATE"], ds.tags()["SENTINEL1_DATES"]))
+        sidecar = json.loads(Path(sidecar_path(out)).read_text())
+        assert sidecar["bands"][0]["date"] == f"2019-09-1{k + 1}"
+        assert sidecar["sentinel1_dates"][0]["band_prefix"] == "S1_"
+        assert result["bands"] == names[-1]
+    assert names[0] == names[1]
+    assert names[0][:3] == ["S1_VV_dB", "S1_VH_dB", "S1_VVVH_dB"]
+    assert dates == [("20190911", "S1=2019-09-11"), ("20190912", "S1=2019-09-12")]
 
 
 def test_scl_cloud_mask_blanks_optical_bands_only(tmp_path):
@@ -356,7 +384,7 @@ def test_scl_cloud_mask_blanks_optical_bands_only(tmp_path):
     cloudy[0:40, 0:60] = True
     assert np.all(b04[cloudy] == NODATA) and np.all(ndvi[cloudy] == NODATA)
     assert np.all(b04[~cloudy] != NODATA)
-    assert np.all(_band(out, "S1_20170613_VV_dB") != NODATA)  # radar sees through clouds
+    assert np.all(_band(out, "S1_VV_dB") != NODATA)  # radar sees through clouds
     clear = 1 - cloudy.mean()
     assert result["clear_fraction"] == pytest.approx(clear)
     assert any(f"Clear-sky fraction of the Sentinel-2 pixels: {100 * clear:.1f} %" in m
@@ -399,11 +427,11 @@ def test_partial_overlap_warns_with_covered_fraction(tmp_path):
     result = coregister_stack(out, s2=[s2], s2_band_names=TERRAMIND_BANDS, s1=[half],
                               **messages.kwargs())
     assert any("covers only 50.0 % of the target grid" in w for w in messages.warnings)
-    vv = _band(out, "S1_20210721_VV_dB")
+    vv = _band(out, "S1_VV_dB")
     assert np.all(vv[:, 112:] == NODATA)
     np.testing.assert_array_equal(vv[:, :112], data[0].astype(np.float32))
     assert np.all(_band(out, "S2_B04") != NODATA)
-    assert result["valid_fraction"]["S1_20210721_VV_dB"] == pytest.approx(0.5)
+    assert result["valid_fraction"]["S1_VV_dB"] == pytest.approx(0.5)
 
 
 def test_missing_band_for_an_index_is_named(tmp_path):
@@ -502,7 +530,7 @@ def test_single_polarisation_skips_ratio_and_rvi_and_says_so(tmp_path):
     vh = [p for p in s1 if p.endswith("_VH.tif")]
     messages = Messages()
     result = coregister_stack(str(tmp_path / "out.tif"), s1=vh, s1_rvi=True, **messages.kwargs())
-    assert result["bands"] == ["S1_20170613_VH_dB"]
+    assert result["bands"] == ["S1_VH_dB"]
     assert any("has only VH: no ratio and RVI" in m for m in messages.logs)
 
 
@@ -553,3 +581,16 @@ def test_a_polarisation_given_twice_for_one_date_is_refused(tmp_path):
         coregister_stack(str(tmp_path / "out.tif"),
                          s1=[str(both), str(tmp_path / os.path.basename(vv))])
     assert _leftovers(tmp_path) == []
+
+
+def test_sentinel1_on_the_grid_in_db_written_in_linear_power(tmp_path):
+    """Sentinel-1 read as is (already on the grid) in dB, written in linear power, no RVI."""
+    _, s1 = _bigearthnet()
+    out = str(tmp_path / "linear.tif")
+    result = coregister_stack(out, s1=s1, s1_output_units="linear", s1_ratio=False)
+    assert result["bands"] == ["S1_VV_lin", "S1_VH_lin"]
+    assert set(result["resampling"].values()) == {"none"}
+    vv = [p for p in s1 if p.endswith("_VV.tif")][0]
+    with rasterio.open(vv) as src:
+        expected = 10 ** (src.read(1).astype(np.float64) / 10)
+    np.testing.assert_allclose(_band(out, "S1_VV_lin"), expected, rtol=1e-5)

@@ -31,7 +31,7 @@ def test_processing_run_bigearthnet(run_algorithm, tmp_path):
     b04 = [p for p in s2 if p.endswith("_B04.tif")][0]
     vv = [p for p in s1 if p.endswith("_VV.tif")][0]
     vh = [p for p in s1 if p.endswith("_VH.tif")][0]
-    names = ["S1_20170613_VV_dB", "S1_20170613_VH_dB", "S1_20170613_VVVH_dB", "S1_20170613_RVI",
+    names = ["S1_VV_dB", "S1_VH_dB", "S1_VVVH_dB", "S1_RVI",
              "S2_B04", "S2_B08", "S2_B11", "NDVI", "NDWI"]
     with rasterio.open(out) as ds, rasterio.open(b04) as ref, rasterio.open(vv) as v, \
             rasterio.open(vh) as h:
@@ -121,8 +121,8 @@ def test_qgis_process_ssl4eo_onto_utm(qgis_process, tmp_path):
         assert 255 <= ds.width <= 275 and 255 <= ds.height <= 275
         names = list(ds.descriptions)
         assert names == [
-            "S1_20200607_VV_dB", "S1_20200607_VH_dB", "S1_20200607_VVVH_dB",
-            "S1_20200903_VV_dB", "S1_20200903_VH_dB", "S1_20200903_VVVH_dB",
+            "S1_T1_VV_dB", "S1_T1_VH_dB", "S1_T1_VVVH_dB",
+            "S1_T2_VV_dB", "S1_T2_VH_dB", "S1_T2_VVVH_dB",
             "S1_VV_mean_dB", "S1_VH_mean_dB", "S2_B02", "S2_B03", "S2_B04", "S2_B08", "NDVI",
             "NDMI"]
         vv = ds.read(1)

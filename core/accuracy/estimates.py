@@ -80,6 +80,23 @@ def _ratio(num: float, den: float) -> Optional[float]:
     return float(num) / float(den) if den else None
 
 
+def _kappa(counts: np.ndarray) -> Optional[float]:
+    """Cohen's kappa of an error matrix (scikit-learn's, on the cells weighted by their counts);
+    None when undefined (no sample, or every sample in one class on both sides)."""
+    import warnings
+
+    from sklearn.metrics import cohen_kappa_score
+
+    rows, cols = np.nonzero(counts)
+    if rows.size == 0:
+        return None
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kappa = cohen_kappa_score(rows, cols, labels=np.arange(len(counts)),
+                                  sample_weight=counts[rows, cols])
+    return float(kappa) if np.isfinite(kappa) else None
+
+
 def plain_metrics(counts: np.ndarray) -> dict:
     """Sample-count metrics of an error matrix (rows = map, columns = reference).
 
@@ -101,15 +118,10 @@ def plain_metrics(counts: np.ndarray) -> dict:
     for d, r, c in zip(diag, rows, cols):
         f1.append(None if r + c == 0 else float(2 * d / (r + c)))
     present = [v for v in f1 if v is not None]
-    kappa = None
-    if n:
-        po = diag.sum() / n
-        pe = float((rows * cols).sum() / (n * n))
-        kappa = None if pe == 1 else float((po - pe) / (1 - pe))
     return {
         "n": int(n),
         "overall_accuracy": _ratio(diag.sum(), n),
-        "kappa": kappa,
+        "kappa": _kappa(counts),
         "users_accuracy": ua,
         "producers_accuracy": pa,
         "f1": f1,
@@ -296,37 +308,18 @@ def assess_accuracy(
         LandFusionError subclasses naming the problem; no output is left behind on failure.
     """
     from .areas import count_classes
-    from ..io.classmap import palette_color, read_class_styling
-    from ..io.raster import check_writable
-    from .reference import read_raster_reference, read_vector_reference
+    from ..io.classmap import read_class_styling
 
-    if design not in DESIGNS:
-        raise InputError(f"Unknown sampling design '{design}'; use one of {', '.join(DESIGNS)}.")
-    outputs = {"html": output_html, "json": output_json, "csv": output_csv}
-    for key, path in outputs.items():
-        if path:
-            check_writable(path, f"{key.upper()} report")
-    if not any(outputs.values()):
-        raise InputError("Choose at least one report output (HTML, JSON or CSV).")
-
+    _check_request(design, {"html": output_html, "json": output_json, "csv": output_csv})
     log("Counting mapped pixels per class...")
     counts = count_classes(classification, map_nodata, progress=sub_progress(progress, 0, 0.4),
                            is_cancelled=is_cancelled)
     styled = {c.value: c for c in read_class_styling(classification)}
     if not styled:
         log("The classification raster has no category names; classes are shown by value.")
-
-    if _is_vector(reference):
-        samples = read_vector_reference(
-            classification, reference, class_field or "",
-            {v: c.name for v, c in styled.items()}, polygon_mode, map_nodata=counts.nodata,
-            progress=sub_progress(progress, 0.4, 0.8), is_cancelled=is_cancelled, log=log,
-            warn=warn)
-    else:
-        samples = read_raster_reference(
-            classification, reference, map_nodata=counts.nodata,
-            progress=sub_progress(progress, 0.4, 0.8), is_cancelled=is_cancelled, log=log,
-            warn=warn)
+    samples = _read_reference(classification, reference, class_field, styled, polygon_mode,
+                              counts.nodata, sub_progress(progress, 0.4, 0.8), is_cancelled, log,
+                              warn)
     log(f"{samples.count} reference samples paired with the map.")
 
     values = sorted(set(counts.pixels) | set(np.unique(samples.map_values).tolist())
@@ -334,48 +327,13 @@ def assess_accuracy(
     if len(values) > 1000:
         raise InputError(f"The classification and reference hold {len(values)} distinct values; "
                          "a class raster has a few classes. Check that the inputs are class maps.")
-    classes = []
-    for index, value in enumerate(values):
-        if value in styled:
-            c = styled[value]
-            classes.append({"value": value, "name": c.name, "color": c.hex()})
-        else:
-            name = samples.reference_names.get(value, str(value))
-            classes.append({"value": value, "name": name,
-                            "color": "#%02x%02x%02x" % palette_color(index)})
+    classes = _class_list(values, styled, samples.reference_names)
     names = [c["name"] for c in classes]
     matrix = error_matrix(samples.map_values, samples.reference_values, values, samples.weights)
-    notes = list(samples.notes)
-    for i, value in enumerate(values):
-        if matrix[:, i].sum() > 0 and counts.pixels.get(value, 0) == 0:
-            notes.append(f"Class '{names[i]}' occurs in the reference but the map never assigns "
-                         "it (its producer's accuracy is 0).")
-        elif counts.pixels.get(value, 0) > 0 and matrix[:, i].sum() == 0 and matrix[i].sum() > 0:
-            notes.append(f"Map class '{names[i]}' is never found in the reference sample (its "
-                         "user's accuracy is 0).")
-    metrics = plain_metrics(matrix)
-
-    estimates = None
+    notes = list(samples.notes) + _class_notes(values, names, matrix, counts.pixels)
     mapped_ha = [counts.area_ha.get(v, 0.0) for v in values]
-    if design == "unknown":
-        notes.append("Sampling design unknown: the area-adjusted estimators are not computed, "
-                     "because the sample need not represent the map's classes in known "
-                     "proportions. The sample-count metrics describe this sample only.")
-    else:
-        try:
-            estimates = stratified_estimates(matrix, mapped_ha, total_area_ha=counts.total_area_ha,
-                                             names=names)
-        except NoDataError as exc:
-            notes.append(f"Area-adjusted estimates not computed: {exc}")
-            warn(str(exc))
-        else:
-            notes.extend(estimates.pop("notes"))
-            if design == "simple":
-                notes.append("Simple random sample: the stratified estimators are applied with the "
-                             "map classes as post-strata (Olofsson et al. 2014).")
-            if not samples.independent:
-                notes.append("The confidence intervals assume independent samples; with all "
-                             "pixels of polygons or of a reference raster they are too narrow.")
+    estimates = _area_adjusted(design, matrix, mapped_ha, counts.total_area_ha, names,
+                               samples.independent, notes, warn)
     for note in notes[len(samples.notes):]:
         warn(note)
 
@@ -405,7 +363,7 @@ def assess_accuracy(
             "total_area_ha": counts.total_area_ha,
         },
         "error_matrix": matrix.tolist(),
-        "metrics": metrics,
+        "metrics": plain_metrics(matrix),
         "area_adjusted": estimates,
         "confidence_level": 0.95,
         "notes": notes,
@@ -417,3 +375,85 @@ def assess_accuracy(
     progress(1.0)
     return result
 
+
+def _check_request(design: str, outputs: dict) -> None:
+    """Checks the design and the report outputs before any work."""
+    from ..io.raster import check_writable
+
+    if design not in DESIGNS:
+        raise InputError(f"Unknown sampling design '{design}'; use one of {', '.join(DESIGNS)}.")
+    for key, path in outputs.items():
+        if path:
+            check_writable(path, f"{key.upper()} report")
+    if not any(outputs.values()):
+        raise InputError("Choose at least one report output (HTML, JSON or CSV).")
+
+
+def _read_reference(classification, reference, class_field, styled, polygon_mode, map_nodata,
+                    progress, is_cancelled, log, warn):
+    """Pairs the reference (vector or raster) with the map."""
+    from .reference import read_raster_reference, read_vector_reference
+
+    if _is_vector(reference):
+        return read_vector_reference(
+            classification, reference, class_field or "",
+            {v: c.name for v, c in styled.items()}, polygon_mode, map_nodata=map_nodata,
+            progress=progress, is_cancelled=is_cancelled, log=log, warn=warn)
+    return read_raster_reference(classification, reference, map_nodata=map_nodata,
+                                 progress=progress, is_cancelled=is_cancelled, log=log,
+                                 warn=warn)
+
+
+def _class_list(values, styled, reference_names) -> list:
+    """``[{"value", "name", "color"}]``: the map's names and colours, else the reference's names
+    and palette colours."""
+    from ..io.classmap import palette_color
+
+    classes = []
+    for index, value in enumerate(values):
+        if value in styled:
+            c = styled[value]
+            classes.append({"value": value, "name": c.name, "color": c.hex()})
+        else:
+            name = reference_names.get(value, str(value))
+            classes.append({"value": value, "name": name,
+                            "color": "#%02x%02x%02x" % palette_color(index)})
+    return classes
+
+
+def _class_notes(values, names, matrix: np.ndarray, pixels: dict) -> list:
+    """Notes on classes only one side (map or reference) knows."""
+    notes = []
+    for i, value in enumerate(values):
+        if matrix[:, i].sum() > 0 and pixels.get(value, 0) == 0:
+            notes.append(f"Class '{names[i]}' occurs in the reference but the map never assigns "
+                         "it (its producer's accuracy is 0).")
+        elif pixels.get(value, 0) > 0 and matrix[:, i].sum() == 0 and matrix[i].sum() > 0:
+            notes.append(f"Map class '{names[i]}' is never found in the reference sample (its "
+                         "user's accuracy is 0).")
+    return notes
+
+
+def _area_adjusted(design: str, matrix: np.ndarray, mapped_ha, total_area_ha: float, names,
+                   independent: bool, notes: list, warn: Log) -> Optional[dict]:
+    """The area-adjusted estimates for a known design (None otherwise), with their notes."""
+    if design == "unknown":
+        notes.append("Sampling design unknown: the area-adjusted estimators are not computed, "
+                     "because the sample need not represent the map's classes in known "
+                     "proportions. The sample-count metrics describe this sample only.")
+        return None
+    try:
+        estimates = stratified_estimates(matrix, mapped_ha, total_area_ha=total_area_ha,
+                                         names=names)
+    except NoDataError as exc:
+        notes.append(f"Area-adjusted estimates not computed: {exc}")
+        warn(str(exc))
+        return None
+    notes.extend(estimates.pop("notes"))
+    if design == "simple":
+        notes.append("Simple random sample: the stratified estimators are applied with the "
+                     "map classes as post-strata (Olofsson et al. 2014).")
+    if not independent:
+        notes.append("The confidence intervals assume independent samples; with all "
+                     "pixels of polygons or of a reference raster they are too narrow.")
+    return estimates

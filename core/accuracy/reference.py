@@ -21,13 +21,6 @@ from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancel
                       no_progress)
 
 
-POLYGON_MODE_TITLES = {
-    "majority": "one sample per polygon: majority map class inside the polygon",
-    "centroid": "one sample per polygon: map class at the polygon's centroid",
-    "all_pixels": "every pixel inside each polygon (samples NOT independent)",
-}
-
-
 @dataclass
 class ReferenceSamples:
     """Paired labels and what happened to the rest of the reference data."""
@@ -197,7 +190,7 @@ def read_vector_reference(
                     centre = geometry.PointOnSurface()
                 points.append((centre.GetX(), centre.GetY(), label))
                 continue
-            histogram = _polygon_pixels(src, geometry, nodata)
+            histogram = polygon_pixels(src, geometry, nodata)
             if histogram is None:
                 outside += 1
                 continue
@@ -242,8 +235,8 @@ def read_vector_reference(
     return samples
 
 
-def _polygon_pixels(src, geometry, nodata,
-                    budget_pixels: int = 4_000_000) -> Optional[Dict[int, int]]:
+def polygon_pixels(src, geometry, nodata,
+                   budget_pixels: int = 4_000_000) -> Optional[Dict[int, int]]:
     """Histogram {map value: pixels} of the pixels whose centres fall in ``geometry``.
 
     Returns None when the polygon is outside the map. The polygon's window is read in row strips,

@@ -1,31 +1,23 @@
 """Report files of an accuracy assessment: self-contained HTML, CSV of the matrices, JSON.
 
-The HTML needs no network and no JavaScript: styles are inline and the two figures (the error
-matrix and mapped vs estimated class areas with 95 % confidence intervals) are SVG drawn here.
+Written with the shared report writer (:mod:`landfusion.core.io.reports`): the HTML needs no
+network and no JavaScript; its two figures are inline SVG (the error matrix as a heat map, and
+mapped vs estimated class areas with 95 % confidence intervals, drawn here).
 Numbers are formatted for publication: accuracies with three decimals and their 95 % confidence
 half-width, areas in whole hectares with thousands separators.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 from html import escape
-from typing import List, Optional
+from typing import Optional
 
-from ..io.raster import atomic_output, remove_outputs
+from ..io.reports import (
+    FONT, NA, SMALL_FONT, HtmlReport, Markup, csv_text, fmt_value, heatmap, json_text,
+    nice_ceiling, tick_label, write_report_files,
+)
 
-NA = "n/a"
 _DIAG = ' class="diag"'
-
-
-def fmt_value(value: Optional[float], digits: int = 3) -> str:
-    """Formats a proportion ('0.946'), or 'n/a' when undefined."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return NA
-    return f"{value:.{digits}f}"
 
 
 def fmt_ci(value: Optional[float], ci: Optional[float], digits: int = 3) -> str:
@@ -59,93 +51,67 @@ def fmt_area_ci(value: Optional[float], ci: Optional[float], digits: int = 0) ->
 def write_reports(result: dict, html_path: Optional[str], json_path: Optional[str],
                   csv_path: Optional[str]) -> dict:
     """Writes the requested report files atomically; on failure none of them is left behind."""
-    written: List[str] = []
-    outputs = {}
-    try:
-        for key, path, render in (("html", html_path, render_html),
-                                  ("csv", csv_path, render_csv),
-                                  ("json", json_path, None)):
-            if not path:
-                continue
-            outputs[key] = path
-            if render is None:
-                payload = dict(result, outputs=dict(outputs))
-                text = json.dumps(_json_safe(payload), indent=2, ensure_ascii=False)
-            else:
-                text = render(result)
-            with atomic_output(path, f"{key.upper()} report") as temp:
-                with open(temp, "w", encoding="utf-8", newline="") as handle:
-                    handle.write(text)
-            written.append(path)
-    except BaseException:
-        remove_outputs(written)
-        raise
+    outputs = {k: p for k, p in (("html", html_path), ("csv", csv_path), ("json", json_path)) if p}
+    write_report_files([
+        (html_path, lambda: render_html(result), "HTML report"),
+        (csv_path, lambda: render_csv(result), "CSV report"),
+        (json_path, lambda: json_text(dict(result, outputs=dict(outputs))), "JSON report"),
+    ])
     return outputs
-
-
-def _json_safe(value):
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):
-        return _json_safe(value.item())
-    return value
 
 
 # ------------------------------------------------------------------------------------------ CSV
 
 
 def render_csv(result: dict) -> str:
-    """Returns the matrices and per-class tables as CSV sections separated by blank lines."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    """Returns the matrices and per-class tables as CSV sections separated by blank lines.
+
+    Class names come from users: every cell is neutralised against formula injection."""
+    rows = []
     names = [c["name"] for c in result["classes"]]
     matrix = result["error_matrix"]
-    writer.writerow(["# Error matrix, sample counts (rows = map, columns = reference)"])
-    writer.writerow(["map \\ reference"] + names + ["total"])
+    rows.append(["# Error matrix, sample counts (rows = map, columns = reference)"])
+    rows.append(["map \\ reference"] + names + ["total"])
     for name, row in zip(names, matrix):
-        writer.writerow([name] + row + [sum(row)])
-    writer.writerow(["total"] + [sum(col) for col in zip(*matrix)] + [sum(map(sum, matrix))])
-    writer.writerow([])
+        rows.append([name] + row + [sum(row)])
+    rows.append(["total"] + [sum(col) for col in zip(*matrix)] + [sum(map(sum, matrix))])
+    rows.append([])
     m = result["metrics"]
-    writer.writerow(["# Per-class metrics from sample counts"])
-    writer.writerow(["class", "value", "map_samples", "reference_samples", "users_accuracy",
+    rows.append(["# Per-class metrics from sample counts"])
+    rows.append(["class", "value", "map_samples", "reference_samples", "users_accuracy",
                      "producers_accuracy", "f1"])
     for i, c in enumerate(result["classes"]):
-        writer.writerow([c["name"], c["value"], m["map_samples"][i], m["reference_samples"][i],
-                         _num(m["users_accuracy"][i]), _num(m["producers_accuracy"][i]),
-                         _num(m["f1"][i])])
-    writer.writerow(["overall_accuracy", _num(m["overall_accuracy"])])
-    writer.writerow(["kappa", _num(m["kappa"])])
-    writer.writerow(["macro_f1", _num(m["macro_f1"])])
+        rows.append([c["name"], c["value"], m["map_samples"][i], m["reference_samples"][i],
+                     _num(m["users_accuracy"][i]), _num(m["producers_accuracy"][i]),
+                     _num(m["f1"][i])])
+    rows.append(["overall_accuracy", _num(m["overall_accuracy"])])
+    rows.append(["kappa", _num(m["kappa"])])
+    rows.append(["macro_f1", _num(m["macro_f1"])])
     est = result.get("area_adjusted")
     if est:
-        writer.writerow([])
-        writer.writerow(["# Error matrix, estimated area proportions (rows = map, columns = "
-                         "reference)"])
-        writer.writerow(["map \\ reference"] + names + ["total", "W_i"])
+        rows.append([])
+        rows.append(["# Error matrix, estimated area proportions (rows = map, columns = "
+                     "reference)"])
+        rows.append(["map \\ reference"] + names + ["total", "W_i"])
         for name, row, w in zip(names, est["proportions"], est["weights"]):
-            writer.writerow([name] + [_num(v, 6) for v in row] + [_num(sum(row), 6), _num(w, 6)])
-        writer.writerow(["total"] + [_num(v, 6) for v in est["reference_proportions"]]
+            rows.append([name] + [_num(v, 6) for v in row] + [_num(sum(row), 6), _num(w, 6)])
+        rows.append(["total"] + [_num(v, 6) for v in est["reference_proportions"]]
                         + [_num(sum(est["reference_proportions"]), 6), ""])
-        writer.writerow([])
-        writer.writerow(["# Area-adjusted accuracy and area (95 % confidence half-widths)"])
-        writer.writerow(["class", "value", "users_accuracy", "users_accuracy_ci95",
-                         "producers_accuracy", "producers_accuracy_ci95", "mapped_area_ha",
-                         "estimated_area_ha", "estimated_area_ci95_ha"])
+        rows.append([])
+        rows.append(["# Area-adjusted accuracy and area (95 % confidence half-widths)"])
+        rows.append(["class", "value", "users_accuracy", "users_accuracy_ci95",
+                     "producers_accuracy", "producers_accuracy_ci95", "mapped_area_ha",
+                     "estimated_area_ha", "estimated_area_ci95_ha"])
         for i, c in enumerate(result["classes"]):
-            writer.writerow([c["name"], c["value"], _num(est["users_accuracy"][i]),
+            rows.append([c["name"], c["value"], _num(est["users_accuracy"][i]),
                              _num(est["users_accuracy_ci95"][i]),
                              _num(est["producers_accuracy"][i]),
                              _num(est["producers_accuracy_ci95"][i]),
                              _num(est["mapped_area_ha"][i], 2), _num(est["area_ha"][i], 2),
                              _num(est["area_ha_ci95"][i], 2)])
-        writer.writerow(["overall_accuracy", _num(est["overall_accuracy"]),
-                         "overall_accuracy_ci95", _num(est["overall_accuracy_ci95"])])
-    return out.getvalue()
+        rows.append(["overall_accuracy", _num(est["overall_accuracy"]),
+                     "overall_accuracy_ci95", _num(est["overall_accuracy_ci95"])])
+    return csv_text(rows)
 
 
 def _num(value, digits: int = 4) -> str:
@@ -153,22 +119,6 @@ def _num(value, digits: int = 4) -> str:
 
 
 # ----------------------------------------------------------------------------------------- HTML
-
-_CSS = """
-body{font-family:"Helvetica Neue",Arial,sans-serif;color:#222;margin:24px;max-width:1100px}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:8px 0 4px 0;font-size:0.92em}
-th,td{border:1px solid #bbb;padding:3px 8px;text-align:right}
-th{background:#f0f0f0}td.l,th.l{text-align:left}
-td.diag{font-weight:bold;background:#eef6ee}
-caption{caption-side:top;text-align:left;font-weight:bold;padding:4px 0}
-.notes{background:#fff6e0;border:1px solid #e0c070;padding:6px 12px;margin:12px 0}
-.meta td{border:none;text-align:left;padding:1px 10px 1px 0}
-.small{font-size:0.85em;color:#555}
-.swatch{display:inline-block;width:0.9em;height:0.9em;border:1px solid #888;margin-right:4px;
-vertical-align:middle}
-"""
-
 
 def _class_cell(c: dict) -> str:
     return (f'<td class="l"><span class="swatch" style="background:{escape(c["color"])}"></span>'
@@ -181,25 +131,19 @@ def render_html(result: dict) -> str:
     m = result["metrics"]
     est = result.get("area_adjusted")
     s = result["samples"]
-    parts = [
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-        f"<title>{escape(result['title'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(result['title'])}</h1>",
-        '<table class="meta">',
-        f"<tr><td>Classification (map)</td><td>{escape(result['classification'])}</td></tr>",
-        f"<tr><td>Reference</td><td>{escape(result['reference'])}"
-        + (f" (field <i>{escape(result['class_field'])}</i>)" if result.get("class_field") else "")
-        + "</td></tr>",
-        f"<tr><td>Reference samples</td><td>{s['count']:,} ({escape(_sample_text(s))})</td></tr>",
-        f"<tr><td>Sampling design</td><td>{escape(result['design_title'])}</td></tr>",
-        "<tr><td>Orientation</td><td><b>rows = map classes, columns = reference classes</b></td>"
-        "</tr>",
-        f"<tr><td>Generated</td><td>{escape(result['generated_utc'])} UTC</td></tr></table>",
-    ]
-    if result["notes"]:
-        parts.append('<div class="notes"><b>Notes</b><ul>'
-                     + "".join(f"<li>{escape(n)}</li>" for n in result["notes"]) + "</ul></div>")
-
+    page = HtmlReport(result["title"])
+    reference = escape(result["reference"]) + (
+        f" (field <i>{escape(result['class_field'])}</i>)" if result.get("class_field") else "")
+    page.meta([
+        ("Classification (map)", result["classification"]),
+        ("Reference", Markup(reference)),
+        ("Reference samples", f"{s['count']:,} ({_sample_text(s)})"),
+        ("Sampling design", result["design_title"]),
+        ("Orientation", Markup("<b>rows = map classes, columns = reference classes</b>")),
+        ("Generated", f"{result['generated_utc']} UTC"),
+    ])
+    page.notes(result["notes"])
+    parts = []
     parts.append("<h2>Summary</h2><table><tr><th class=\"l\">Measure</th><th>Value</th></tr>")
     parts.append(f"<tr><td class=\"l\">Overall accuracy (sample counts)</td>"
                  f"<td>{fmt_value(m['overall_accuracy'])}</td></tr>")
@@ -213,7 +157,7 @@ def render_html(result: dict) -> str:
 
     parts.append("<h2>Error matrix (sample counts)</h2>")
     parts.append(_count_table(result))
-    parts.append(_matrix_svg(result))
+    parts.append(_matrix_figure(result))
 
     parts.append("<h2>Per-class accuracy (sample counts)</h2><table><tr><th class=\"l\">Class"
                  "</th><th>Value</th><th>Map samples</th><th>Reference samples</th>"
@@ -256,11 +200,11 @@ def render_html(result: dict) -> str:
         parts.append("<p class=\"small\">Estimators of Olofsson et al. (2014), Remote Sensing of "
                      "Environment 148:42-57 (eqs. 1-11): stratified by map class; ± values are "
                      "95 % confidence half-widths (1.96 standard errors).</p>")
-        parts.append(_area_svg(result))
+        parts.append(_area_figure(result))
     elif result["design"] != "unknown":
         parts.append("<p>Area-adjusted estimates are not available; see the notes.</p>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    page.raw("\n".join(parts))
+    return page.render()
 
 
 def _sample_text(s: dict) -> str:
@@ -314,55 +258,16 @@ def _proportion_table(result: dict) -> str:
     return "\n".join(rows)
 
 
-def _text_colour(fraction: float) -> str:
-    return "#fff" if fraction > 0.55 else "#222"
+def _matrix_figure(result: dict) -> str:
+    """Heat map of the error matrix with its caption, rows = map, columns = reference."""
+    names = [c["name"] for c in result["classes"]]
+    svg = heatmap(names, names, result["error_matrix"], "Map", "Reference")
+    return ("<figure>" + svg + "<figcaption>Error matrix: rows = map classes, columns = "
+            "reference classes; cells are sample counts, shaded by their share of the map-class "
+            "row (blue = correct, red = error).</figcaption></figure>")
 
 
-def _matrix_svg(result: dict) -> str:
-    """Heat map of the error matrix, shaded by row share (how each map class is made up)."""
-    classes = result["classes"]
-    matrix = result["error_matrix"]
-    k = len(classes)
-    cell = max(28, min(64, 560 // max(k, 1)))
-    longest = max(len(c["name"]) for c in classes)
-    label_w = 36 + 7 * longest
-    top = 30 + 6 * longest
-    width = max(label_w + k * cell + 30, 480)
-    height = top + k * cell + 50
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="Arial,sans-serif" font-size="11" role="img" '
-           f'aria-label="Error matrix, rows map, columns reference">']
-    out.append(f'<text x="{label_w + k * cell / 2}" y="14" text-anchor="middle" font-size="12" '
-               f'font-weight="bold">Reference (columns)</text>')
-    out.append(f'<text transform="translate(14,{top + k * cell / 2}) rotate(-90)" '
-               f'text-anchor="middle" font-size="12" font-weight="bold">Map (rows)</text>')
-    for j, c in enumerate(classes):
-        x = label_w + j * cell + cell / 2
-        out.append(f'<text transform="translate({x + 4},{top - 6}) rotate(-60)">'
-                   f'{escape(c["name"])}</text>')
-    for i, c in enumerate(classes):
-        y = top + i * cell
-        out.append(f'<text x="{label_w - 6}" y="{y + cell / 2 + 4}" text-anchor="end">'
-                   f'{escape(c["name"])}</text>')
-        total = sum(matrix[i])
-        for j in range(k):
-            v = matrix[i][j]
-            share = v / total if total else 0.0
-            shade = (int(255 - 200 * share), int(255 - 120 * share), int(255 - 40 * share))
-            if i != j and v:
-                shade = (int(255 - 30 * share), int(255 - 190 * share), int(255 - 190 * share))
-            out.append(f'<rect x="{label_w + j * cell}" y="{y}" width="{cell}" height="{cell}" '
-                       f'fill="rgb{shade}" stroke="#999"/>')
-            out.append(f'<text x="{label_w + j * cell + cell / 2}" y="{y + cell / 2 + 4}" '
-                       f'text-anchor="middle" fill="{_text_colour(share)}">{v:,}</text>')
-    out.append(f'<text x="{label_w}" y="{top + k * cell + 18}" font-size="10" fill="#555">'
-               'Cells: sample counts; shading: share of the map class row (blue = correct, '
-               'red = error).</text>')
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def _area_svg(result: dict) -> str:
+def _area_figure(result: dict) -> str:
     """Mapped vs estimated area with its 95 % confidence interval, one panel per class.
 
     Each class has its own scale, so the rare classes, often the ones of interest (change),
@@ -375,18 +280,18 @@ def _area_svg(result: dict) -> str:
     area = est["area_ha"]
     cis = est["area_ha_ci95"]
     per_row = 5
-    panel_w, panel_h, plot_h = 190, 210, 140
+    panel_w, panel_h, plot_h = 210, 224, 140
     rows = (len(classes) + per_row - 1) // per_row
     width = panel_w * min(len(classes), per_row) + 10
-    height = panel_h * rows + 30
+    height = panel_h * rows + 10
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="Arial,sans-serif" font-size="11" role="img" '
+           f'font-family="Arial,sans-serif" font-size="{FONT}" role="img" '
            f'aria-label="Mapped and estimated area per class, 95 % confidence intervals">']
     for i, c in enumerate(classes):
         ox = 10 + (i % per_row) * panel_w
         oy = (i // per_row) * panel_h
         ci = cis[i] or 0.0
-        top = _nice_ceiling(max(mapped[i], area[i] + ci, 1e-9))
+        top = nice_ceiling(max(mapped[i], area[i] + ci, 1e-9))
         left, y0 = ox + 62, oy + 30 + plot_h
 
         def y(value, top=top, y0=y0):
@@ -400,7 +305,7 @@ def _area_svg(result: dict) -> str:
             out.append(f'<line x1="{left}" x2="{left + 112}" y1="{y(value):.1f}" '
                        f'y2="{y(value):.1f}" stroke="#e4e4e4"/>')
             out.append(f'<text x="{left - 4}" y="{y(value) + 4:.1f}" text-anchor="end" '
-                       f'font-size="10">{_tick(value, top)}</text>')
+                       f'font-size="{SMALL_FONT}">{tick_label(value, top)}</text>')
         out.append(f'<rect x="{left + 8}" y="{y(mapped[i]):.1f}" width="32" '
                    f'height="{y0 - y(mapped[i]):.1f}" fill="#bbbbbb" stroke="#666">'
                    f'<title>mapped {fmt_area(mapped[i], d)} ha</title></rect>')
@@ -416,31 +321,13 @@ def _area_svg(result: dict) -> str:
                 out.append(f'<line x1="{cx - 6}" x2="{cx + 6}" y1="{yy:.1f}" y2="{yy:.1f}" '
                            'stroke="#000" stroke-width="1.5"/>')
         out.append(f'<line x1="{left}" x2="{left + 112}" y1="{y0}" y2="{y0}" stroke="#000"/>')
-        out.append(f'<text x="{left + 24}" y="{y0 + 14}" text-anchor="middle" font-size="10">'
-                   'mapped</text>')
-        out.append(f'<text x="{left + 80}" y="{y0 + 14}" text-anchor="middle" font-size="10">'
-                   'estimated</text>')
+        small = f'text-anchor="middle" font-size="{SMALL_FONT}"'
+        out.append(f'<text x="{left + 24}" y="{y0 + 15}" {small}>mapped</text>')
+        out.append(f'<text x="{left + 80}" y="{y0 + 15}" {small}>estimated</text>')
         label = fmt_area_ci(area[i], cis[i], d)
-        out.append(f'<text x="{left + 52}" y="{y0 + 28}" text-anchor="middle" font-size="10" '
-                   f'fill="#444">{escape(label)} ha</text>')
-    out.append(f'<text x="10" y="{height - 8}" font-size="10" fill="#555">Area in hectares; '
-               'each class on its own scale; error bars: 95 % confidence interval of the '
-               'estimated area.</text>')
+        out.append(f'<text x="{left + 52}" y="{y0 + 32}" {small} fill="#444">'
+                   f'{escape(label)} ha</text>')
     out.append("</svg>")
-    return "\n".join(out)
-
-
-def _tick(value: float, top: float) -> str:
-    step = top / 5
-    digits = 0 if step >= 10 or float(step).is_integer() else (1 if step >= 1 else 2)
-    return f"{value:,.{digits}f}"
-
-
-def _nice_ceiling(value: float) -> float:
-    exponent = math.floor(math.log10(value)) if value > 0 else 0
-    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        candidate = step * 10 ** exponent
-        if candidate >= value:
-            return candidate
-    return 10 ** (exponent + 1)
-
+    return ("<figure>" + "\n".join(out) + "<figcaption>Area in hectares; each class on its own "
+            "scale; error bars: 95 % confidence interval of the estimated area.</figcaption>"
+            "</figure>")

@@ -18,6 +18,7 @@ import numpy as np
 from ..choices import ALLOCATIONS
 from ..errors import InputError, NoDataError, OutputError
 from ..io.raster import Block, atomic_output, check_writable, gdal_env, open_raster, run_blocks
+from ..io.vector import vector_driver
 from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
                       sub_progress)
 
@@ -28,8 +29,6 @@ ALLOCATION_TITLES = {
     "olofsson": "minimum per class, rest proportional (Olofsson et al. 2014)",
 }
 
-_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON",
-            ".fgb": "FlatGeobuf", ".sqlite": "SQLite"}
 
 
 def _largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
@@ -98,6 +97,121 @@ def row_strips(width: int, height: int, bytes_per_pixel: int, memory_mb: float) 
     return [Block(r, min(rows, height - r), width) for r in range(0, height, rows)]
 
 
+def _strata(classification: str, classes, map_nodata, memory_mb: float, progress: Progress,
+            is_cancelled: IsCancelled, warn: Log) -> Dict[int, int]:
+    """Returns ``{class value: mapped pixels}`` of the classes to sample."""
+    from .areas import count_classes
+
+    counts = count_classes(classification, map_nodata, memory_mb, progress=progress,
+                           is_cancelled=is_cancelled)
+    pixels = dict(counts.pixels)
+    if classes:
+        wanted = {int(c) for c in classes}
+        absent = sorted(wanted - set(pixels))
+        if absent:
+            warn(f"Class value(s) {absent} do not occur in the map and get no sample.")
+        pixels = {v: n for v, n in pixels.items() if v in wanted}
+        if not pixels:
+            raise NoDataError(f"None of the classes {sorted(wanted)} occurs in the map; choose "
+                              f"among {sorted(counts.pixels)}.")
+    return pixels
+
+
+def _sample_plan(pixels: Dict[int, int], names: Dict[int, str], sample_size: int,
+                 allocation: str, min_per_class: int, log: Log, warn: Log) -> Dict[int, int]:
+    """Returns ``{class value: samples}``, capped at the pixels available, with warnings."""
+    plan = allocate(pixels, sample_size, allocation, min_per_class)
+    for value, n in list(plan.items()):
+        label = names.get(value, str(value))
+        if n > pixels[value]:
+            warn(f"Class '{label}' has only {pixels[value]} pixels; it gets all of them instead of "
+                 f"{n} samples.")
+            plan[value] = pixels[value]
+        if plan[value] < 2:
+            warn(f"Class '{label}' gets {plan[value]} sample(s): the accuracy report cannot give "
+                 "confidence intervals for a class with fewer than 2 samples. Use the Olofsson "
+                 "allocation or a larger sample.")
+    for value, n in plan.items():
+        log(f"Class '{names.get(value, str(value))}': {pixels[value]:,} pixels, {n} samples.")
+    return plan
+
+
+def _pick_block(chosen: Dict[int, np.ndarray], seen: Dict[int, int], picked: list, block,
+                data: np.ndarray) -> None:
+    """Finds, in one block, the pixels whose rank within their class was drawn."""
+    for value, ordinals in chosen.items():
+        positions = np.flatnonzero(data == value)
+        start = seen[value]
+        lo, hi = np.searchsorted(ordinals, [start, start + positions.size])
+        seen[value] = start + positions.size
+        if hi > lo:
+            hits = positions[ordinals[lo:hi] - start]
+            picked.append((block.row_off + hits // data.shape[1], hits % data.shape[1],
+                           np.full(hits.size, value, dtype=np.int64)))
+
+
+def _draw(classification: str, chosen: Dict[int, np.ndarray], memory_mb: float,
+          progress: Progress, is_cancelled: IsCancelled) -> tuple:
+    """Walks the map once; returns ``(rows, cols, classes, transform, crs wkt)`` of the drawn
+    pixels in raster order."""
+    import functools
+
+    picked: list = []
+    with gdal_env(), open_raster(classification, "Classification raster") as src:
+        blocks = row_strips(src.width, src.height, np.dtype(src.dtypes[0]).itemsize + 16,
+                            memory_mb)
+        run_blocks(blocks, lambda block: src.read(1, window=block.window),
+                   functools.partial(_pick_block, chosen, {v: 0 for v in chosen}, picked),
+                   progress, is_cancelled)
+        transform = src.transform
+        wkt = src.crs.to_wkt() if src.crs else None
+    if not picked:
+        raise NoDataError("No pixel was drawn; check the classes and the sample size.")
+    rows, cols, values = (np.concatenate(part) for part in zip(*picked))
+    canonical = np.lexsort((cols, rows))  # raster order, whatever the block size
+    return rows[canonical], cols[canonical], values[canonical], transform, wkt
+
+
+def _write_points(output_path: str, driver_name: str, wkt: Optional[str], field: str,
+                  description: str, points: list) -> None:
+    """Writes ``(sample_id, map_class, map_name, x, y)`` points atomically, every file of the
+    format moved whole."""
+    from osgeo import ogr, osr
+
+    srs = None
+    if wkt:
+        srs = osr.SpatialReference()
+        srs.ImportFromWkt(wkt)
+    layer_name = os.path.splitext(os.path.basename(output_path))[0]
+    with atomic_output(output_path, "Sample output") as temp:
+        ds = ogr.GetDriverByName(driver_name).CreateDataSource(temp)
+        if ds is None:
+            raise OutputError(f"Cannot create '{output_path}'.")
+        layer = ds.CreateLayer(layer_name, srs, ogr.wkbPoint)
+        for name, kind, width in (("sample_id", ogr.OFTInteger, 0),
+                                  ("map_class", ogr.OFTInteger, 0),
+                                  ("map_name", ogr.OFTString, 80), (field, ogr.OFTInteger, 0)):
+            definition = ogr.FieldDefn(name, kind)
+            if width:
+                definition.SetWidth(width)
+            layer.CreateField(definition)
+        layer.SetMetadataItem("DESCRIPTION", description)
+        ds.StartTransaction()
+        defn = layer.GetLayerDefn()
+        for sample_id, value, name, x, y in points:
+            feature = ogr.Feature(defn)
+            feature.SetField("sample_id", sample_id)
+            feature.SetField("map_class", value)
+            feature.SetField("map_name", name)
+            feature.SetFieldNull(field)
+            point = ogr.Geometry(ogr.wkbPoint)
+            point.AddPoint_2D(x, y)
+            feature.SetGeometry(point)
+            layer.CreateFeature(feature)
+        ds.CommitTransaction()
+        ds = None
+
+
 def draw_stratified_sample(
     classification: str,
     output_path: str,
@@ -134,127 +248,33 @@ def draw_stratified_sample(
     Raises:
         InputError, NoDataError, OutputError: naming the problem; no output is left behind.
     """
-    from osgeo import ogr, osr
-
-    from .areas import count_classes
     from ..io.classmap import read_class_styling
 
-    ext = os.path.splitext(output_path or "")[1].lower()
-    if ext not in _DRIVERS:
-        raise OutputError(f"Sample output '{output_path}': use a GeoPackage (.gpkg) or one of "
-                          f"{', '.join(sorted(_DRIVERS))}.")
+    driver_name = vector_driver(output_path, "Sample output")
     check_writable(output_path, "Sample output")
     field = (reference_field or "").strip()
     if not field or field.lower() in ("sample_id", "map_class", "map_name"):
         raise InputError(f"Reference field name '{reference_field}' is empty or taken; use e.g. "
                          "'reference'.")
-    counts = count_classes(classification, map_nodata, memory_mb,
-                           progress=sub_progress(progress, 0, 0.4), is_cancelled=is_cancelled)
-    pixels = dict(counts.pixels)
-    if classes:
-        wanted = {int(c) for c in classes}
-        absent = sorted(wanted - set(pixels))
-        if absent:
-            warn(f"Class value(s) {absent} do not occur in the map and get no sample.")
-        pixels = {v: n for v, n in pixels.items() if v in wanted}
-        if not pixels:
-            raise NoDataError(f"None of the classes {sorted(wanted)} occurs in the map; choose "
-                              f"among {sorted(counts.pixels)}.")
+    pixels = _strata(classification, classes, map_nodata, memory_mb,
+                     sub_progress(progress, 0, 0.4), is_cancelled, warn)
     names = {c.value: c.name for c in read_class_styling(classification)}
-    plan = allocate(pixels, sample_size, allocation, min_per_class)
-    for value, n in list(plan.items()):
-        label = names.get(value, str(value))
-        if n > pixels[value]:
-            warn(f"Class '{label}' has only {pixels[value]} pixels; it gets all of them instead of "
-                 f"{n} samples.")
-            plan[value] = pixels[value]
-        if plan[value] < 2:
-            warn(f"Class '{label}' gets {plan[value]} sample(s): the accuracy report cannot give "
-                 "confidence intervals for a class with fewer than 2 samples. Use the Olofsson "
-                 "allocation or a larger sample.")
-    for value, n in plan.items():
-        log(f"Class '{names.get(value, str(value))}': {pixels[value]:,} pixels, {n} samples.")
-
+    plan = _sample_plan(pixels, names, sample_size, allocation, min_per_class, log, warn)
     rng = np.random.default_rng(seed)
     chosen = {v: np.sort(rng.choice(pixels[v], size=n, replace=False)) if n else
               np.zeros(0, np.int64) for v, n in plan.items()}
-    seen = {v: 0 for v in plan}
-    picked_rows, picked_cols, picked_class = [], [], []
-
-    with gdal_env(), open_raster(classification, "Classification raster") as src:
-        nodata = counts.nodata
-
-        def read(block):
-            return src.read(1, window=block.window)
-
-        def work(block, data):
-            for value, ordinals in chosen.items():
-                positions = np.flatnonzero(data == value)
-                start = seen[value]
-                lo, hi = np.searchsorted(ordinals, [start, start + positions.size])
-                seen[value] = start + positions.size
-                if hi > lo:
-                    hits = positions[ordinals[lo:hi] - start]
-                    picked_rows.append(block.row_off + hits // data.shape[1])
-                    picked_cols.append(hits % data.shape[1])
-                    picked_class.append(np.full(hits.size, value, dtype=np.int64))
-
-        blocks = row_strips(src.width, src.height, np.dtype(src.dtypes[0]).itemsize + 16,
-                            memory_mb)
-        run_blocks(blocks, read, work, sub_progress(progress, 0.4, 0.9), is_cancelled)
-        transform = src.transform
-        wkt = src.crs.to_wkt() if src.crs else None
-    if not picked_rows:
-        raise NoDataError("No pixel was drawn; check the classes and the sample size.")
-    rows = np.concatenate(picked_rows)
-    cols = np.concatenate(picked_cols)
-    values = np.concatenate(picked_class)
-    canonical = np.lexsort((cols, rows))  # raster order, whatever the block size
-    rows, cols, values = rows[canonical], cols[canonical], values[canonical]
+    rows, cols, values, transform, wkt = _draw(classification, chosen, memory_mb,
+                                               sub_progress(progress, 0.4, 0.9), is_cancelled)
     xs, ys = transform * (cols + 0.5, rows + 0.5)
     ids = rng.permutation(rows.size) + 1  # random ids, so labelling order is not class by class
-    order = np.argsort(ids)
-
-    driver = ogr.GetDriverByName(_DRIVERS[ext])
-    if driver is None:
-        raise OutputError(f"GDAL has no {_DRIVERS[ext]} driver; write a GeoPackage instead.")
-    srs = None
-    if wkt:
-        srs = osr.SpatialReference()
-        srs.ImportFromWkt(wkt)
-    layer_name = os.path.splitext(os.path.basename(output_path))[0]
-    with atomic_output(output_path, "Sample output") as temp:
-        ds = driver.CreateDataSource(temp)
-        if ds is None:
-            raise OutputError(f"Cannot create '{output_path}'.")
-        layer = ds.CreateLayer(layer_name, srs, ogr.wkbPoint)
-        for name, kind, width in (("sample_id", ogr.OFTInteger, 0),
-                                  ("map_class", ogr.OFTInteger, 0),
-                                  ("map_name", ogr.OFTString, 80), (field, ogr.OFTInteger, 0)):
-            definition = ogr.FieldDefn(name, kind)
-            if width:
-                definition.SetWidth(width)
-            layer.CreateField(definition)
-        layer.SetMetadataItem("DESCRIPTION", (
-            f"Stratified random sample of {os.path.basename(classification)}: strata = map "
-            "classes, "
-            f"allocation {ALLOCATION_TITLES[allocation]}, seed {seed}. Fill '{field}' with the "
-            "reference class value (without looking at map_class), then run the LandFusion "
-            "accuracy report with the stratified design."))
-        ds.StartTransaction()
-        defn = layer.GetLayerDefn()
-        for i in order:
-            feature = ogr.Feature(defn)
-            feature.SetField("sample_id", int(ids[i]))
-            feature.SetField("map_class", int(values[i]))
-            feature.SetField("map_name", names.get(int(values[i]), str(int(values[i]))))
-            feature.SetFieldNull(field)
-            point = ogr.Geometry(ogr.wkbPoint)
-            point.AddPoint_2D(float(xs[i]), float(ys[i]))
-            feature.SetGeometry(point)
-            layer.CreateFeature(feature)
-        ds.CommitTransaction()
-        ds = None
+    description = (
+        f"Stratified random sample of {os.path.basename(classification)}: strata = map classes, "
+        f"allocation {ALLOCATION_TITLES[allocation]}, seed {seed}. Fill '{field}' with the "
+        "reference class value (without looking at map_class), then run the LandFusion "
+        "accuracy report with the stratified design.")
+    points = [(int(ids[i]), int(values[i]), names.get(int(values[i]), str(int(values[i]))),
+               float(xs[i]), float(ys[i])) for i in np.argsort(ids)]
+    _write_points(output_path, driver_name, wkt, field, description, points)
     progress(1.0)
     log(f"{rows.size} sample points written to {output_path}.")
     return {

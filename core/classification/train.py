@@ -10,7 +10,6 @@ self-contained HTML report.
 from __future__ import annotations
 
 import html
-import json
 import os
 import time
 from collections import OrderedDict
@@ -21,6 +20,10 @@ import numpy as np
 from ..choices import CLASSIFIERS
 from ..io import raster as raster_io
 from ..io.classmap import choose_nodata
+from ..io.reports import (
+    HtmlReport, Markup, bar_chart, fmt_value, heatmap, json_safe, json_text, swatch,
+    write_report_files,
+)
 from ..errors import InputError, ModelError, NoDataError
 from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
@@ -132,11 +135,15 @@ def parse_parameters(text: str) -> dict:
     return result
 
 
+#: Orientation of every confusion matrix LandFusion reports (the accuracy report's).
+MATRIX_ORIENTATION = "rows = predicted (map) classes, columns = reference classes"
+
+
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes) -> dict:
     """Returns OA, kappa, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
 
-    The confusion matrix has the reference classes in rows and the predicted classes in columns,
-    both in the order of ``classes``.
+    The confusion matrix is oriented as in the accuracy report: predicted (map) classes in rows,
+    reference classes in columns, both in the order of ``classes``.
     """
     from sklearn.metrics import (
         accuracy_score, cohen_kappa_score, confusion_matrix, f1_score,
@@ -156,7 +163,8 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes) -> d
              "f1": float(f), "support": int(s)}
             for c, p, r, f, s in zip(classes, precision, recall, f1, support)
         ],
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        "confusion_matrix": confusion_matrix(y_pred, y_true, labels=labels).tolist(),
+        "orientation": MATRIX_ORIENTATION,
         "labels": labels,
     }
 
@@ -371,7 +379,7 @@ def train_classifier(
         "class_field": class_field,
         "algorithm": ALGORITHM_NAMES[key],
         "algorithm_key": key,
-        "parameters": _jsonable(model.steps[-1][1].get_params()),
+        "parameters": json_safe(model.steps[-1][1].get_params()),
         "scaling": "standardisation inside the model" if key in _SCALED else "none needed",
         "band_names": samples.band_names,
         "crs": crs_wkt,
@@ -432,151 +440,129 @@ def verify_onnx(onnx_model, model, X: np.ndarray, seed: int = 0, limit: int = 20
     }
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
-
-
 def write_reports(report: dict, html_path: str) -> str:
-    """Writes the HTML report and the JSON report beside it; returns the JSON path."""
+    """Writes the HTML report and the JSON report beside it, atomically; returns the JSON path."""
     json_path = os.path.splitext(html_path)[0] + ".json"
-    with raster_io.atomic_output(json_path, "JSON report") as temp:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(_jsonable(report), handle, indent=2)
-    try:
-        with raster_io.atomic_output(html_path, "HTML report") as temp:
-            with open(temp, "w", encoding="utf-8") as handle:
-                handle.write(render_html_report(report))
-    except BaseException:
-        raster_io.remove_outputs([json_path])
-        raise
+    write_report_files([(json_path, json_text(report), "JSON report"),
+                        (html_path, lambda: render_html_report(report), "HTML report")])
     return json_path
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#222;max-width:70em}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;
-text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
-.sw{display:inline-block;width:1em;height:1em;border:1px solid #555;vertical-align:middle;
-margin-right:.4em}.warn{background:#fff4e0;border-left:4px solid #f0a000;padding:.4em .8em;
-margin:.4em 0}.primary{font-weight:bold}small{color:#666}
-"""
+VALIDATION_LABELS = {"grouped": "k-fold grouped by polygon (leak-free)",
+                     "pixel": "k-fold by pixel (optimistic, for comparison)"}
 
 
 def _fmt(value, digits=3):
-    return "&ndash;" if value is None else f"{value:.{digits}f}"
+    return fmt_value(value, digits)
 
 
-def _confusion_html(metrics: dict, classes: list) -> str:
-    matrix = np.array(metrics["confusion_matrix"])
-    names = [html.escape(c["name"]) for c in classes]
-    head = "".join(f"<th>{n}</th>" for n in names)
-    rows = []
-    for i, row in enumerate(matrix):
-        total = max(1, int(row.sum()))
-        cells = []
-        for j, value in enumerate(row):
-            share = value / total
-            colour = f"rgba(44,160,44,{share:.2f})" if i == j else f"rgba(214,39,40,{share:.2f})"
-            cells.append(f'<td style="background:{colour}">{int(value)}</td>')
-        rows.append(f"<tr><th class='l'>{names[i]}</th>{''.join(cells)}"
-                    f"<td>{int(row.sum())}</td></tr>")
-    return (f"<table><tr><th class='l'>reference \\ predicted</th>{head}<th>total</th></tr>"
-            f"{''.join(rows)}</table>")
+def _class_label(c: dict) -> Markup:
+    return swatch(c["name"], c["color"])
+
+
+def _confusion_figure(page: HtmlReport, metrics: dict, classes: list, what: str) -> None:
+    """Adds the confusion matrix as a table and a heat map (rows = predicted, columns =
+    reference)."""
+    matrix = [[int(v) for v in row] for row in metrics["confusion_matrix"]]
+    names = [c["name"] for c in classes]
+    rows = [[_class_label(c)] + row + [sum(row)] for c, row in zip(classes, matrix)]
+    rows.append(["total"] + [sum(col) for col in zip(*matrix)] + [sum(map(sum, matrix))])
+    page.table(["predicted \\ reference"] + names + ["total"], rows,
+               caption="Rows = predicted (map) classes, columns = reference classes (pixels)",
+               diagonal_from=1)
+    page.figure(heatmap(names, names, matrix, "Predicted", "Reference"),
+                f"Confusion matrix, {what}: rows = predicted classes, columns = reference "
+                "classes; cells are pixel counts, shaded by their share of the predicted-class "
+                "row (blue = correct, red = error).")
+
+
+def _accuracy_section(page: HtmlReport, validation: dict) -> None:
+    primary = validation.get("primary")
+    rows, css = [], []
+    for method in ("grouped", "pixel"):
+        m = validation.get(method)
+        label = VALIDATION_LABELS[method]
+        if m:
+            rows.append([label, m["folds"], _fmt(m["overall_accuracy"]), _fmt(m["kappa"]),
+                         _fmt(m["macro_f1"])])
+        else:
+            rows.append([label, "not possible", "", "", ""])
+        css.append("primary" if method == primary else None)
+    page.heading("Accuracy")
+    page.table(["validation", "folds", "overall accuracy", "kappa", "macro F1"], rows,
+               row_classes=css)
+
+
+def _per_class_section(page: HtmlReport, validation: dict, classes: list) -> None:
+    primary = validation["primary"]
+    m = validation[primary]
+    label = VALIDATION_LABELS[primary]
+    page.heading(f"Per class ({label})")
+    page.table(["class", "value", "precision", "recall", "F1", "support (pixels)"],
+               [[_class_label(c), c["value"], _fmt(pc["precision"]), _fmt(pc["recall"]),
+                 _fmt(pc["f1"]), pc["support"]] for c, pc in zip(classes, m["per_class"])])
+    page.figure(bar_chart([c["name"] for c in classes], [pc["f1"] for pc in m["per_class"]],
+                          "F1 per class", [c["color"] for c in classes], maximum=1.0,
+                          digits=3, value_label="F1"),
+                f"F1 per class, {label}.")
+    page.heading("Confusion matrix (pixels)")
+    _confusion_figure(page, m, classes, label)
+    other = "pixel" if primary == "grouped" else None
+    if other and validation.get(other):
+        page.heading(f"Confusion matrix, {VALIDATION_LABELS[other]}")
+        _confusion_figure(page, validation[other], classes, VALIDATION_LABELS[other])
+
+
+def _samples_section(page: HtmlReport, samples: dict) -> None:
+    classes = samples["classes"]
+    page.heading("Samples")
+    page.table(["class", "value", "polygons", "samples used", "pixels available"],
+               [[_class_label(c), c["value"], c["polygons"], c["samples"], c["available"]]
+                for c in classes])
+    page.paragraph(
+        "Training layer: {features} features, {used} used; {outside} outside the raster, "
+        "{null_class} without class, {repaired} repaired, {skipped_invalid} invalid and skipped, "
+        "{no_pixel} covering no pixel centre. Pixels dropped: {nodata} nodata, {nonfinite} "
+        "NaN/inf.".format(nodata=samples["dropped_nodata"],
+                          nonfinite=samples["dropped_nonfinite"], **samples["vector"]))
+    page.details("Samples per polygon", lambda p: p.table(
+        ["fid", "class", "pixels", "samples used"],
+        [[i["fid"], i["class"], i["pixels"], i["samples"]] for i in samples["features"]],
+        left_columns=0))
+
+
+def _model_section(page: HtmlReport, report: dict) -> None:
+    page.heading("Model")
+    page.paragraph(f"{report['algorithm']}; scaling: {report['scaling']}; seed {report['seed']}; "
+                   f"trained in {report['training_seconds']} s.")
+    page.table(["parameter", "value"],
+               [[k, str(v)] for k, v in sorted(report["parameters"].items())], left_columns=2)
+    bands = ", ".join(b or f"(band {i + 1})" for i, b in enumerate(report["band_names"]))
+    page.paragraph(Markup(
+        f"Input bands ({len(report['band_names'])}): {html.escape(bands)}<br>Raster: "
+        f"<code>{html.escape(report['raster'])}</code><br>Pixel size: "
+        f"{html.escape(str(report['pixel_size']))}"))
+    check = report.get("onnx_check") or {}
+    if check:
+        page.paragraph(f"ONNX check: labels agree with scikit-learn on "
+                       f"{100 * check['label_agreement']:.2f} % of {check['checked_pixels']} "
+                       "training pixels; largest probability difference "
+                       f"{check['max_probability_difference']:.2e}.")
+    versions = ", ".join(f"{k} {v}" for k, v in report.get("versions", {}).items())
+    page.paragraph(versions, css="small")
 
 
 def render_html_report(report: dict) -> str:
     """Renders the training report as one self-contained HTML page (no external resources)."""
-    e = html.escape
     samples = report["samples"]
-    classes = samples["classes"]
     validation = report["validation"]
-    primary = validation.get("primary")
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>{e(report['title'])}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{e(report['title'])}</h1>",
-             f"<p><small>{e(report['created'])} &middot; model <code>{e(report['model'])}</code>"
-             "</small></p>"]
-    for note in validation.get("notes", []):
-        parts.append(f"<div class='warn'>{e(note)}</div>")
-    parts.append("<h2>Accuracy</h2><table><tr><th class='l'>validation</th><th>folds</th>"
-                 "<th>overall accuracy</th><th>kappa</th><th>macro F1</th></tr>")
-    labels = {"grouped": "k-fold grouped by polygon (leak-free)",
-              "pixel": "k-fold by pixel (optimistic, for comparison)"}
-    for method in ("grouped", "pixel"):
-        m = validation.get(method)
-        css = " class='primary'" if method == primary else ""
-        if m:
-            parts.append(f"<tr{css}><td class='l'>{labels[method]}</td><td>{m['folds']}</td>"
-                         f"<td>{_fmt(m['overall_accuracy'])}</td><td>{_fmt(m['kappa'])}</td>"
-                         f"<td>{_fmt(m['macro_f1'])}</td></tr>")
-        else:
-            parts.append(f"<tr><td class='l'>{labels[method]}</td><td colspan='4'>not possible"
-                         "</td></tr>")
-    parts.append("</table>")
-    if primary:
-        m = validation[primary]
-        parts.append(f"<h2>Per class ({e(labels[primary])})</h2><table><tr><th class='l'>class"
-                     "</th><th>value</th><th>precision</th><th>recall</th><th>F1</th>"
-                     "<th>support (pixels)</th></tr>")
-        for c, pc in zip(classes, m["per_class"]):
-            parts.append(f"<tr><td class='l'><span class='sw' style='background:{e(c['color'])}'>"
-                         f"</span>{e(c['name'])}</td><td>{c['value']}</td>"
-                         f"<td>{_fmt(pc['precision'])}</td><td>{_fmt(pc['recall'])}</td>"
-                         f"<td>{_fmt(pc['f1'])}</td>"
-                         f"<td>{pc['support']}</td></tr>")
-        parts.append("</table><h2>Confusion matrix (pixels)</h2>")
-        parts.append(_confusion_html(m, classes))
-        other = "pixel" if primary == "grouped" else None
-        if other and validation.get(other):
-            parts.append(f"<h2>Confusion matrix, {e(labels[other])}</h2>")
-            parts.append(_confusion_html(validation[other], classes))
-    parts.append("<h2>Samples</h2><table><tr><th class='l'>class</th><th>value</th>"
-                 "<th>polygons</th><th>samples used</th><th>pixels available</th></tr>")
-    for c in classes:
-        parts.append(f"<tr><td class='l'><span class='sw' style='background:{e(c['color'])}'>"
-                     f"</span>{e(c['name'])}</td><td>{c['value']}</td><td>{c['polygons']}</td>"
-                     f"<td>{c['samples']}</td><td>{c['available']}</td></tr>")
-    parts.append("</table>")
-    vector = samples["vector"]
-    parts.append(
-        "<p>Training layer: {features} features, {used} used; {outside} outside the raster, "
-        "{null_class} without class, {repaired} repaired, {skipped_invalid} invalid and skipped, "
-        "{no_pixel} covering no pixel centre. Pixels dropped: {nodata} nodata, {nonfinite} NaN/inf."
-        "</p>".format(nodata=samples["dropped_nodata"], nonfinite=samples["dropped_nonfinite"],
-                      **vector))
-    parts.append("<details><summary>Samples per polygon</summary><table><tr><th>fid</th>"
-                 "<th>class</th><th>pixels</th><th>samples used</th></tr>")
-    for item in samples["features"]:
-        parts.append(f"<tr><td>{item['fid']}</td><td>{item['class']}</td><td>{item['pixels']}</td>"
-                     f"<td>{item['samples']}</td></tr>")
-    parts.append("</table></details>")
-    parts.append(f"<h2>Model</h2><p>{e(report['algorithm'])}; scaling: {e(report['scaling'])}; "
-                 f"seed {report['seed']}; trained in {report['training_seconds']} s.</p>")
-    parts.append("<table><tr><th class='l'>parameter</th><th class='l'>value</th></tr>")
-    for k, v in sorted(report["parameters"].items()):
-        parts.append(f"<tr><td class='l'>{e(k)}</td><td class='l'>{e(str(v))}</td></tr>")
-    parts.append("</table>")
-    bands = ", ".join(b or f"(band {i + 1})" for i, b in enumerate(report["band_names"]))
-    parts.append(f"<p>Input bands ({len(report['band_names'])}): {e(bands)}<br>Raster: "
-                 f"<code>{e(report['raster'])}</code><br>Pixel size: "
-                 f"{e(str(report['pixel_size']))}</p>")
-    check = report.get("onnx_check") or {}
-    if check:
-        parts.append(f"<p>ONNX check: labels agree with scikit-learn on "
-                     f"{100 * check['label_agreement']:.2f} % of {check['checked_pixels']} "
-                     "training pixels; largest probability difference "
-                     f"{check['max_probability_difference']:.2e}.</p>")
-    versions = ", ".join(f"{k} {v}" for k, v in report.get("versions", {}).items())
-    parts.append(f"<p><small>{e(versions)}</small></p></body></html>")
-    return "\n".join(parts)
+    page = HtmlReport(report["title"])
+    page.paragraph(Markup(f"{html.escape(report['created'])} &middot; model "
+                          f"<code>{html.escape(report['model'])}</code>"), css="small")
+    page.notes(validation.get("notes", []), title="Warnings")
+    _accuracy_section(page, validation)
+    if validation.get("primary"):
+        _per_class_section(page, validation, samples["classes"])
+    _samples_section(page, samples)
+    _model_section(page, report)
+    return page.render()

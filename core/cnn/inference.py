@@ -13,13 +13,12 @@ A LandFusion CNN (see :mod:`model_metadata`) is run over a raster in strips of o
 - Pixels where any band the model uses is nodata (the band's nodata value, NaN/inf or a value the
   model lists) are filled with the model's ``nodata_fill`` before inference and masked in every
   output; tiles without any valid pixel are not run at all.
-- Outputs are written by the pixel classifier's :class:`~classify_raster.ClassificationWriter`,
+- Outputs are written by the shared :class:`~landfusion.core.io.class_writer.ClassificationWriter`,
   so both engines produce the same class raster, confidence/margin raster and probability stack.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -27,8 +26,10 @@ from typing import Optional
 import numpy as np
 
 from ..io import raster as raster_io
-from ..classification.classify import ClassificationWriter, check_model_bands, class_fractions, valid_pixels
-from ..errors import BandError, InputError, ModelError, NoDataError
+from ..classification.classify import check_model_bands
+from ..io.class_writer import ClassificationWriter, class_fractions, valid_pixels
+from ..sensors.bands import input_band_names
+from ..errors import InputError, ModelError, NoDataError
 from ..models.cnn_model import ModelMetadata, metadata_from_props, read_props
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
@@ -138,21 +139,6 @@ def load_model(path: str, metadata: Optional[ModelMetadata] = None, threads: int
     return LoadedModel(path, metadata, session, input_name, output_name, fixed)
 
 
-def _pixel_size_m(dataset) -> Optional[float]:
-    """Mean pixel size in metres (approximate for geographic CRSs)."""
-    if dataset.crs is None:
-        return None
-    res_x, res_y = abs(dataset.transform.a), abs(dataset.transform.e)
-    if dataset.crs.is_geographic:
-        lat = dataset.xy(dataset.height / 2, dataset.width / 2)[1]
-        return 0.5 * (res_x * 111320.0 * math.cos(math.radians(lat)) + res_y * 110574.0)
-    try:
-        factor = dataset.crs.linear_units_factor[1]
-    except Exception:  # unknown units: assume metres
-        factor = 1.0
-    return 0.5 * (res_x + res_y) * factor
-
-
 @dataclass
 class CnnPlan:
     """Everything decided before any pixel is read."""
@@ -165,18 +151,6 @@ class CnnPlan:
     warnings: list
 
 
-def _input_band_names(dataset, band_names) -> list:
-    descriptions = raster_io.band_descriptions(dataset)
-    if band_names is None or (isinstance(band_names, str) and not band_names.strip()):
-        return descriptions
-    names = band_names if not isinstance(band_names, str) else [
-        n.strip() for n in band_names.split(",") if n.strip()]
-    if len(names) != dataset.count:
-        raise BandError(f"{len(names)} band names were given ({', '.join(names)}) but the raster "
-                        f"has {dataset.count} band(s). Give one name per band, in band order.")
-    return list(names)
-
-
 def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[int] = None,
              overlap: Optional[int] = None, batch_size: int = 4) -> CnnPlan:
     """Checks the raster against the model (bands, size, pixel size) and fixes tile and overlap.
@@ -186,7 +160,7 @@ def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[i
         InputError: when the tile size or overlap cannot be used.
     """
     meta = model.metadata
-    names = _input_band_names(dataset, band_names)
+    names = input_band_names(dataset, band_names)
     indexes = check_model_bands(meta.bands, dataset, model.label, band_names=names)
     warnings = []
     if not any(names):
@@ -223,7 +197,7 @@ def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[i
             f"{tile}x{tile} tile; it is mirrored at its edges to fill the tile, so results near "
             "its edges are less reliable.")
     expected = meta.pixel_size
-    actual = _pixel_size_m(dataset)
+    actual = raster_io.pixel_size_m(dataset)
     if expected and actual and not 1 / 1.5 <= actual / expected <= 1.5:
         warnings.append(f"{model.label} expects {expected:g} m pixels; the raster has about "
                         f"{actual:.3g} m pixels. Resample the input for reliable results.")

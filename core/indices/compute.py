@@ -1,63 +1,66 @@
-"""Block-wise computation of spectral indices from a Sentinel-2 multi-band raster."""
+"""Block-wise computation of spectral indices from a Sentinel-2 multi-band raster.
+
+The engine reads top-down: :class:`IndexOptions` (validated once, for the check and the run),
+:func:`plan_spectral_indices` (everything decided before a pixel is read), and the block
+function :func:`index_block`, walked by :func:`~landfusion.core.io.raster.run_blocks`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
-import re
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..io import raster as raster_io
-from ..sensors.bands import require_bands, resolve_s2_band_names
 from ..errors import InputError, LandFusionError, OutputError
-from .formulas import DEFAULT_INDICES, INDICES, Expression, evaluate_index, needed_bands
+from ..io import raster as raster_io
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
-
-#: Offset of Sentinel-2 products from processing baseline 04.00 (acquired from 2022-01-25).
-BASELINE_04_OFFSET = -1000.0
-
-_BASELINE_IN_NAME = re.compile(r"_N(\d{2})(\d{2})_")
+from ..sensors.bands import require_bands, resolve_s2_band_names
+from ..sensors.sentinel2 import DN_SCALE, detect_offset
+from .formulas import DEFAULT_INDICES, INDICES, Expression, evaluate_index, needed_bands
 
 
-def detect_offset(dataset, path: str) -> tuple:
-    """Works out the DN offset of a Sentinel-2 raster from its metadata.
+@dataclass
+class IndexOptions:
+    """What to compute and how (see :func:`compute_spectral_indices` for each option)."""
 
-    Looks, in order, for an explicit ``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET`` tag (dataset or
-    band level), a ``PROCESSING_BASELINE`` tag, and a product name with ``_Nxxyy_`` in the file
-    path. Baselines 04.00 and later use an offset of -1000.
+    indices: Sequence[str] = DEFAULT_INDICES
+    band_names: Optional[str] = None
+    scale: float = DN_SCALE
+    offset: Optional[float] = None
+    savi_l: float = 0.5
+    expression: Optional[str] = None
+    expression_name: str = "CUSTOM"
+    memory_mb: float = raster_io.DEFAULT_MEMORY_MB
+    compress: str = "NONE"
 
-    Returns:
-        ``(offset, reason)`` with offset None when nothing in the metadata tells.
-    """
-    tag_sets = [dataset.tags()]
-    tag_sets += [dataset.tags(i) for i in dataset.indexes]
-    for tags in tag_sets:
-        for key, value in tags.items():
-            if key.upper().endswith(("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET")) or key.upper().startswith(
-                ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET")
-            ):
-                try:
-                    return float(value), f"metadata {key}={value}"
-                except ValueError:
-                    continue
-    for tags in tag_sets:
-        for key, value in tags.items():
-            if key.upper() == "PROCESSING_BASELINE":
-                try:
-                    baseline = float(value)
-                except ValueError:
-                    continue
-                offset = BASELINE_04_OFFSET if baseline >= 4.0 else 0.0
-                return offset, f"processing baseline {value} in the metadata"
-    names = [os.path.abspath(path)] + list(getattr(dataset, "files", []) or [])
-    match = next((m for m in (_BASELINE_IN_NAME.search(n) for n in names) if m), None)
-    if match:
-        baseline = int(match.group(1)) + int(match.group(2)) / 100.0
-        offset = BASELINE_04_OFFSET if baseline >= 4.0 else 0.0
-        return offset, f"processing baseline {baseline:05.2f} in the product name"
-    return None, "no processing baseline in the metadata"
+    def validated(self) -> "IndexOptions":
+        """Returns a normalised, checked copy.
+
+        Raises:
+            InputError: unknown index, empty choice, invalid expression or scale.
+        """
+        indices = [i.strip().upper() for i in self.indices if i and i.strip()]
+        unknown = [i for i in indices if i not in INDICES]
+        if unknown:
+            raise InputError(
+                f"Unknown index(es): {', '.join(unknown)}. Available: {', '.join(INDICES)}."
+            )
+        has_custom = bool(self.expression and self.expression.strip())
+        if has_custom:
+            Expression(self.expression)  # raises InputError naming what is wrong with it
+        if not indices and not has_custom:
+            raise InputError("Choose at least one index or give a custom expression.")
+        name = (self.expression_name or "CUSTOM").strip()
+        if has_custom and name.upper() in indices:
+            raise InputError(f"The custom index is named '{name}' like a chosen index; rename it.")
+        if not self.scale or not np.isfinite(self.scale):
+            raise InputError("The reflectance scale must be a non-zero number (10000 for "
+                             "Sentinel-2).")
+        return dataclasses.replace(self, indices=indices, expression_name=name)
 
 
 @dataclass
@@ -70,72 +73,102 @@ class IndexPlan:
     out_names: list
     used: list
     band_index: dict
+    nodata: Dict[str, Optional[float]] = dataclasses.field(default_factory=dict)
+    integer_input: bool = False
+    scale: float = DN_SCALE
+    offset: float = 0.0
+    offset_reason: str = "as given"
+    savi_l: float = 0.5
 
 
-def plan_spectral_indices(
-    dataset,
-    indices: Sequence[str],
-    band_names: Optional[str] = None,
-    expression: Optional[str] = None,
-    expression_name: str = "CUSTOM",
-) -> IndexPlan:
-    """Checks the index choice against an open raster's bands.
+def plan_spectral_indices(dataset, options: IndexOptions, path: Optional[str] = None
+                          ) -> IndexPlan:
+    """Checks the validated options against an open raster's bands and fixes the offset.
+
+    Args:
+        dataset: the open input raster.
+        options: :meth:`IndexOptions.validated` options.
+        path: the input's path (its product name may tell the processing baseline).
 
     Raises:
-        InputError: unknown index, empty choice or invalid expression.
+        InputError: invalid expression.
         BandError: band names unknown or a band an index needs is missing.
     """
-    indices = [i.strip().upper() for i in indices if i and i.strip()]
-    unknown = [i for i in indices if i not in INDICES]
-    if unknown:
-        raise InputError(
-            f"Unknown index(es): {', '.join(unknown)}. Available: {', '.join(INDICES)}."
-        )
-    custom = Expression(expression) if expression and expression.strip() else None
-    if not indices and custom is None:
-        raise InputError("Choose at least one index or give a custom expression.")
-    out_names = list(indices)
-    if custom is not None:
-        expression_name = (expression_name or "CUSTOM").strip()
-        if expression_name.upper() in out_names:
-            raise InputError(
-                f"The custom index is named '{expression_name}' like a chosen index; rename it."
-            )
-        out_names.append(expression_name)
-    names = resolve_s2_band_names(band_names, raster_io.band_descriptions(dataset), "the input")
-    for name in indices:
+    o = options
+    custom = Expression(o.expression) if o.expression and o.expression.strip() else None
+    out_names = list(o.indices) + ([o.expression_name] if custom is not None else [])
+    names = resolve_s2_band_names(o.band_names, raster_io.band_descriptions(dataset), "the input")
+    for name in o.indices:
         require_bands(names, INDICES[name].bands, name)
     if custom is not None:
         require_bands(names, custom.bands, f"The custom expression '{custom.text}'")
-    used = needed_bands(indices, custom)
-    return IndexPlan(names, indices, custom, out_names, used,
-                     {name: names.index(name) + 1 for name in used})
+    used = needed_bands(o.indices, custom)
+    band_index = {name: names.index(name) + 1 for name in used}
+    offset, reason = o.offset, "as given"
+    if offset is None:
+        detected, reason = detect_offset(dataset, path or dataset.name)
+        offset = detected if detected is not None else 0.0
+    return IndexPlan(
+        names, list(o.indices), custom, out_names, used, band_index,
+        nodata={name: dataset.nodatavals[band_index[name] - 1] for name in used},
+        integer_input=all(np.issubdtype(np.dtype(dataset.dtypes[band_index[n] - 1]), np.integer)
+                          for n in used),
+        scale=float(o.scale), offset=float(offset), offset_reason=reason,
+        savi_l=float(o.savi_l))
 
 
-def check_spectral_indices(input_path: str, indices: Sequence[str], band_names: Optional[str] = None,
-                           expression: Optional[str] = None,
-                           expression_name: str = "CUSTOM") -> IndexPlan:
-    """Opens the input and validates the choice (see :func:`plan_spectral_indices`)."""
+def check_spectral_indices(input_path: str, **options) -> IndexPlan:
+    """Opens the input and validates the choice without reading pixels.
+
+    Args:
+        options: the fields of :class:`IndexOptions`.
+    """
+    o = IndexOptions(**options).validated()
     with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as src:
-        return plan_spectral_indices(src, indices, band_names, expression, expression_name)
+        return plan_spectral_indices(src, o, input_path)
+
+
+def index_block(plan: IndexPlan, valid_counts: np.ndarray, block, data: np.ndarray
+                ) -> np.ndarray:
+    """Computes the indices of one block of the used bands (in ``plan.used`` order).
+
+    Returns:
+        (indices, rows, cols) float32, nodata where an input is nodata or an index undefined;
+        ``valid_counts`` is incremented per index.
+    """
+    valid = np.ones(data.shape[1:], dtype=bool)
+    for k, name in enumerate(plan.used):
+        nodata = plan.nodata[name]
+        if nodata is not None and not np.isnan(nodata):
+            valid &= data[k] != nodata
+    if plan.integer_input:
+        valid &= np.any(data != 0, axis=0)
+    offset, scale = np.float32(plan.offset), np.float32(plan.scale)
+    reflectance = {name: (data[k].astype(np.float32) + offset) / scale
+                   for k, name in enumerate(plan.used)}
+    params = {"L": plan.savi_l}
+    out = np.empty((len(plan.out_names),) + data.shape[1:], dtype=np.float32)
+    for k, name in enumerate(plan.out_names):
+        if name in INDICES:
+            values, ok = evaluate_index(name, reflectance, params)
+        else:
+            values, ok = plan.custom.evaluate(reflectance)
+        ok &= valid
+        valid_counts[k] += int(np.count_nonzero(ok))
+        np.copyto(out[k], values)
+        out[k][~ok] = raster_io.FLOAT_NODATA
+    return out
 
 
 def compute_spectral_indices(
     input_path: str,
     output_path: str,
     indices: Sequence[str] = DEFAULT_INDICES,
-    band_names: Optional[str] = None,
-    scale: float = 10000.0,
-    offset: Optional[float] = None,
-    savi_l: float = 0.5,
-    expression: Optional[str] = None,
-    expression_name: str = "CUSTOM",
-    memory_mb: float = raster_io.DEFAULT_MEMORY_MB,
-    compress: str = "NONE",
     progress: Progress = no_progress,
     is_cancelled: IsCancelled = never_cancelled,
     log: Log = no_log,
     warn: Log = no_log,
+    **options,
 ) -> dict:
     """Computes spectral indices block by block and writes them as a float32 GeoTIFF.
 
@@ -147,16 +180,19 @@ def compute_spectral_indices(
         input_path: Sentinel-2 multi-band raster.
         output_path: GeoTIFF to write; one band per index, described by the index name.
         indices: index names from :data:`indices.INDICES`.
-        band_names: comma-separated Sentinel-2 names of the input bands in order; empty to read
-            them from the band descriptions.
-        scale: reflectance scale factor of the DNs.
-        offset: DN offset; None detects it from the metadata (-1000 from baseline 04.00, else 0).
-        savi_l: soil brightness factor L of SAVI.
-        expression: optional custom index over band names, e.g. ``(B08 - B11) / (B08 + B11)``.
-        expression_name: band name of the custom index.
-        memory_mb: memory budget for one block of pixels.
-        compress: GeoTIFF compression ('NONE', 'ZSTD', 'DEFLATE' or 'LZW'). Uncompressed is the
-            fastest (float indices compress to about 70 % only) and QGIS's own default.
+        options: the other fields of :class:`IndexOptions`:
+
+            - ``band_names``: comma-separated Sentinel-2 names of the input bands in order;
+              empty to read them from the band descriptions.
+            - ``scale``: reflectance scale factor of the DNs; ``offset``: DN offset, None
+              detects it from the metadata (-1000 from baseline 04.00, else 0).
+            - ``savi_l``: soil brightness factor L of SAVI.
+            - ``expression``: optional custom index over band names, e.g.
+              ``(B08 - B11) / (B08 + B11)``; ``expression_name``: its band name.
+            - ``memory_mb``: memory budget for one block of pixels.
+            - ``compress``: GeoTIFF compression ('NONE', 'ZSTD', 'DEFLATE' or 'LZW').
+              Uncompressed is the fastest (float indices compress to about 70 % only) and
+              QGIS's own default.
 
     Returns:
         A summary: output path, band names, offset and scale used, valid-pixel fraction per band.
@@ -164,93 +200,69 @@ def compute_spectral_indices(
     Raises:
         InputError, BandError, OutputError, CancelledError.
     """
-    if not scale or not np.isfinite(scale):
-        raise InputError("The reflectance scale must be a non-zero number (10000 for Sentinel-2).")
-    raster_io.check_writable(output_path)
-
+    o = IndexOptions(indices=indices, **options).validated()
+    raster_io.check_raster_output(output_path)
     with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as src:
-        plan = plan_spectral_indices(src, indices, band_names, expression, expression_name)
-        used, out_names, custom, band_index = plan.used, plan.out_names, plan.custom, plan.band_index
-        if offset is None:
-            detected, reason = detect_offset(src, input_path)
-            offset = detected if detected is not None else 0.0
-            log(f"Reflectance offset {offset:g} ({reason}); reflectance = (DN + offset) / {scale:g}.")
-        else:
-            log(f"Reflectance offset {offset:g} as given; reflectance = (DN + offset) / {scale:g}.")
-
-        nodata = {name: src.nodatavals[band_index[name] - 1] for name in used}
-        integer_input = all(np.issubdtype(np.dtype(src.dtypes[band_index[n] - 1]), np.integer)
-                            for n in used)
-        params = {"L": float(savi_l)}
-        bytes_per_pixel = 4 * (3 * len(used) + 2 * len(out_names)) + 8
-        blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, memory_mb / 3)
-        valid_counts = np.zeros(len(out_names), dtype=np.int64)
-        order = [band_index[n] for n in used]
-
-        def read(block):
-            return src.read(order, window=block.window)
-
-        with raster_io.atomic_output(output_path) as temp:
-            try:
-                profile = raster_io.float_profile(src, len(out_names), compress=compress)
-                import rasterio
-
-                with rasterio.open(temp, "w", **profile) as dst:
-                    for i, name in enumerate(out_names, start=1):
-                        dst.set_band_description(i, name)
-                        if name in INDICES:
-                            dst.update_tags(i, FORMULA=INDICES[name].formula,
-                                            REFERENCE=INDICES[name].reference)
-                        else:
-                            dst.update_tags(i, FORMULA=custom.text)
-                    dst.update_tags(
-                        LANDFUSION_ALGORITHM="spectralindices",
-                        REFLECTANCE_SCALE=f"{scale:g}",
-                        REFLECTANCE_OFFSET=f"{offset:g}",
-                        SOURCE=os.path.basename(input_path),
-                    )
-
-                    def work(block, data):
-                        valid = np.ones(data.shape[1:], dtype=bool)
-                        for k, name in enumerate(used):
-                            if nodata[name] is not None and not np.isnan(nodata[name]):
-                                valid &= data[k] != nodata[name]
-                        if integer_input:
-                            valid &= np.any(data != 0, axis=0)
-                        reflectance = {
-                            name: (data[k].astype(np.float32) + np.float32(offset)) / np.float32(scale)
-                            for k, name in enumerate(used)
-                        }
-                        out = np.empty((len(out_names),) + data.shape[1:], dtype=np.float32)
-                        for k, name in enumerate(out_names):
-                            if name in INDICES:
-                                values, ok = evaluate_index(name, reflectance, params)
-                            else:
-                                values, ok = custom.evaluate(reflectance)
-                            ok &= valid
-                            valid_counts[k] += int(np.count_nonzero(ok))
-                            np.copyto(out[k], values)
-                            out[k][~ok] = raster_io.FLOAT_NODATA
-                        return out
-
-                    def write(block, out):
-                        dst.write(out, window=block.window)
-
-                    raster_io.run_blocks(blocks, read, work, progress, is_cancelled, write=write)
-            except LandFusionError:
-                raise
-            except (OSError, ValueError) as exc:
-                raise OutputError(f"Writing '{output_path}' failed: {exc}") from exc
-
-    total = src.width * src.height
-    fractions = {name: float(valid_counts[k]) / total for k, name in enumerate(out_names)}
+        plan = plan_spectral_indices(src, o, input_path)
+        log(f"Reflectance offset {plan.offset:g} "
+            + ("as given" if plan.offset_reason == "as given" else f"({plan.offset_reason})")
+            + f"; reflectance = (DN + offset) / {plan.scale:g}.")
+        valid_counts = np.zeros(len(plan.out_names), dtype=np.int64)
+        _write_indices(src, input_path, output_path, plan, o, valid_counts, progress,
+                       is_cancelled)
+        total = src.width * src.height
+    fractions = {name: float(valid_counts[k]) / total for k, name in enumerate(plan.out_names)}
     for name, fraction in fractions.items():
         if fraction == 0.0:
             warn(f"{name} has no valid pixel: every pixel is nodata or undefined for this index.")
     return {
         "output": output_path,
-        "bands": out_names,
-        "offset": offset,
-        "scale": scale,
+        "bands": plan.out_names,
+        "offset": plan.offset,
+        "scale": plan.scale,
         "valid_fraction": fractions,
     }
+
+
+def _write_indices(src, input_path: str, output_path: str, plan: IndexPlan, o: IndexOptions,
+                   valid_counts: np.ndarray, progress: Progress,
+                   is_cancelled: IsCancelled) -> None:
+    """Writes the index raster atomically, block by block."""
+    import rasterio
+
+    bytes_per_pixel = 4 * (3 * len(plan.used) + 2 * len(plan.out_names)) + 8
+    blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, o.memory_mb / 3)
+    order = [plan.band_index[n] for n in plan.used]
+    with raster_io.atomic_raster_output(output_path) as temp:
+        try:
+            profile = raster_io.float_profile(src, len(plan.out_names), compress=o.compress)
+            with rasterio.open(temp, "w", **profile) as dst:
+                _describe(dst, plan, input_path)
+                raster_io.run_blocks(
+                    blocks, lambda block: src.read(order, window=block.window),
+                    functools.partial(index_block, plan, valid_counts), progress, is_cancelled,
+                    write=lambda block, out: dst.write(out, window=block.window))
+        except LandFusionError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"Writing '{output_path}' failed: {exc}") from exc
+
+
+def _describe(dst, plan: IndexPlan, input_path: str) -> None:
+    """Band names, formulas and references, scale and offset in the output's metadata."""
+    for i, name in enumerate(plan.out_names, start=1):
+        dst.set_band_description(i, name)
+        if name in INDICES:
+            dst.update_tags(i, FORMULA=INDICES[name].formula, REFERENCE=INDICES[name].reference)
+        else:
+            dst.update_tags(i, FORMULA=plan.custom.text)
+    dst.update_tags(
+        LANDFUSION_ALGORITHM="spectralindices",
+        REFLECTANCE_SCALE=f"{plan.scale:g}",
+        REFLECTANCE_OFFSET=f"{plan.offset:g}",
+        SOURCE=os.path.basename(input_path),
+    )
+
+
+__all__: List[str] = ["IndexOptions", "IndexPlan", "check_spectral_indices",
+                      "compute_spectral_indices", "index_block", "plan_spectral_indices"]

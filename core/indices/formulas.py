@@ -183,14 +183,6 @@ def _finite(values) -> tuple:
     return values, valid
 
 
-def describe_indices() -> str:
-    """Returns a plain-text list of all indices with formula and reference, for help texts."""
-    lines = []
-    for index in INDICES.values():
-        lines.append(f"{index.name} - {index.title}: {index.formula}. {index.reference}")
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------------------------------
 # Custom expressions
 # ---------------------------------------------------------------------------------------------

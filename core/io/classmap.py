@@ -98,22 +98,11 @@ def choose_nodata(classes: Sequence[ClassInfo]) -> int:
 
 def class_profile(reference, classes: Sequence[ClassInfo], nodata: Optional[int] = None) -> dict:
     """Returns a GeoTIFF profile for a class raster on the grid of ``reference``."""
+    from .raster import tiled_profile
+
     nodata = choose_nodata(classes) if nodata is None else nodata
-    return {
-        "driver": "GTiff",
-        "dtype": class_dtype(classes, nodata),
-        "count": 1,
-        "width": reference.width,
-        "height": reference.height,
-        "crs": reference.crs,
-        "transform": reference.transform,
-        "nodata": nodata,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "DEFLATE",
-        "BIGTIFF": "IF_SAFER",
-    }
+    return dict(tiled_profile(reference, 1, class_dtype(classes, nodata), nodata),
+                compress="DEFLATE")
 
 
 def apply_class_styling(path: str, classes: Sequence[ClassInfo], nodata: Optional[int] = None,

@@ -3,8 +3,10 @@
 - :func:`open_raster` opens a raster with a message that names the file when it cannot.
 - :func:`plan_blocks` sizes row strips from a memory budget so no function ever holds a whole
   scene; :func:`run_blocks` walks them, owning progress, cancellation and read-ahead.
-- :func:`atomic_output` writes to a temporary file and renames it on success, so a failure or a
-  cancel never leaves a half-written output behind.
+- :func:`atomic_output` writes to a temporary file and moves it (with every file of its format)
+  into place on success, so a failure, a cancel or SIGTERM never leaves a half-written output
+  behind; temporaries of killed runs are recognised by their process id and removed.
+  :func:`atomic_raster_output` does the same for rasters, in the format of the extension.
 - :func:`gdal_env` bounds GDAL's block cache, which would otherwise grow to 5 % of the RAM.
 """
 
@@ -14,13 +16,17 @@ import contextlib
 import glob
 import math
 import os
-import tempfile
+import re
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Sequence
 
 from ..errors import InputError, OutputError
-from ..runtime import IsCancelled, Progress, check_cancelled, never_cancelled, no_progress
+from ..runtime import (
+    IsCancelled, Progress, check_cancelled, never_cancelled, no_progress, sigterm_cancels,
+    termination_deferred,
+)
 
 #: Default memory budget, in MiB, for the pixel arrays of one block (all bands, all steps).
 DEFAULT_MEMORY_MB = 256
@@ -61,6 +67,21 @@ def open_raster(path: str, what: str = "Raster"):
 def band_descriptions(dataset) -> list:
     """Returns the band descriptions of an open dataset, '' where unset."""
     return [d or "" for d in dataset.descriptions]
+
+
+def pixel_size_m(dataset) -> Optional[float]:
+    """Mean pixel size in metres (approximate for geographic CRSs); None without a CRS."""
+    if dataset.crs is None:
+        return None
+    res_x, res_y = abs(dataset.transform.a), abs(dataset.transform.e)
+    if dataset.crs.is_geographic:
+        lat = dataset.xy(dataset.height / 2, dataset.width / 2)[1]
+        return 0.5 * (res_x * 111320.0 * math.cos(math.radians(lat)) + res_y * 110574.0)
+    try:
+        factor = dataset.crs.linear_units_factor[1]
+    except Exception:  # unknown units: assume metres
+        factor = 1.0
+    return 0.5 * (res_x + res_y) * factor
 
 
 @dataclass(frozen=True)
@@ -197,11 +218,11 @@ def run_blocks(
                 writing.cancel()
 
 
-def float_profile(reference, count: int, nodata: float = FLOAT_NODATA, compress: str = "ZSTD"):
-    """Returns a GeoTIFF profile for a float32 output on the grid of ``reference``."""
-    profile = {
+def tiled_profile(reference, count: int, dtype: str, nodata) -> dict:
+    """Returns a tiled GeoTIFF profile (no compression) on the grid of ``reference``."""
+    return {
         "driver": "GTiff",
-        "dtype": "float32",
+        "dtype": dtype,
         "count": count,
         "width": reference.width,
         "height": reference.height,
@@ -211,10 +232,14 @@ def float_profile(reference, count: int, nodata: float = FLOAT_NODATA, compress:
         "tiled": True,
         "blockxsize": TILE,
         "blockysize": TILE,
-        "interleave": "band",
         "BIGTIFF": "IF_SAFER",
-        "NUM_THREADS": "ALL_CPUS",
     }
+
+
+def float_profile(reference, count: int, nodata: float = FLOAT_NODATA, compress: str = "ZSTD"):
+    """Returns a GeoTIFF profile for a float32 output on the grid of ``reference``."""
+    profile = tiled_profile(reference, count, "float32", nodata)
+    profile.update(interleave="band", NUM_THREADS="ALL_CPUS")
     profile.update(compression_options(compress, "float32"))
     return profile
 
@@ -247,41 +272,226 @@ def check_writable(path: str, what: str = "Output") -> None:
         raise OutputError(f"{what} '{path}' is a folder; give a file name.")
 
 
+#: Raster extensions LandFusion writes, with their GDAL drivers. Engines write GeoTIFF; other
+#: formats are copied from a temporary GeoTIFF when the output is complete.
+RASTER_DRIVERS = {".tif": "GTiff", ".tiff": "GTiff", ".img": "HFA"}
+#: Prefix of every temporary file or folder: ``.landfusion-<pid>-<random>…``.
+TEMP_PREFIX = ".landfusion-"
+_TEMP_NAME = re.compile(r"^\.landfusion-(\d+)-")
+#: Parts of a shapefile besides the .shp (removed with it, never left stale beside a new one).
+SHAPEFILE_PARTS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
+#: GDAL side files of a raster, named ``<raster>.aux.xml`` etc.
+GDAL_SIDE_SUFFIXES = (".aux.xml", ".ovr", ".msk")
+
+
+def raster_driver(path: str, what: str = "Output") -> str:
+    """Returns the GDAL driver writing ``path`` (by extension).
+
+    Raises:
+        OutputError: for an extension LandFusion does not write (e.g. .png cannot hold float
+            bands or georeferencing reliably, a .vrt would point at temporary files).
+    """
+    ext = os.path.splitext(path or "")[1].lower()
+    if ext in RASTER_DRIVERS:
+        return RASTER_DRIVERS[ext]
+    shown = f"'{ext}'" if ext else "no extension"
+    raise OutputError(
+        f"{what} '{path}' has {shown}; LandFusion writes rasters as GeoTIFF (.tif, .tiff) or "
+        "Erdas Imagine (.img). Choose a .tif name (convert afterwards with GDAL if you need "
+        "another format).")
+
+
+def check_raster_output(path: str, what: str = "Output") -> None:
+    """Raises :class:`OutputError` when ``path`` cannot be written as a raster."""
+    check_writable(path, what)
+    raster_driver(path, what)
+
+
+def temporary_path(folder: str, suffix: str = "") -> str:
+    """Returns an unused path ``<folder>/.landfusion-<pid>-<random><suffix>``.
+
+    The process id lets a later run tell the temporaries of a dead process (removed by
+    :func:`remove_stale_temporaries`) from those of a live one (never touched)."""
+    return os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{suffix}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        code = ctypes.c_ulong()
+        try:
+            kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        finally:
+            kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str, log=None) -> list:
+    """Removes LandFusion temporaries left in ``folder`` by processes that no longer run (a
+    killed run); the files of live runs are left alone.
+
+    Returns:
+        The names removed.
+    """
+    import shutil
+
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMP_NAME.match(name)
+        if not match or _pid_alive(int(match.group(1))):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+            removed.append(name)
+        except OSError:
+            continue
+    if removed and log is not None:
+        log(f"Removed {len(removed)} temporary file(s) left by an interrupted run in '{folder}'.")
+    return removed
+
+
+def _family(temp: str) -> list:
+    """Every file written under a temporary's unique stem (the main file, GDAL side files,
+    shapefile parts, sidecars), main file excluded."""
+    folder = os.path.dirname(temp)
+    stem = os.path.basename(os.path.splitext(temp)[0])
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [os.path.join(folder, n) for n in sorted(names)
+            if n.startswith(stem) and os.path.join(folder, n) != temp]
+
+
+def _target_of(member: str, temp: str, path: str) -> str:
+    """Where a member of a temporary's family goes: ``<temp>.aux.xml`` → ``<path>.aux.xml``,
+    ``<temp stem>.dbf`` → ``<path stem>.dbf``."""
+    if member.startswith(temp):
+        return path + member[len(temp):]
+    stem = os.path.splitext(temp)[0]
+    return os.path.splitext(path)[0] + member[len(stem):]
+
+
+def output_files(path: str) -> list:
+    """The files that make up an existing output: the file itself, its GDAL side files and,
+    for a shapefile, its other parts."""
+    files = [path] + [path + s for s in GDAL_SIDE_SUFFIXES]
+    if path.lower().endswith(".shp"):
+        stem = os.path.splitext(path)[0]
+        files += [stem + part for part in SHAPEFILE_PARTS]
+        files += [stem + part.upper() for part in SHAPEFILE_PARTS]
+    return [f for f in dict.fromkeys(files) if os.path.lexists(f)]
+
+
+def _move_into_place(temp: str, path: str) -> None:
+    """Moves a finished temporary and its family onto ``path``; the main file goes last, so the
+    output appears complete. Stale parts of an older output at ``path`` are removed."""
+    moves = {member: _target_of(member, temp, path) for member in _family(temp)}
+    for old in output_files(path):
+        if old != path and old not in moves.values():
+            os.remove(old)
+    for member, target in moves.items():
+        os.replace(member, target)
+    os.replace(temp, path)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, what: str = "Output") -> Iterator[str]:
-    """Yields a temporary path beside ``path``; renames it to ``path`` only on success.
+    """Yields a temporary path beside ``path``; moves it (with every file of its format) to
+    ``path`` only on success.
 
-    On any exception (including cancellation) the temporary file and its GDAL side files are
-    removed and ``path`` is left untouched.
+    The temporary is named ``.landfusion-<pid>-<random><extension of path>``; whatever the
+    writer creates under that name moves with it (shapefile .dbf/.shx/.prj/.cpg/.qix, GDAL
+    .aux.xml, .json sidecars). On any exception (including cancellation, and SIGTERM in the main
+    thread) every temporary file is removed and ``path`` is left untouched. Temporaries of
+    killed runs in the same folder are removed first.
     """
     check_writable(path, what)
     folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1] or ".tif"
-    handle, temp = tempfile.mkstemp(prefix=".landfusion-", suffix=suffix, dir=folder)
-    os.close(handle)
-    os.remove(temp)
-    try:
-        yield temp
-    except BaseException:
-        _remove_with_side_files(temp)
-        raise
-    try:
-        os.replace(temp, path)
-        for side in glob.glob(glob.escape(temp) + ".*"):
-            os.replace(side, path + side[len(temp):])
-    except OSError as exc:
-        _remove_with_side_files(temp)
-        raise OutputError(f"{what} '{path}' cannot be written: {exc}") from exc
+    remove_stale_temporaries(folder)
+    temp = temporary_path(folder, os.path.splitext(path)[1] or ".tif")
+    with sigterm_cancels():
+        try:
+            yield temp
+        except BaseException:
+            _remove_family(temp)
+            raise
+        with termination_deferred():
+            try:
+                _move_into_place(temp, path)
+            except OSError as exc:
+                _remove_family(temp)
+                raise OutputError(f"{what} '{path}' cannot be written: {exc}") from exc
 
 
-def _remove_with_side_files(path: str) -> None:
-    for leftover in [path] + glob.glob(glob.escape(path) + ".*"):
+@contextlib.contextmanager
+def atomic_raster_output(path: str, what: str = "Output") -> Iterator[str]:
+    """Like :func:`atomic_output` for a raster: yields a temporary GeoTIFF path to write; when
+    ``path`` is another format LandFusion writes (see :data:`RASTER_DRIVERS`), the finished
+    GeoTIFF is copied into it with the right GDAL driver (band names, metadata, colour table and
+    category names included) before it is moved into place.
+
+    Raises:
+        OutputError: before anything is written, for an extension LandFusion cannot write.
+    """
+    driver = raster_driver(path, what)
+    with atomic_output(path, what) as temp:
+        if driver == "GTiff":
+            yield temp
+            return
+        work = os.path.splitext(temp)[0] + ".tif"
+        yield work
+        _copy_raster(work, temp, driver, what)
+
+
+def _copy_raster(source: str, target: str, driver: str, what: str) -> None:
+    from osgeo import gdal
+
+    options = ["COMPRESSED=YES"] if driver == "HFA" else []
+    result = gdal.Translate(target, source, format=driver, creationOptions=options)
+    if result is None:
+        raise OutputError(f"{what}: GDAL could not write the {driver} file: "
+                          f"{gdal.GetLastErrorMsg()}")
+    result = None
+    for side in [source] + [source + s for s in GDAL_SIDE_SUFFIXES]:
+        if os.path.exists(side):
+            os.remove(side)
+    for member in glob.glob(glob.escape(source) + ".*"):  # sidecars such as <raster>.json
+        os.replace(member, target + member[len(source):])
+
+
+def _remove_family(temp: str) -> None:
+    for leftover in [temp] + _family(temp):
         with contextlib.suppress(OSError):
             os.remove(leftover)
 
 
 def remove_outputs(paths: Sequence[Optional[str]]) -> None:
-    """Removes finished outputs (and GDAL side files) after a later step failed."""
+    """Removes finished outputs (with their side files and parts) after a later step failed."""
     for path in paths:
-        if path and os.path.exists(path):
-            _remove_with_side_files(path)
+        if path:
+            for leftover in output_files(path) + glob.glob(glob.escape(path) + ".*"):
+                with contextlib.suppress(OSError):
+                    os.remove(leftover)

@@ -9,7 +9,28 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
+
+#: Vector extensions LandFusion writes, with their OGR drivers.
+VECTOR_DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON",
+                  ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".sqlite": "SQLite"}
+
+
+def vector_driver(path: str, what: str = "Output") -> str:
+    """Returns the OGR driver writing ``path`` (by extension).
+
+    Raises:
+        OutputError: for an extension LandFusion does not write, or a driver GDAL lacks.
+    """
+    from osgeo import ogr
+
+    ext = os.path.splitext(path or "")[1].lower()
+    if ext not in VECTOR_DRIVERS:
+        raise OutputError(f"{what} '{path}': use a GeoPackage (.gpkg) or one of "
+                          f"{', '.join(sorted(VECTOR_DRIVERS))}.")
+    if ogr.GetDriverByName(VECTOR_DRIVERS[ext]) is None:
+        raise OutputError(f"GDAL has no {VECTOR_DRIVERS[ext]} driver; write a GeoPackage instead.")
+    return VECTOR_DRIVERS[ext]
 
 
 def split_ogr_source(source: str) -> tuple:

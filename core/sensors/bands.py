@@ -13,19 +13,7 @@ import re
 from typing import Optional, Sequence
 
 from ..errors import BandError
-
-#: Sentinel-2 MSI bands in ESA order.
-S2_BAND_NAMES = (
-    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12",
-)
-
-#: Common names, useful in messages and help texts.
-S2_BAND_COMMON_NAMES = {
-    "B01": "coastal aerosol", "B02": "blue", "B03": "green", "B04": "red",
-    "B05": "red edge 1", "B06": "red edge 2", "B07": "red edge 3", "B08": "NIR",
-    "B8A": "narrow NIR", "B09": "water vapour", "B10": "SWIR cirrus", "B11": "SWIR 1",
-    "B12": "SWIR 2",
-}
+from .sentinel2 import S2_BAND_COMMON_NAMES, S2_BAND_NAMES
 
 _BAND_ITEM = re.compile(r"(?:S2_)?[Bb]0?(8[Aa]|1[0-2]|[1-9])")
 _S2_TOKEN = re.compile(r"(?<![A-Za-z0-9])[Bb]0?(8[Aa]|1[0-2]|[1-9])(?![A-Za-z0-9])")
@@ -174,3 +162,21 @@ def match_bands(available: Sequence[str], required: Sequence[str], what: str = "
             "with the co-registration stack used for training)."
         )
     return [lookup[_comparable(r)] for r in required]
+
+
+def input_band_names(dataset, band_names=None) -> list:
+    """Returns the names of a raster's bands: ``band_names`` when given (a comma-separated string
+    or a list, one per band), else the band descriptions ('' where unset).
+
+    Raises:
+        BandError: when the number of names given differs from the number of bands.
+    """
+    descriptions = [d or "" for d in dataset.descriptions]
+    if band_names is None or (isinstance(band_names, str) and not band_names.strip()):
+        return descriptions
+    names = band_names if not isinstance(band_names, str) else [
+        n.strip() for n in band_names.split(",") if n.strip()]
+    if len(names) != dataset.count:
+        raise BandError(f"{len(names)} band names were given ({', '.join(names)}) but the raster "
+                        f"has {dataset.count} band(s). Give one name per band, in band order.")
+    return list(names)

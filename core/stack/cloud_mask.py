@@ -17,8 +17,9 @@ from typing import Optional
 import numpy as np
 
 from ..io import raster as raster_io
-from ..sensors.bands import normalise_s2_band
-from ..classification.classify import ClassificationWriter, class_fractions
+from ..io.class_writer import ClassificationWriter, class_fractions
+from ..sensors import sentinel2 as s2
+from ..sensors.bands import input_band_names, normalise_s2_band
 from ..io.classmap import ClassInfo, apply_class_styling, write_paletted_qml
 from ..cnn.inference import classify_with_cnn
 from ..errors import BandError, DependencyError, InputError, NoDataError
@@ -33,13 +34,6 @@ CLOUD_CLASSES = [
     ClassInfo(SHADOW, "cloud shadow", (90, 90, 110)),
 ]
 
-#: Sentinel-2 L2A scene classification values.
-SCL_NAMES = {
-    0: "no data", 1: "saturated or defective", 2: "dark area", 3: "cloud shadow",
-    4: "vegetation", 5: "not vegetated", 6: "water", 7: "unclassified",
-    8: "cloud medium probability", 9: "cloud high probability", 10: "thin cirrus", 11: "snow",
-}
-
 #: Band names used by ukis-csmask and their Sentinel-2 names.
 CSMASK_BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir16": "B11",
                 "swir22": "B12"}
@@ -48,11 +42,11 @@ CSMASK_BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir
 def scl_lookup(cirrus_as_cloud: bool = True, medium_as_cloud: bool = True) -> np.ndarray:
     """Returns a 256-entry table from SCL values to mask classes."""
     table = np.full(256, MASK_NODATA, dtype="uint8")
-    table[[2, 4, 5, 6, 7, 11]] = CLEAR
-    table[3] = SHADOW
-    table[9] = CLOUD
-    table[8] = CLOUD if medium_as_cloud else CLEAR
-    table[10] = CLOUD if cirrus_as_cloud else CLEAR
+    table[list(s2.SCL_CLEAR_CLASSES)] = CLEAR
+    table[s2.SCL_CLOUD_SHADOW] = SHADOW
+    table[s2.SCL_CLOUD_HIGH] = CLOUD
+    table[s2.SCL_CLOUD_MEDIUM] = CLOUD if medium_as_cloud else CLEAR
+    table[s2.SCL_THIN_CIRRUS] = CLOUD if cirrus_as_cloud else CLEAR
     return table
 
 
@@ -94,7 +88,7 @@ def cloud_mask_from_scl(
 
             blocks = raster_io.plan_blocks(src.width, src.height, 4, memory_mb)
             raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
-            unknown = np.flatnonzero(seen[12:]) + 12
+            unknown = np.flatnonzero(seen[s2.SCL_MAX + 1:]) + s2.SCL_MAX + 1
             if unknown.size:
                 raise InputError(
                     f"'{os.path.basename(scl_path)}' holds values {unknown[:5].tolist()} that are "
@@ -125,7 +119,8 @@ def csmask_models() -> dict:
     return models
 
 
-def csmask_metadata(json_path: str, dn_offset: float = 0.0, dn_scale: float = 10000.0) -> ModelMetadata:
+def csmask_metadata(json_path: str, dn_offset: float = 0.0,
+                    dn_scale: float = s2.DN_SCALE) -> ModelMetadata:
     """Describes a ukis-csmask model in LandFusion terms (from the package's JSON metadata).
 
     The models take top-of-atmosphere (L1C) or surface (L2A) reflectance standardised with the
@@ -205,7 +200,7 @@ def _nearest_onto(source: str, reference, output_path: str, what: str) -> None:
     from osgeo import gdal
 
     bounds = reference.bounds
-    with raster_io.atomic_output(output_path, what) as temp:
+    with raster_io.atomic_raster_output(output_path, what) as temp:
         result = gdal.Warp(
             temp, source, format="GTiff", width=reference.width, height=reference.height,
             outputBounds=(bounds.left, bounds.bottom, bounds.right, bounds.top),
@@ -225,7 +220,7 @@ def cloud_mask_with_cnn(
     band_names=None,
     product_level: str = "L2A",
     dn_offset: Optional[float] = None,
-    dn_scale: float = 10000.0,
+    dn_scale: float = s2.DN_SCALE,
     model_resolution: bool = True,
     tile_size: Optional[int] = None,
     overlap: Optional[int] = None,
@@ -250,18 +245,15 @@ def cloud_mask_with_cnn(
     Returns:
         ``{"valid_pixels", "class_fractions", "model", "dn_offset"}``.
     """
-    from ..cnn.inference import _input_band_names, _pixel_size_m
-    from ..indices.compute import detect_offset
-
     with raster_io.gdal_env(), raster_io.open_raster(input_path, "Sentinel-2 raster") as src:
-        names = _input_band_names(src, band_names)
+        names = input_band_names(src, band_names)
         key, (onnx_path, json_path) = choose_csmask_model(names, product_level)
         if dn_offset is None:
-            detected, reason = detect_offset(src, input_path)
+            detected, reason = s2.detect_offset(src, input_path)
             dn_offset = 0.0 if detected is None else detected
             log(f"DN offset {dn_offset:g} ({reason}).")
         metadata = csmask_metadata(json_path, dn_offset, dn_scale)
-        pixel = _pixel_size_m(src)
+        pixel = raster_io.pixel_size_m(src)
         grid = {"width": src.width, "height": src.height, "crs": src.crs,
                 "transform": src.transform, "bounds": src.bounds}
     log(f"Cloud mask model: ukis-csmask {key} ({', '.join(metadata.bands)}).")
@@ -275,7 +267,8 @@ def cloud_mask_with_cnn(
     else:
         log(f"Masking at {metadata.pixel_size:g} m (input {pixel:.3g} m); the mask is written on "
             "the input grid.")
-        with tempfile.TemporaryDirectory(prefix="landfusion-cloudmask-",
+        prefix = f"{raster_io.TEMP_PREFIX}{os.getpid()}-cloudmask-"  # recognisable if killed
+        with tempfile.TemporaryDirectory(prefix=prefix,
                                          dir=os.path.dirname(os.path.abspath(output_path))) as work:
             vrt = _resampled_vrt(input_path, metadata.pixel_size / pixel, work)
             coarse_mask = os.path.join(work, "mask_30m.tif")
