@@ -4,9 +4,10 @@ from qgis.core import QgsProcessingOutputNumber
 
 from .base import LandFusionAlgorithm
 from .groups import CLASSIFICATION
+from .model_inputs import ModelInputParameters
 
 
-class ClassifyRasterAlgorithm(LandFusionAlgorithm):
+class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
     """Classifies a raster with a LandFusion ONNX model."""
 
     INPUT = "INPUT"
@@ -47,6 +48,7 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
         self.addParameterRasterLayer(self.MASK, "Mask (optional)", optional=True,
                                      help="Pixels where the mask is 0 or nodata are not "
                                           "classified.")
+        self.addParameterBandMapAndExtent()
         self.addParameterThreads(help="Threads that predict each block's pixels in parallel.")
         self.addParameterRasterOutput(
             self.OUTPUT, "Classification", style="classes",
@@ -66,7 +68,10 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
         from ..core.classification.classify import check_classification
 
         check_classification(self.parameterAsSourcePath(parameters, self.INPUT, context) or "",
-                             self.parameterAsFile(parameters, self.MODEL, context))
+                             self.parameterAsFile(parameters, self.MODEL, context),
+                             band_map=self.parameterAsBandMap(parameters, context),
+                             extent=self.parameterAsInputExtent(parameters, context),
+                             mask_path=self.parameterAsSourcePath(parameters, self.MASK, context))
 
     def process(self, parameters, context, feedback):
         """Runs the engine and returns the output paths."""
@@ -82,6 +87,8 @@ class ClassifyRasterAlgorithm(LandFusionAlgorithm):
             confidence_path=confidence or None,
             probability_path=probabilities or None,
             mask_path=self.parameterAsSourcePath(parameters, self.MASK, context),
+            band_map=self.parameterAsBandMap(parameters, context),
+            extent=self.parameterAsInputExtent(parameters, context),
             threads=self.parameterAsInt(parameters, self.THREADS, context),
             **self.callbacks(feedback),
         )

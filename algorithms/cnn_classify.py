@@ -2,6 +2,7 @@
 
 from .base import LandFusionAlgorithm
 from .groups import CLASSIFICATION
+from .model_inputs import ModelInputParameters
 
 
 def _bundled_models():
@@ -10,8 +11,9 @@ def _bundled_models():
     return bundled_models()
 
 
-class CnnClassifyAlgorithm(LandFusionAlgorithm):
-    """Classifies a raster with a convolutional network (ONNX) in seamless overlapping tiles."""
+class CnnClassifyAlgorithm(ModelInputParameters, LandFusionAlgorithm):
+    """Classifies a raster with a convolutional network (ONNX): segmentation in seamless
+    overlapping tiles, or patch classification with a sliding window."""
 
     INPUT = "INPUT"
     INPUT_BANDS = "INPUT_BANDS"
@@ -19,6 +21,7 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
     MODEL_FILE = "MODEL_FILE"
     TILE_SIZE = "TILE_SIZE"
     OVERLAP = "OVERLAP"
+    STRIDE = "STRIDE"
     BATCH_SIZE = "BATCH_SIZE"
     OUTPUT = "OUTPUT"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
@@ -36,13 +39,15 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
 
     def shortDescription(self):
         """Returns a one-sentence description."""
-        return self.tr("Classifies a raster with a convolutional network stored as an ONNX model, "
-                       "in overlapping tiles blended without seams.")
+        return self.tr("Classifies a raster with a convolutional network stored as an ONNX model: "
+                       "segmentation in overlapping tiles blended without seams, or patch "
+                       "classification with a sliding window.")
 
     def tags(self):
         """Returns search tags."""
         return self.tr("cnn,deep learning,onnx,u-net,unet,segmentation,classification,land cover,"
-                       "water,sentinel-1,sentinel-2,sar,tiles,inference").split(",")
+                       "water,sentinel-1,sentinel-2,sar,tiles,inference,patch,eurosat,"
+                       "sliding window").split(",")
 
     def help_values(self):
         """Lists the bundled models."""
@@ -68,15 +73,20 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
                  "Ignored when a model file is given.")
         self.addParameterFile(self.MODEL_FILE, "Model file (ONNX, overrides the bundled model)",
                               extension="onnx", optional=True,
-                              help="An ONNX model with LandFusion metadata.")
+                              help="A LandFusion segmentation or patch-classifier model (.onnx).")
         self.addParameterInt(self.TILE_SIZE, "Tile size in pixels (0: model default)", 0, 0,
                              8192, help="Edge length of the square tiles fed to the network.")
         self.addParameterInt(
             self.OVERLAP, "Tile overlap in pixels (-1: model default)", -1, -1, 4096,
             help="Pixels shared by neighbouring tiles, at most half the tile; more overlap "
                  "blends more smoothly but costs time.")
+        self.addParameterInt(
+            self.STRIDE, "Patch stride in pixels (patch classifiers; 0: model default)", 0, 0,
+            4096, help="Step of the sliding patch and size of the output cells, in input pixels; "
+                       "at most the patch size. Ignored by segmentation models.")
+        self.addParameterBandMapAndExtent()
         self.addParameterInt(self.BATCH_SIZE, "Batch size (tiles per network call)", 4, 1, 256,
-                             advanced=True, help="Tiles sent to the network at once.")
+                             advanced=True, help="Tiles (or patches) sent to the network at once.")
         self.addParameterThreads()
         self.addParameterRasterOutput(self.OUTPUT, "Classes", style="classes",
                                       help="Class raster with colours, names and a .qml style.")
@@ -100,6 +110,9 @@ class CnnClassifyAlgorithm(LandFusionAlgorithm):
             "tile_size": self.parameterAsInt(parameters, self.TILE_SIZE, context) or None,
             "overlap": None if overlap < 0 else overlap,
             "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            "stride": self.parameterAsInt(parameters, self.STRIDE, context) or None,
+            "band_map": self.parameterAsBandMap(parameters, context),
+            "extent": self.parameterAsInputExtent(parameters, context),
         }
 
     def check(self, parameters, context):

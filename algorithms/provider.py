@@ -10,6 +10,7 @@ from .classify_raster import ClassifyRasterAlgorithm
 from .cloud_mask import CloudMaskAlgorithm
 from .cnn_classify import CnnClassifyAlgorithm
 from .coregister_stack import CoregisterStackAlgorithm
+from .model_info import ModelInfoAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
 from .stratified_sample import StratifiedSampleAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
@@ -21,6 +22,7 @@ def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
     return [CloudMaskAlgorithm, SpectralIndicesAlgorithm, CoregisterStackAlgorithm,
             TrainClassifierAlgorithm, ClassifyRasterAlgorithm, CnnClassifyAlgorithm,
+            ModelInfoAlgorithm,
             StratifiedSampleAlgorithm, AccuracyReportAlgorithm]
 
 

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Writes LandFusion metadata into an ONNX model, so `landfusion:cnnclassify` can run it.
+"""Writes the LandFusion model card into an ONNX model, so LandFusion can run it.
+
+The card format is documented in resources/models/README.md; this script is a command-line front
+end of core/models/format.py (write_model / read_model).
 
 Examples (write negative numbers as --mean=-12.5,... so they are not taken for options):
   # a U-Net exported from PyTorch, taking S1 VV/VH in dB, standardised, two classes
@@ -10,6 +13,9 @@ Examples (write negative numbers as --mean=-12.5,... so they are not taken for o
 
   # show what a model holds
   .venv/bin/python scripts/write_model_metadata.py water.onnx --show
+
+  # rewrite a format-1 model (older LandFusion) as format 2, changing nothing else
+  .venv/bin/python scripts/write_model_metadata.py old.onnx --upgrade
 
 See resources/models/README.md for every key and its default.
 """
@@ -27,9 +33,9 @@ def _import_core():
     from plugin_import import make_importable
 
     make_importable()
-    from landfusion.core.models import cnn_model as model_metadata
+    from landfusion.core.models import format as model_format
 
-    return model_metadata
+    return model_format
 
 
 def _numbers(text):
@@ -55,22 +61,31 @@ def _classes(text):
     return classes
 
 
+def _units(text):
+    return [u.strip() for u in text.split(",")] if text else None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="ONNX file")
     parser.add_argument("--output", help="write to this file instead of changing MODEL in place")
-    parser.add_argument("--show", action="store_true", help="print the metadata and exit")
-    parser.add_argument("--from-json", help="JSON file with metadata keys (the options override it)")
-    parser.add_argument("--task", choices=["segmentation", "patch_classification"])
+    parser.add_argument("--show", action="store_true", help="print the model card and exit")
+    parser.add_argument("--upgrade", action="store_true",
+                        help="rewrite an older (format 1) LandFusion model as format 2")
+    parser.add_argument("--from-json", help="JSON file with card entries (the options override it)")
+    parser.add_argument("--task", choices=["segmentation", "patch_classifier", "pixel_classifier",
+                                           "change_model", "patch_classification"])
     parser.add_argument("--bands", help="input band names in channel order, e.g. VV,VH or B02,B03")
+    parser.add_argument("--units", help="band units in order (dB, linear, reflectance, DN, "
+                                        "index), one or one per band")
     parser.add_argument("--classes", help="value:name:#rrggbb,... or name,name,...")
-    parser.add_argument("--offset", help="input_offset: one number or one per band")
-    parser.add_argument("--scale", help="input_scale: one number or one per band")
+    parser.add_argument("--offset", help="normalisation offset: one number or one per band")
+    parser.add_argument("--scale", help="normalisation scale: one number or one per band")
     parser.add_argument("--clip-min", help="clip_min after offset/scale (one or per band)")
     parser.add_argument("--clip-max", help="clip_max after offset/scale (one or per band)")
-    parser.add_argument("--mean", help="input_mean (one or per band)")
-    parser.add_argument("--std", help="input_std (one or per band)")
+    parser.add_argument("--mean", help="normalisation mean (one or per band)")
+    parser.add_argument("--std", help="normalisation std (one or per band)")
     parser.add_argument("--nodata-values", help="input values meaning no data, e.g. 0")
     parser.add_argument("--nodata-fill", type=float, help="normalised value for nodata pixels")
     parser.add_argument("--output-type", choices=["logits", "probabilities"])
@@ -87,29 +102,41 @@ def main(argv=None):
     parser.add_argument("--author")
     args = parser.parse_args(argv)
     core = _import_core()
-    from landfusion.core.errors import LandFusionError
+    from landfusion.core.errors import LandFusionError, ModelError
 
     try:
         if args.show:
-            props = core.read_props(args.model)
-            decoded = {}
-            for key, value in sorted(props.items()):
-                try:
-                    decoded[key] = json.loads(value)
-                except ValueError:
-                    decoded[key] = value
-            print(json.dumps(decoded, indent=2))
-            core.metadata_from_props(props, what=f"Model '{args.model}'")
+            card = core.read_model(args.model)
+            shown = card.to_json()
+            if card.format_version != core.FORMAT_VERSION:
+                shown["note"] = (f"read from format {card.format_version}; --upgrade rewrites "
+                                 f"it as format {core.FORMAT_VERSION}")
+            print(json.dumps(shown, indent=2, ensure_ascii=False))
             return 0
-        props = {k: v for k, v in core.read_props(args.model).items() if k in core.ALL_KEYS}
+        values = {}
+        try:
+            current = core.read_model(args.model)
+        except ModelError:
+            current = None  # a plain ONNX file: the options describe it
+        if current is not None:
+            values = current.__dict__.copy()
+            values.pop("path", None)
+        if args.upgrade and current is None:
+            raise ModelError(f"'{args.model}' is not a LandFusion model; nothing to upgrade.")
         if args.from_json:
             with open(args.from_json, encoding="utf-8") as handle:
-                props.update({k: v if isinstance(v, str) else json.dumps(v)
-                              for k, v in json.load(handle).items()})
+                loaded = json.load(handle)
+            if "bands" in loaded and isinstance(loaded["bands"], list) and loaded["bands"] and \
+                    isinstance(loaded["bands"][0], dict):
+                values.update(core.ModelCard.from_json(loaded).__dict__)
+                values.pop("path", None)
+            else:
+                values.update(loaded)
         given = {
             "task": args.task,
-            "bands": json.dumps([b.strip() for b in args.bands.split(",")]) if args.bands else None,
-            "classes": json.dumps(_classes(args.classes)) if args.classes else None,
+            "bands": [b.strip() for b in args.bands.split(",")] if args.bands else None,
+            "band_units": _units(args.units),
+            "classes": _classes(args.classes) if args.classes else None,
             "input_offset": _numbers(args.offset), "input_scale": _numbers(args.scale),
             "clip_min": _numbers(args.clip_min), "clip_max": _numbers(args.clip_max),
             "input_mean": _numbers(args.mean), "input_std": _numbers(args.std),
@@ -125,11 +152,25 @@ def main(argv=None):
                 continue
             if key == "nodata_values" and not isinstance(value, list):
                 value = [value]
-            props[key] = value if isinstance(value, str) else json.dumps(value)
-        path = core.write_model_metadata(args.model, props, args.output)
-        meta = core.read_model_metadata(path)
-        print(f"{path}: {meta.task}, bands {', '.join(meta.bands)}, classes "
-              f"{', '.join(c.name for c in meta.classes)}")
+            values[key] = value
+        if args.bands and not args.units:
+            values.pop("band_units", None)
+        if args.bands:
+            values.pop("band_roles", None)
+            values.pop("band_stats", None)
+        if args.units and len(values["band_units"]) == 1:
+            values["band_units"] = values["band_units"] * len(values.get("bands") or [1])
+        missing = [k for k in ("task", "bands", "classes") if not values.get(k)]
+        if missing:
+            raise ModelError(f"'{args.model}' has no LandFusion card yet; give "
+                             f"{', '.join('--' + m for m in missing)}.")
+        values.pop("format_version", None)
+        card = core.build_card(what="The model card to write", **values)
+        path = core.write_model(args.model, card, args.output)
+        card = core.read_model(path)
+        print(f"{path}: {card.task}, bands {', '.join(card.bands)}, classes "
+              f"{', '.join(c.name for c in card.classes)} (LandFusion model format "
+              f"{card.format_version})")
         return 0
     except (LandFusionError, OSError, ValueError) as exc:
         print(f"write_model_metadata: {exc}", file=sys.stderr)

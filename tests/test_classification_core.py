@@ -19,7 +19,7 @@ from landfusion.core.io.classmap import read_class_styling
 from landfusion.core.errors import (
     BandError, CancelledError, InputError, ModelError, NoDataError, NoOverlapError,
 )
-from landfusion.core.models.pixel_model import read_model_info
+from landfusion.core.models.format import read_model
 from landfusion.core.classification.samples import extract_samples
 from landfusion.core.classification.train import ALGORITHMS, train_classifier
 
@@ -146,15 +146,20 @@ def test_class_raster_styling_and_model_metadata(terramind, terramind_model):
         (1, "water", "#419bdf"), (2, "trees", "#397d49"), (4, "crops", "#e49635"),
         (5, "built area", "#c4281b"), (9, "rangeland", "#e3e2c3")]
     assert os.path.exists(terramind["tmp"] / "rf.qml")
-    info = read_model_info(str(terramind["tmp"] / "rf.onnx"))
+    info = read_model(str(terramind["tmp"] / "rf.onnx"))
+    assert info.task == "pixel_classifier" and info.format_version == 2
     assert info.band_names == ["VV", "VH", "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08",
                                "B8A", "B09", "B11", "B12"]
     assert [c.name for c in info.classes] == ["water", "trees", "crops", "built area", "rangeland"]
     assert info.output_nodata == 0
-    assert info.json("pixel_size") == [10.0, 10.0]
-    assert "UTM zone 18S" in info.metadata["landfusion.crs"]
-    assert info.json("scores")["method"] == "grouped"
-    assert "scikit-learn" in info.json("versions") and "onnxruntime" in info.json("versions")
+    assert info.pixel_size == pytest.approx(10.0)
+    assert "UTM zone 18S" in info.crs
+    assert info.metrics["method"] == "grouped" and len(info.metrics["per_class"]) == 5
+    assert "scikit-learn" in info.software and "onnxruntime" in info.software
+    # Per-band training statistics: VV in dB is negative, B04 in DN positive.
+    vv, b04 = info.band_stats[0], info.band_stats[5]
+    assert vv["max"] < 5 and vv["min"] < vv["mean"] < vv["max"] and vv["std"] > 0
+    assert b04["min"] >= 0 and b04["mean"] > 100
     report = json.loads((terramind["tmp"] / "rf.json").read_text())
     grouped = report["validation"]["grouped"]
     # One orientation across reports (the accuracy report's): rows = predicted, columns =
@@ -448,7 +453,7 @@ def test_models_that_are_not_landfusion_onnx_are_refused(tmp_path, s1_chip, terr
     with pytest.raises(ModelError, match="corrupt"):
         classify_raster(raster, str(corrupt), out)
     with pytest.raises(ModelError, match="corrupt"):
-        read_model_info(str(corrupt))
+        read_model(str(corrupt))
     import onnx
 
     foreign = onnx.load(str(terramind["tmp"] / "rf.onnx"))
@@ -618,12 +623,15 @@ def test_valid_pixels_with_several_nodata_values_per_band():
 
 
 def test_check_model_bands_with_given_band_names(tmp_path):
-    from landfusion.core.classification.classify import check_model_bands
+    from landfusion.core.models.bands import check_model_bands
+    from landfusion.core.models.format import build_card
 
+    card = build_card("segmentation", ["VV"], ["land", "water"])
     with rasterio.open(_grid_raster(str(tmp_path / "r.tif"))) as src:
-        assert check_model_bands(["VV"], src, band_names=["vv"]) == [1]
+        assert check_model_bands(card, src, band_names=["vv"], check_values=False).indexes == [1]
         with pytest.raises(BandError, match="missing: VH"):
-            check_model_bands(["VH"], src, "The CNN", band_names=["VV"])
+            check_model_bands(build_card("segmentation", ["VH"], ["a", "b"]), src,
+                              band_names=["VV"])
 
 
 def test_forest_export_drops_zero_leaf_weights_without_changing_predictions(monkeypatch):

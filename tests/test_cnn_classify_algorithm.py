@@ -96,7 +96,7 @@ def test_qgis_process_bad_model_file(qgis_process, tmp_path):
     out = str(tmp_path / "cls.tif")
     code, _, text = qgis_process(ALG, {"INPUT": src, "MODEL_FILE": str(junk), "OUTPUT": out},
                                  check=False)
-    assert code != 0 and "is not an ONNX model" in text
+    assert code != 0 and "is not a valid ONNX file" in text
     assert not os.path.exists(out)
 
 
@@ -152,13 +152,13 @@ def test_bundled_model_pyqgis_on_second_held_out_chip(run_algorithm, tmp_path):
 
 
 def test_model_cards_and_metadata_of_bundled_models():
-    from landfusion.core.models.cnn_model import read_model_metadata
+    from landfusion.core.models.format import read_model
 
     models = bundled_models()
     assert "s1_water_unet" in models
     for name, path in models.items():
         assert os.path.getsize(path) < 10 * 1024 * 1024
-        meta = read_model_metadata(path)
+        meta = read_model(path)
         assert meta.bands and meta.classes and meta.pixel_size == 10.0
         card = path[:-len(".onnx")] + ".md"
         assert os.path.exists(card), f"model card missing for {name}"

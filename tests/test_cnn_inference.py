@@ -1,6 +1,5 @@
 """Core tests of the ONNX CNN engine on tiny generated models (no QGIS)."""
 
-import json
 import os
 
 import numpy as np
@@ -11,8 +10,8 @@ from cnn_fixtures import LAND_WATER, conv_model, pooling_patch_model, write_rast
 from landfusion.core.cnn import inference as cnn
 from landfusion.core.io.classmap import read_class_styling
 from landfusion.core.errors import BandError, CancelledError, ModelError, NoDataError
-from landfusion.core.models.cnn_model import (
-    ModelMetadata, metadata_from_props, read_model_metadata, write_model_metadata)
+from landfusion.core.models.format import (
+    ModelCard, build_card, card_from_props, read_model, write_model)
 
 SEG_PROPS = {"task": "segmentation", "bands": ["VV", "VH"], "classes": LAND_WATER,
              "tile_size": 32, "tile_overlap": 8}
@@ -200,13 +199,13 @@ def test_not_a_model_and_wrong_rank(tmp_path):
     src = write_raster(str(tmp_path / "in.tif"), np.ones((2, 20, 20), "float32"), ["VV", "VH"])
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"this is not a model at all \x00\x01\x02" * 10)
-    with pytest.raises(ModelError, match="not an ONNX model"):
+    with pytest.raises(ModelError, match="not a valid ONNX file"):
         cnn.classify_with_cnn(src, str(junk), str(tmp_path / "a.tif"))
     rank3 = conv_model(str(tmp_path / "r3.onnx"), np.eye(2), task_props=SEG_PROPS, input_rank=3)
     with pytest.raises(ModelError, match="rank 3.*rank 4"):
         cnn.classify_with_cnn(src, rank3, str(tmp_path / "b.tif"))
     bare = conv_model(str(tmp_path / "bare.onnx"), np.eye(2), task_props=None)
-    with pytest.raises(ModelError, match="lacks the required key.*task, bands, classes"):
+    with pytest.raises(ModelError, match="not a LandFusion model.*write_model_metadata.py"):
         cnn.classify_with_cnn(src, bare, str(tmp_path / "c.tif"))
     with pytest.raises(ModelError, match="does not exist"):
         cnn.classify_with_cnn(src, str(tmp_path / "missing.onnx"), str(tmp_path / "d.tif"))
@@ -242,41 +241,46 @@ def test_patch_classification_assigns_cells(tmp_path):
     data[0, :, 18:] = 1.0  # right half bright
     src = write_raster(str(tmp_path / "in.tif"), data, ["B04", "B08"])
     classes = [{"value": 1, "name": "dark"}, {"value": 2, "name": "bright"}]
-    props = {"task": "patch_classification", "bands": ["B4", "B8"], "classes": classes,
+    props = {"task": "patch_classifier", "bands": ["B4", "B8"], "classes": classes,
              "patch_stride": 4}
     model = pooling_patch_model(str(tmp_path / "p.onnx"), classes, ["B04", "B08"], 8, props)
     out = str(tmp_path / "cls.tif")
     cnn.classify_with_cnn(src, model, out, batch_size=5)
-    with rasterio.open(out) as ds:
+    with rasterio.open(out) as ds, rasterio.open(src) as source:
         got = ds.read(1)
-    # Cells whose patch lies wholly on one side take that side's class.
-    assert (got[:, :12] == 1).all() and (got[:, 24:] == 2).all()
-    assert set(np.unique(got)) == {1, 2}
+        # One cell per 4 x 4 input pixels, on the input's origin.
+        assert got.shape == (10, 9) and ds.crs == source.crs
+        assert ds.transform.a == 4 * source.transform.a and ds.transform.c == source.transform.c
+        assert ds.transform.f == source.transform.f
+    # Cell c is scored by the patch over input columns 4c-2 .. 4c+5: wholly dark for c <= 3,
+    # wholly bright for c >= 5, half and half (mean 0.5, still "bright") for c = 4.
+    assert (got[:, :4] == 1).all() and (got[:, 4:] == 2).all()
 
 
-def test_metadata_round_trip_and_errors(tmp_path):
+def test_card_round_trip_and_errors(tmp_path):
     model = conv_model(str(tmp_path / "m.onnx"), np.eye(2), task_props=None)
-    meta = metadata_from_props({k: json.dumps(v) if not isinstance(v, str) else v
-                                for k, v in SEG_PROPS.items()})
-    meta.input_mean = [-12.5, -19.0]
-    meta.pixel_size = 10.0
-    write_model_metadata(model, meta)
-    again = read_model_metadata(model)
+    card = build_card(**SEG_PROPS, input_mean=[-12.5, -19.0], pixel_size=10.0,
+                      band_units=["dB", "dB"])
+    write_model(model, card)
+    again = read_model(model)
     assert again.bands == ["VV", "VH"] and again.input_mean == [-12.5, -19.0]
+    assert again.band_units == ["dB", "dB"] and again.band_roles == ["VV", "VH"]
     assert [c.name for c in again.classes] == ["land", "water"]
     assert again.pixel_size == 10.0 and again.tile_overlap == 8 and again.output_type == "logits"
-    with pytest.raises(ModelError, match="'task' is 'detection'"):
-        metadata_from_props(dict(again.to_props(), task="detection"))
-    with pytest.raises(ModelError, match="'input_std' must be one number or a list of 2"):
-        metadata_from_props(dict(again.to_props(), input_std="[1, 2, 3]"))
+    assert again.format_version == 2 and isinstance(again, ModelCard)
+    with pytest.raises(ModelError, match="task 'detection' is unknown"):
+        build_card(**dict(SEG_PROPS, task="detection"))
+    with pytest.raises(ModelError, match="'std' must be one number or a list of 2"):
+        build_card(**SEG_PROPS, input_std=[1, 2, 3])
     with pytest.raises(ModelError, match="not valid JSON"):
-        metadata_from_props(dict(again.to_props(), bands="[VV"))
+        card_from_props({"task": "segmentation", "bands": "[VV", "classes": "[]"})
     with pytest.raises(ModelError, match="appear more than once"):
-        metadata_from_props(dict(again.to_props(), classes='[{"value":1,"name":"a"},'
-                                                          '{"value":1,"name":"b"}]'))
-    with pytest.raises(ModelError, match="Unknown metadata key"):
-        write_model_metadata(model, dict(again.to_props(), colour="red"))
-    assert isinstance(again, ModelMetadata)
+        build_card(**dict(SEG_PROPS, classes=[{"value": 1, "name": "a"},
+                                              {"value": 1, "name": "b"}]))
+    with pytest.raises(ModelError, match="unknown model card entry colour"):
+        build_card(**SEG_PROPS, colour="red")
+    with pytest.raises(ModelError, match="graph takes 2 channels but the card lists 3"):
+        write_model(model, build_card(**dict(SEG_PROPS, bands=["VV", "VH", "HH"])))
 
 
 def test_write_metadata_script(tmp_path):
@@ -290,7 +294,7 @@ def test_write_metadata_script(tmp_path):
                            "--mean=-12,-19", "--std", "4,5", "--tile-size", "128",
                            "--pixel-size", "10"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    meta = read_model_metadata(model)
+    meta = read_model(model)
     assert meta.input_std == [4.0, 5.0] and meta.tile_size == 128
     assert [(c.value, c.name, c.hex()) for c in meta.classes] == [
         (0, "land", "#c8b58a"), (1, "water", "#1f78b4")]

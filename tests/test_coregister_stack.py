@@ -459,7 +459,8 @@ def test_unit_mismatch_is_warned(tmp_path):
     path = str(data_path("s1_grd_rtc", "S1A__IW___A_20150309T173017_VV_grd_mli_geo_norm_db.tif"))
     messages = Messages()
     coregister_stack(str(tmp_path / "out.tif"), s1=[path], s1_units="linear", **messages.kwargs())
-    assert any("said to be in linear but its values look like dB" in w for w in messages.warnings)
+    assert any("should hold linear Sentinel-1 backscatter, but its values look like dB" in w
+               for w in messages.warnings)
 
 
 def test_cancel_leaves_no_output(tmp_path):

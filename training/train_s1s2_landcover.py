@@ -149,11 +149,11 @@ def main():
         return
 
     import_landfusion()
-    from landfusion.core.models.cnn_model import ModelMetadata, parse_classes, write_model_metadata
+    from landfusion.core.models.format import build_card, parse_classes, write_model
 
     export_onnx(model, len(BANDS), path)
-    metadata = ModelMetadata(
-        task="segmentation", bands=BANDS,
+    metadata = build_card(
+        task="segmentation", bands=BANDS, band_units=["dB", "dB"] + ["DN"] * (len(BANDS) - 2),
         classes=parse_classes([{"value": v, "name": CLASS_TABLE[v][0], "color": CLASS_TABLE[v][1]}
                                for v in values]),
         input_offset=[0.0] * len(BANDS), input_scale=SCALE, clip_min=CLIP_MIN, clip_max=CLIP_MAX,
@@ -163,7 +163,7 @@ def main():
         description="Land cover from S1 VV/VH (dB) and S2 L2A reflectance x 10000 (12 bands).",
         version="1.0", license="Apache-2.0 (training chips: TerraMind examples)",
         author="LandFusion")
-    write_model_metadata(path, metadata)
+    write_model(path, metadata)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
 
 

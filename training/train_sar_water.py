@@ -132,13 +132,13 @@ def main():
     print(json.dumps(results, indent=1))
 
     import_landfusion()
-    from landfusion.core.models.cnn_model import ModelMetadata, parse_classes, write_model_metadata
+    from landfusion.core.models.format import build_card, parse_classes, write_model
 
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, MODEL_NAME + ".onnx")
     export_onnx(model, len(BANDS), path)
-    metadata = ModelMetadata(
-        task="segmentation", bands=BANDS,
+    metadata = build_card(
+        task="segmentation", bands=BANDS, band_units=["dB", "dB"],
         classes=parse_classes([{"value": 0, "name": "land", "color": "#d9c9a3"},
                                {"value": 1, "name": "water", "color": "#1f78b4"}]),
         clip_min=CLIP_MIN, clip_max=CLIP_MAX, input_offset=[0.0, 0.0], input_scale=[1.0, 1.0],
@@ -148,7 +148,7 @@ def main():
         description="Segments open water from Sentinel-1 GRD backscatter VV and VH in dB.",
         version="1.0", license="CC-BY-4.0 (training labels: Sen1Floods11)", author="LandFusion",
     )
-    write_model_metadata(path, metadata)
+    write_model(path, metadata)
     with open(os.path.join(args.out, MODEL_NAME + ".metrics.json"), "w") as handle:
         json.dump(results, handle, indent=1)
     print(f"wrote {path} ({os.path.getsize(path) / 1e6:.2f} MB)")

@@ -1,7 +1,7 @@
 """Block-wise classification of rasters of any size with a LandFusion ONNX model.
 
-- :func:`check_model_bands` matches the model's bands to the raster's by name (or count) BEFORE
-  any pixel is read;
+- the model's bands are found in the raster (and their values checked) by
+  :func:`~core.models.bands.check_model_bands` BEFORE any block is read;
 - :func:`predict_pixels` runs an onnxruntime session on an (N, bands) array
   (:func:`predict_pixels_parallel` on several threads);
 - the class raster is written by :class:`~landfusion.core.io.class_writer.ClassificationWriter`.
@@ -16,41 +16,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import BandError, InputError, ModelError
+from ..errors import InputError, ModelError, NoDataError, NoOverlapError
 from ..io import raster as raster_io
 from ..io.class_writer import ClassificationWriter, valid_pixels
+from .extent import raster_part
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
-from ..sensors.bands import match_bands
 
 
-def check_model_bands(model_band_names: Sequence[str], dataset, what: str = "The model",
-                      band_names: Optional[Sequence[str]] = None) -> list:
-    """Returns the raster's 1-based band indexes feeding the model, in the model's band order.
-
-    Bands are matched by name when both the model and the raster name them (the raster may have
-    extra bands), else by count and order.
-
-    Args:
-        band_names: the raster's band names to use instead of its band descriptions (for
-            example names the user typed in); '' where unnamed.
-
-    Raises:
-        BandError: listing both band lists when they do not match.
-    """
-    available = (raster_io.band_descriptions(dataset) if band_names is None
-                 else [n or "" for n in band_names])
-    required = [b or "" for b in model_band_names]
-    if not all(required):
-        if len(available) != len(required):
-            shown = ", ".join(b or f"(band {i + 1})" for i, b in enumerate(required))
-            raster_shown = ", ".join(a or f"(band {i + 1} unnamed)"
-                                     for i, a in enumerate(available))
-            raise BandError(
-                f"{what} needs {len(required)} bands ({shown}) but the raster has {len(available)} "
-                f"({raster_shown}). Use a raster with the same bands, in the same order, as the "
-                "training raster.")
-        return list(range(1, len(required) + 1))
-    return match_bands(available, required, what)
 
 
 def predict_pixels(session, info, X: np.ndarray) -> tuple:
@@ -89,6 +61,7 @@ def _open_mask(mask_path: str, src, stack: contextlib.ExitStack):
     from rasterio.vrt import WarpedVRT
 
     mask = stack.enter_context(raster_io.open_raster(mask_path, "Mask raster"))
+    _check_mask_overlap(mask, src, mask_path)
     same_grid = (mask.width, mask.height) == (src.width, src.height) and \
         mask.transform.almost_equals(src.transform) and (mask.crs == src.crs or not mask.crs)
     if same_grid:
@@ -101,18 +74,39 @@ def _open_mask(mask_path: str, src, stack: contextlib.ExitStack):
                                          resampling=Resampling.nearest))
 
 
-def check_classification(input_path: str, model_path: str) -> tuple:
-    """Opens the model and the raster and checks the bands, without reading pixels.
+def _check_mask_overlap(mask, src, mask_path: str) -> None:
+    """Raises NoOverlapError when the mask raster does not overlap the input at all."""
+    from rasterio.warp import transform_bounds
+
+    bounds = mask.bounds
+    if mask.crs and src.crs and mask.crs != src.crs:
+        bounds = transform_bounds(mask.crs, src.crs, *bounds)
+    left, bottom, right, top = bounds
+    own = src.bounds
+    if right <= own.left or left >= own.right or top <= own.bottom or bottom >= own.top:
+        raise NoOverlapError(
+            f"The mask '{os.path.basename(mask_path)}' does not overlap the input raster, so no "
+            "pixel could be classified. Use a mask that covers the input (or no mask).")
+
+
+def check_classification(input_path: str, model_path: str, band_map=None, extent=None,
+                         extent_crs=None, mask_path: Optional[str] = None) -> tuple:
+    """Runs every check of :func:`classify_raster` without classifying: the model (its task, its
+    graph), the bands (name, role or band map; units; training ranges), the extent and the mask.
 
     Returns:
-        ``(info, band_indexes)``.
+        ``(card, band_check)``.
     """
-    from ..models.pixel_model import read_model_info
+    from ..models.bands import check_model_bands
+    from ..models.pixel_model import open_model
 
-    info = read_model_info(model_path)
-    with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as src:
-        indexes = check_model_bands(info.band_names, src)
-    return info, indexes
+    _, card = open_model(model_path, 1)
+    with raster_io.gdal_env(), raster_part(input_path, extent, extent_crs) as part, \
+            raster_io.open_raster(part, "Input raster") as src, contextlib.ExitStack() as stack:
+        bands = check_model_bands(card, src, band_map=band_map)
+        if mask_path:
+            _open_mask(mask_path, src, stack)
+    return card, bands
 
 
 def classify_raster(
@@ -124,6 +118,9 @@ def classify_raster(
     mask_path: Optional[str] = None,
     threads: int = 0,
     memory_mb: float = raster_io.DEFAULT_MEMORY_MB,
+    band_map=None,
+    extent: Optional[Sequence[float]] = None,
+    extent_crs=None,
     progress: Progress = no_progress,
     is_cancelled: IsCancelled = never_cancelled,
     log: Log = no_log,
@@ -138,6 +135,10 @@ def classify_raster(
         confidence_path: optional 2-band float32 raster: max probability and top-1 − top-2 margin.
         probability_path: optional float32 raster with one probability band per class.
         mask_path: optional raster; pixels where it is 0 or nodata are not classified.
+        band_map: ``model_band=raster_band,...`` (text or dict) for bands that neither names nor
+            roles match (see :func:`core.sensors.bands.match_model_bands`).
+        extent: optional ``(xmin, ymin, xmax, ymax)``: classify only the input pixels covering it
+            (output on the input's grid, clipped); ``extent_crs`` is its CRS (default: input's).
         threads: prediction threads (0: all cores); each block's pixels are split among them.
         memory_mb: memory budget of one block.
 
@@ -147,13 +148,19 @@ def classify_raster(
     Raises:
         ModelError: not a LandFusion model (pickles and corrupt files included).
         BandError: the raster's bands do not match the model's (checked before reading pixels).
+        NoDataError: no pixel could be classified (all nodata, or masked out); nothing written.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from ..models.pixel_model import open_model
 
     workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
+    from ..models.bands import check_model_bands
+
+    from ..models.info import card_text
+
     session, info = open_model(model_path, 1)
+    log(card_text(info))
     n_classes = len(info.classes)
     shape = session.get_outputs()[[o.name for o in session.get_outputs()].index(
         info.probability_output)].shape
@@ -162,14 +169,20 @@ def classify_raster(
                          "probabilities; its metadata is damaged.")
 
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:
-        src = stack.enter_context(raster_io.open_raster(input_path, "Input raster"))
-        indexes = check_model_bands(info.band_names, src)
+        part = stack.enter_context(raster_part(input_path, extent, extent_crs, log))
+        src = stack.enter_context(raster_io.open_raster(part, "Input raster"))
+        bands = check_model_bands(info, src, band_map=band_map)
+        for note in bands.notes:
+            log(note)
+        for message in bands.warnings:
+            warn(message)
+        indexes = bands.indexes
         pool = stack.enter_context(ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="landfusion-predict")) if workers > 1 else None
-        pixel_size = info.json("pixel_size")
-        if pixel_size and not math.isclose(abs(src.transform.a), pixel_size[0], rel_tol=0.05):
-            warn(f"The model was trained on {pixel_size[0]:g}-unit pixels, the input has "
-                 f"{abs(src.transform.a):g}-unit pixels; results may be unreliable.")
+        actual = raster_io.pixel_size_m(src)
+        if info.pixel_size and actual and not math.isclose(actual, info.pixel_size, rel_tol=0.1):
+            warn(f"The model was trained on {info.pixel_size:.3g} m pixels, the input has "
+                 f"{actual:.3g} m pixels; results may be unreliable.")
         mask = _open_mask(mask_path, src, stack) if mask_path else None
         nodata = [src.nodatavals[i - 1] for i in indexes]
         bands = len(indexes)
@@ -202,6 +215,13 @@ def classify_raster(
             writer.write(block.window, labels, valid, probabilities)
 
         raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
+        if writer.valid_pixels == 0:
+            where = " inside the mask" if mask_path else ""
+            raise NoDataError(
+                f"The input raster '{os.path.basename(input_path)}' has no valid pixel{where} in "
+                f"the bands the model uses (all nodata, NaN or masked out); nothing was "
+                "classified and no output was written. Check the input's nodata value, the "
+                "mask (pixels where it is 0 or nodata are skipped) and the extent.")
     if stats["skipped_blocks"]:
         log(f"{stats['skipped_blocks']} block(s) held no valid pixel and were not classified.")
     class_pixels = {c.name: int(n) for c, n in zip(info.classes, writer.class_counts)}

@@ -294,12 +294,11 @@ def read_training_vector(
                     "65534. Use integer class ids or a text field with class names.")
         keys = {value: int(float(value)) for _, value, *_ in raw}
     else:
-        texts = sorted({str(value).strip() for _, value, *_ in raw})
-        keys = {text: i + 1 for i, text in enumerate(texts)}
+        keys, spelled = _text_class_keys([value for _, value, *_ in raw], class_field, warn)
     names, colours = {}, {}
     features = []
     for fid, value, name, colour, geometry in raw:
-        key = value if numeric else str(value).strip()
+        key = value if numeric else spelled[_class_key(value)]
         class_value = keys[key]
         if class_value not in names:
             names[class_value] = str(name).strip() if name not in (None, "") else (
@@ -309,9 +308,53 @@ def read_training_vector(
         features.append(TrainingFeature(fid, class_value, geometry))
     classes = [ClassInfo(v, names[v], colours.get(v) or palette_color(i))
                for i, v in enumerate(sorted(names))]
+    _refuse_same_names(classes)
     stats.used = len(features)
     return TrainingVector(features, classes, stats, "point" if kinds == {"point"} else "polygon",
                           source_crs)
+
+
+def _class_key(value) -> str:
+    """Class names compared without case and extra whitespace ("Forest" = "forest " = "FOREST")."""
+    return " ".join(str(value).split()).casefold()
+
+
+def _text_class_keys(values, class_field: str, warn: Log) -> tuple:
+    """Numbers text classes 1.. alphabetically, merging spellings that differ only by case or
+    whitespace into one class (named by its most frequent spelling), with a warning.
+
+    Returns:
+        ``({spelling: class id}, {class key: spelling})``.
+    """
+    from collections import Counter
+
+    counts = Counter(" ".join(str(v).split()) for v in values)
+    groups = {}
+    for text, count in counts.items():
+        groups.setdefault(_class_key(text), []).append((count, text))
+    spelled = {}
+    for key, variants in groups.items():
+        variants.sort(key=lambda item: (-item[0], item[1]))
+        spelled[key] = variants[0][1]
+        if len(variants) > 1:
+            shown = ", ".join(f"'{t}' ({n})" for n, t in variants)
+            warn(f"Class field '{class_field}': {shown} differ only by case or spaces; they are "
+                 f"merged into one class '{variants[0][1]}'. Correct the training layer if they "
+                 "were meant to be different classes.")
+    texts = sorted(spelled.values(), key=lambda t: (t.casefold(), t))
+    return {text: i + 1 for i, text in enumerate(texts)}, spelled
+
+
+def _refuse_same_names(classes) -> None:
+    """Raises InputError when class ids carry names that differ only by case or whitespace."""
+    seen = {}
+    for c in classes:
+        other = seen.setdefault(_class_key(c.name), c)
+        if other is not c:
+            raise InputError(
+                f"Class ids {other.value} and {c.value} are both named '{other.name}'/'{c.name}' "
+                "(names differing only by case or spaces). Give them distinct names, or the same "
+                "class id if they are one class.")
 
 
 def _pixel_window(transform, width: int, height: int, envelope: tuple) -> Optional[tuple]:

@@ -353,7 +353,10 @@ def train_classifier(
     progress(0.9)
     check_cancelled(is_cancelled)
 
-    from ..models.pixel_model import PIXEL_CLASSIFIER, build_metadata, sklearn_to_onnx, write_model
+    from ..models.format import PIXEL_CLASSIFIER, band_statistics, build_card, library_versions
+    from ..models.format import write_model
+    from ..models.pixel_model import sklearn_to_onnx
+    from ..sensors.units import infer_unit
 
     onnx_model = sklearn_to_onnx(model, X.shape[1])
     agreement = verify_onnx(onnx_model, model, X, seed)
@@ -365,6 +368,7 @@ def train_classifier(
     with raster_io.open_raster(raster_path, "Input raster") as src:
         crs_wkt = src.crs.to_wkt() if src.crs else ""
         pixel_size = [abs(src.transform.a), abs(src.transform.e)]
+        pixel_size_m = raster_io.pixel_size_m(src)
         input_nodata = list(src.nodatavals)
     output_nodata = choose_nodata(samples.classes)
     primary = validation[validation["primary"]] if validation["primary"] else None
@@ -393,16 +397,21 @@ def train_classifier(
         "model": os.path.abspath(model_path),
         "training_seconds": round(time.time() - started, 2),
     }
-    metadata = build_metadata(
-        PIXEL_CLASSIFIER, samples.band_names, samples.classes, input_nodata=input_nodata,
-        output_nodata=output_nodata, crs_wkt=crs_wkt, pixel_size=pixel_size,
-        extra={"algorithm": ALGORITHM_NAMES[key], "parameters": report["parameters"],
-               "scores": scores, "samples": int(y.size)})
-    from ..models.pixel_model import library_versions
-
+    card = build_card(
+        PIXEL_CLASSIFIER, samples.band_names, samples.classes, input_name="X",
+        output_nodata=output_nodata, crs=crs_wkt, pixel_size=pixel_size_m,
+        band_stats=band_statistics(X),
+        band_units=[infer_unit(n, X[:, i]) for i, n in enumerate(samples.band_names)],
+        metrics=dict(scores, per_class=primary["per_class"] if primary else []),
+        training={"algorithm": ALGORITHM_NAMES[key], "parameters": report["parameters"],
+                  "samples": int(y.size), "raster": os.path.basename(raster_path),
+                  "training_layer": os.path.basename(str(vector_path)),
+                  "class_field": class_field, "input_nodata": input_nodata,
+                  "class_samples": {c.name: int(counts[c.value]) for c in samples.classes},
+                  "validation": validation["primary"] or "none"},
+        description=f"{ALGORITHM_NAMES[key]} pixel classifier trained by LandFusion")
     report["versions"] = library_versions()
-    write_model(onnx_model, model_path, metadata,
-                doc=f"LandFusion {ALGORITHM_NAMES[key]} pixel classifier")
+    write_model(onnx_model, card, model_path)
     json_path = None
     if report_path:
         try:

@@ -1,6 +1,7 @@
 """Seamless tiled CNN inference with ONNX models over rasters of any size.
 
-A LandFusion CNN (see :mod:`model_metadata`) is run over a raster in strips of overlapping tiles:
+A LandFusion CNN (see :mod:`core.models.format`) is run over a raster in strips of overlapping
+tiles:
 
 - The raster is mirrored by half the overlap around its edges, so edge pixels get context and are
   never on a tile border; rasters smaller than a tile are mirrored up to a tile.
@@ -13,6 +14,9 @@ A LandFusion CNN (see :mod:`model_metadata`) is run over a raster in strips of o
 - Pixels where any band the model uses is nodata (the band's nodata value, NaN/inf or a value the
   model lists) are filled with the model's ``nodata_fill`` before inference and masked in every
   output; tiles without any valid pixel are not run at all.
+- Patch classifiers are slid over the raster with a stride: each output cell of ``stride`` x
+  ``stride`` input pixels gets the class of the patch centred on it, so the class raster and the
+  probabilities are written at the stride's resolution, on a grid aligned to the input's.
 - Outputs are written by the shared :class:`~landfusion.core.io.class_writer.ClassificationWriter`,
   so both engines produce the same class raster, confidence/margin raster and probability stack.
 """
@@ -26,11 +30,14 @@ from typing import Optional
 import numpy as np
 
 from ..io import raster as raster_io
-from ..classification.classify import check_model_bands
-from ..io.class_writer import ClassificationWriter, class_fractions, valid_pixels
-from ..sensors.bands import input_band_names
+from ..classification.extent import raster_part
 from ..errors import InputError, ModelError, NoDataError
-from ..models.cnn_model import ModelMetadata, metadata_from_props, read_props
+from ..io.class_writer import ClassificationWriter, class_fractions, valid_pixels
+from ..models.bands import check_model_bands
+from ..models.format import (
+    PATCH_CLASSIFIER, SEGMENTATION, ModelCard, card_from_props, read_props, refuse_non_onnx,
+    require_task,
+)
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
 from ..paths import MODELS_DIR
@@ -49,7 +56,7 @@ class LoadedModel:
     """An onnxruntime session with the model's LandFusion description."""
 
     path: str
-    metadata: ModelMetadata
+    metadata: ModelCard
     session: object
     input_name: str
     output_name: str
@@ -65,7 +72,7 @@ def _static(dim) -> Optional[int]:
     return dim if isinstance(dim, int) and dim > 0 else None
 
 
-def load_model(path: str, metadata: Optional[ModelMetadata] = None, threads: int = 0) -> LoadedModel:
+def load_model(path: str, metadata: Optional[ModelCard] = None, threads: int = 0) -> LoadedModel:
     """Opens an ONNX model and checks that its graph fits its LandFusion metadata.
 
     Args:
@@ -82,9 +89,11 @@ def load_model(path: str, metadata: Optional[ModelMetadata] = None, threads: int
 
     what = f"Model '{os.path.basename(path or '')}'"
     if metadata is None:
-        metadata = metadata_from_props(read_props(path), what=what)
-    elif not path or not os.path.isfile(path):
-        raise ModelError(f"Model file '{path}' does not exist.")
+        metadata = card_from_props(read_props(path), what=f"'{os.path.basename(path)}'")
+        metadata.path = path
+    else:
+        refuse_non_onnx(path)
+    require_task(metadata, (SEGMENTATION, PATCH_CLASSIFIER), "CNN classify")
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(0, int(threads))
     options.inter_op_num_threads = 1
@@ -119,7 +128,7 @@ def load_model(path: str, metadata: Optional[ModelMetadata] = None, threads: int
         raise ModelError(f"{what} takes {channels} input channels but its metadata lists "
                          f"{metadata.band_count} bands ({', '.join(metadata.bands)}).")
     out_shape = outputs[output_name].shape
-    want_rank = 4 if metadata.task == "segmentation" else 2
+    want_rank = 4 if metadata.task == SEGMENTATION else 2
     if len(out_shape) != want_rank:
         raise ModelError(
             f"{what}: task '{metadata.task}' needs an output of rank {want_rank} "
@@ -133,7 +142,7 @@ def load_model(path: str, metadata: Optional[ModelMetadata] = None, threads: int
     if height is not None and width is not None and height != width:
         raise ModelError(f"{what} takes {height}x{width} tiles; only square tiles are supported.")
     fixed = height or width
-    if metadata.task == "patch_classification" and fixed is None and metadata.patch_size is None:
+    if metadata.task == PATCH_CLASSIFIER and fixed is None and metadata.patch_size is None:
         raise ModelError(f"{what}: a patch classifier with a dynamic input size needs the "
                          "metadata key 'patch_size'.")
     return LoadedModel(path, metadata, session, input_name, output_name, fixed)
@@ -149,24 +158,25 @@ class CnnPlan:
     overlap: int
     batch_size: int
     warnings: list
+    notes: list
+    stride: int = 0
 
 
 def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[int] = None,
-             overlap: Optional[int] = None, batch_size: int = 4) -> CnnPlan:
-    """Checks the raster against the model (bands, size, pixel size) and fixes tile and overlap.
+             overlap: Optional[int] = None, batch_size: int = 4, band_map=None,
+             stride: Optional[int] = None) -> CnnPlan:
+    """Checks the raster against the model (bands, units, value ranges, size, pixel size) and
+    fixes tile and overlap (segmentation) or patch and stride (patch classifiers).
 
     Raises:
-        BandError: when the raster lacks bands the model needs.
-        InputError: when the tile size or overlap cannot be used.
+        BandError: when the raster lacks bands the model needs or their values do not fit.
+        InputError: when the tile size, overlap or stride cannot be used.
     """
     meta = model.metadata
-    names = input_band_names(dataset, band_names)
-    indexes = check_model_bands(meta.bands, dataset, model.label, band_names=names)
-    warnings = []
-    if not any(names):
-        warnings.append(f"The raster's bands are unnamed; they are taken in order as "
-                        f"{', '.join(meta.bands)}.")
-    if meta.task == "segmentation":
+    bands = check_model_bands(meta, dataset, band_names, band_map)
+    warnings = list(bands.warnings)
+    step = 0
+    if meta.task == SEGMENTATION:
         tile = int(tile_size) if tile_size else (model.fixed_size or meta.tile_size)
         if model.fixed_size and tile != model.fixed_size:
             raise InputError(f"{model.label} only takes {model.fixed_size}x{model.fixed_size} "
@@ -179,29 +189,32 @@ def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[i
                              f"default is {meta.tile_size}).")
         lap = meta.default_overlap(tile) if overlap is None else int(overlap)
         if not 0 <= lap <= tile // 2:
-            raise InputError(f"Overlap {lap} must be between 0 and half the tile size ({tile // 2}).")
+            raise InputError(f"Overlap {lap} must be between 0 and half the tile size "
+                             f"({tile // 2}).")
     else:
         tile = model.fixed_size or meta.patch_size
         if meta.patch_size and model.fixed_size and meta.patch_size != model.fixed_size:
-            raise ModelError(f"{model.label}: metadata patch_size {meta.patch_size} differs from "
-                             f"the graph's input size {model.fixed_size}.")
+            raise ModelError(f"{model.label}: patch_size {meta.patch_size} in its card differs "
+                             f"from the graph's input size {model.fixed_size}.")
         lap = 0
-    if meta.task == "patch_classification" and (meta.patch_stride or 1) > tile:
-        raise ModelError(f"{model.label}: 'patch_stride' ({meta.patch_stride}) must not exceed "
-                         f"the patch size ({tile}).")
+        step = int(stride) if stride else (meta.patch_stride or max(1, tile // 4))
+        if not 1 <= step <= tile:
+            raise InputError(f"Stride {step} must be between 1 and the patch size ({tile} px) of "
+                             f"{model.label}; the class raster gets one cell per stride x stride "
+                             "input pixels.")
     if batch_size < 1:
         raise InputError(f"Batch size must be at least 1, got {batch_size}.")
     if dataset.width < tile or dataset.height < tile:
         warnings.append(
             f"The raster ({dataset.width}x{dataset.height} px) is smaller than one "
-            f"{tile}x{tile} tile; it is mirrored at its edges to fill the tile, so results near "
-            "its edges are less reliable.")
+            f"{tile}x{tile} {'tile' if meta.task == SEGMENTATION else 'patch'}; it is mirrored at "
+            "its edges to fill it, so results near its edges are less reliable.")
     expected = meta.pixel_size
     actual = raster_io.pixel_size_m(dataset)
     if expected and actual and not 1 / 1.5 <= actual / expected <= 1.5:
         warnings.append(f"{model.label} expects {expected:g} m pixels; the raster has about "
                         f"{actual:.3g} m pixels. Resample the input for reliable results.")
-    return CnnPlan(model, indexes, tile, lap, int(batch_size), warnings)
+    return CnnPlan(model, bands.indexes, tile, lap, int(batch_size), warnings, bands.notes, step)
 
 
 # --- tiling geometry ----------------------------------------------------------------------------
@@ -263,7 +276,7 @@ def softmax(scores: np.ndarray, axis: int = 1) -> np.ndarray:
 class Normaliser:
     """Turns raw band values into model input, with the nodata mask (per the metadata)."""
 
-    def __init__(self, meta: ModelMetadata, raster_nodata):
+    def __init__(self, meta: ModelCard, raster_nodata):
         """``raster_nodata``: the nodata of the bands read (one value per band, or one value for
         all; None where unset)."""
         def column(values, default):
@@ -406,18 +419,42 @@ def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writer: Classificati
     raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
 
 
+@dataclass
+class PatchGrid:
+    """The output grid of a patch classifier: one cell per ``stride`` x ``stride`` input pixels,
+    with the input's origin and CRS (the last row/column of cells may be partly outside)."""
+
+    width: int
+    height: int
+    crs: object
+    transform: object
+    stride: int
+
+
+def patch_grid(dataset, stride: int) -> PatchGrid:
+    """Returns the output grid of a patch classification of ``dataset`` with ``stride``."""
+    from rasterio.transform import Affine
+
+    return PatchGrid(-(-dataset.width // stride), -(-dataset.height // stride), dataset.crs,
+                     dataset.transform * Affine.scale(stride), stride)
+
+
 def _classify_patches(dataset, plan: CnnPlan, normalise: Normaliser, writer: ClassificationWriter,
                       progress: Progress, is_cancelled: IsCancelled) -> None:
+    """Slides the patch over the raster: output cell (r, c) covers input rows r*s..(r+1)*s-1 and
+    columns c*s..(c+1)*s-1 and gets the scores of the patch centred on it (mirrored beyond the
+    raster's edges). Cells without any valid input pixel are nodata and not run."""
+    from rasterio.windows import Window
+
     meta = plan.model.metadata
-    patch = plan.tile
-    stride = meta.patch_stride or max(1, patch // 4)
-    half = patch // 2
-    col_pad = half + stride
-    virtual_width = dataset.width + 2 * col_pad + patch
+    patch, stride = plan.tile, plan.stride
+    grid = patch_grid(dataset, stride)
+    before = patch // 2 - stride // 2  # input pixels of the patch before its cell's first pixel
+    col_pad = max(0, before)
+    virtual_width = col_pad + grid.width * stride + patch
     run = _Runner(plan.model, plan.batch_size)
-    cells = list(range(0, dataset.width, stride))
-    blocks = [raster_io.Block(r + stride // 2 - half, patch, virtual_width)
-              for r in range(0, dataset.height, stride)]
+    blocks = [raster_io.Block(r * stride - before, patch, virtual_width)
+              for r in range(grid.height)]
 
     def read(block):
         return _read_strip(dataset, plan.band_indexes, block.row_off, patch, col_pad,
@@ -425,33 +462,37 @@ def _classify_patches(dataset, plan: CnnPlan, normalise: Normaliser, writer: Cla
 
     def work(block, data):
         x, invalid, top = data
-        row = block.row_off - stride // 2 + half
-        r1 = min(dataset.height, row + stride)
-        cell_invalid = invalid[row - top:r1 - top]
+        row = (block.row_off + before) // stride
+        r0, r1 = row * stride, min(dataset.height, (row + 1) * stride)
+        cell_rows = invalid[r0 - top:r1 - top]
+        valid = np.zeros((1, grid.width), dtype=bool)
         chosen, patches = [], []
-        for j, c in enumerate(cells):
-            if not cell_invalid[:, c:c + stride].all():
-                left = c + stride // 2 - half + col_pad
-                chosen.append(j)
+        for c in range(grid.width):
+            c0, c1 = c * stride, min(dataset.width, (c + 1) * stride)
+            if not cell_rows[:, c0:c1].all():
+                left = c0 - before + col_pad
+                chosen.append(c)
                 patches.append(x[:, :, left:left + patch])
-        probs = np.zeros((meta.class_count, r1 - row, dataset.width), dtype="float32")
-        covered = np.zeros(dataset.width, dtype=bool)
-        for j, p in zip(chosen, run(patches)):
-            c = cells[j]
-            probs[:, :, c:c + stride] = p[:, None, None]
-            covered[c:c + stride] = True
-        _write_rows(writer, row, probs, cell_invalid | ~covered[None, :])
+        probs = np.zeros((meta.class_count, 1, grid.width), dtype="float32")
+        for c, p in zip(chosen, run(patches)):
+            probs[:, 0, c] = p
+            valid[0, c] = True
+        writer.write(Window(0, row, grid.width, 1), None, valid, probs)
 
     raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
 
 
 def check_cnn_inputs(input_path: str, model_path: str, band_names=None,
                      tile_size: Optional[int] = None, overlap: Optional[int] = None,
-                     batch_size: int = 4, metadata: Optional[ModelMetadata] = None) -> CnnPlan:
-    """Runs every check of :func:`classify_with_cnn` without reading a pixel."""
+                     batch_size: int = 4, metadata: Optional[ModelCard] = None, band_map=None,
+                     stride: Optional[int] = None, extent=None, extent_crs=None) -> CnnPlan:
+    """Runs every check of :func:`classify_with_cnn` without classifying (a few small windows
+    are sampled for the units and value-range checks)."""
     model = load_model(model_path, metadata)
-    with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as dataset:
-        return plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size)
+    with raster_io.gdal_env(), raster_part(input_path, extent, extent_crs) as part, \
+            raster_io.open_raster(part, "Input raster") as dataset:
+        return plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size, band_map,
+                        stride)
 
 
 def classify_with_cnn(
@@ -465,31 +506,43 @@ def classify_with_cnn(
     overlap: Optional[int] = None,
     batch_size: int = 4,
     threads: int = 0,
-    metadata: Optional[ModelMetadata] = None,
+    metadata: Optional[ModelCard] = None,
+    band_map=None,
+    stride: Optional[int] = None,
+    extent=None,
+    extent_crs=None,
     progress: Progress = no_progress,
     is_cancelled: IsCancelled = never_cancelled,
     log: Log = no_log,
     warn: Log = no_log,
 ) -> dict:
-    """Classifies a raster with a LandFusion ONNX CNN, tile by tile, without seams.
+    """Classifies a raster with a LandFusion ONNX CNN: segmentation in seamless tiles, or patch
+    classification with a sliding window.
 
     Args:
         input_path: the raster (typically a co-registered S1/S2 stack).
-        model_path: the ONNX model.
-        output_path: class raster (colour table, category names and a .qml beside it).
+        model_path: the ONNX model (a LandFusion segmentation or patch classifier).
+        output_path: class raster (colour table, category names and a .qml beside it); for a
+            patch classifier at the stride's resolution, aligned to the input's grid.
         probabilities_path: optional float32 stack, one band per class, named after it.
         confidence_path: optional 2-band float32 raster: ``confidence`` (the winning class's
             probability) and ``margin`` (top-1 minus top-2 probability).
         band_names: names of the raster's bands (comma-separated or a list), when its band
-            descriptions do not name them; bands are then picked and reordered by name.
+            descriptions do not name them.
         tile_size, overlap: segmentation tiling in pixels (defaults from the model).
-        batch_size: tiles per onnxruntime call.
+        batch_size: tiles (or patches) per onnxruntime call.
         threads: onnxruntime threads (0: all cores).
-        metadata: a description to use instead of the model's own metadata.
+        metadata: a card to use instead of the model's own.
+        band_map: ``model_band=raster_band,...`` for bands neither names nor roles match.
+        stride: patch classifiers: output cell size in input pixels (default: the model's
+            patch_stride, else a quarter of the patch).
+        extent: optional ``(xmin, ymin, xmax, ymax)`` to classify only that part (on the input's
+            grid); ``extent_crs`` its CRS (default: the input's).
 
     Returns:
         ``{"classes": [...], "valid_pixels": int, "class_fractions": {name: fraction},
-        "class_pixels": {name: count}, "tile_size": int, "overlap": int, "nodata": int}``.
+        "class_pixels": {name: count}, "tile_size": int, "overlap": int, "stride": int,
+        "nodata": int}``.
 
     Raises:
         ModelError, BandError, InputError, NoDataError, CancelledError, OutputError.
@@ -501,19 +554,25 @@ def classify_with_cnn(
         raise InputError("The class, probability and confidence outputs must be different files.")
     if os.path.abspath(input_path) in {os.path.abspath(p) for p in outputs}:
         raise InputError("An output would overwrite the input raster; choose another file name.")
-    with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as dataset:
-        plan = plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size)
+    with raster_io.gdal_env(), raster_part(input_path, extent, extent_crs, log) as part, \
+            raster_io.open_raster(part, "Input raster") as dataset:
+        plan = plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size, band_map,
+                        stride)
+        for note in plan.notes:
+            log(note)
         for message in plan.warnings:
             warn(message)
         log(f"{model.label}: {meta.task}, bands {', '.join(meta.bands)} read from raster band(s) "
             f"{', '.join(map(str, plan.band_indexes))}; "
-            + (f"tiles {plan.tile} px, overlap {plan.overlap} px, " if meta.task == "segmentation"
-               else f"patches {plan.tile} px, stride {meta.patch_stride or max(1, plan.tile // 4)} px, ")
+            + (f"tiles {plan.tile} px, overlap {plan.overlap} px, " if meta.task == SEGMENTATION
+               else f"patches {plan.tile} px, stride {plan.stride} px (output cells of "
+                    f"{plan.stride} x {plan.stride} input pixels), ")
             + f"batch {plan.batch_size}.")
         normalise = Normaliser(meta, [dataset.nodatavals[i - 1] for i in plan.band_indexes])
-        with ClassificationWriter(dataset, meta.classes, output_path, confidence_path,
+        reference = dataset if meta.task == SEGMENTATION else patch_grid(dataset, plan.stride)
+        with ClassificationWriter(reference, meta.classes, output_path, confidence_path,
                                   probabilities_path) as writer:
-            if meta.task == "segmentation":
+            if meta.task == SEGMENTATION:
                 _segment(dataset, plan, normalise, writer, progress, is_cancelled)
             else:
                 _classify_patches(dataset, plan, normalise, writer, progress, is_cancelled)
@@ -527,4 +586,5 @@ def classify_with_cnn(
     return {"classes": meta.classes, "valid_pixels": writer.valid_pixels,
             "class_fractions": fractions,
             "class_pixels": {c.name: int(n) for c, n in zip(meta.classes, writer.class_counts)},
-            "tile_size": plan.tile, "overlap": plan.overlap, "nodata": writer.nodata}
+            "tile_size": plan.tile, "overlap": plan.overlap, "stride": plan.stride,
+            "nodata": writer.nodata}

@@ -19,6 +19,7 @@ from ..errors import InputError, LandFusionError, OutputError
 from ..io import raster as raster_io
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 from ..sensors.bands import require_bands, resolve_s2_band_names
+from ..sensors.units import check_units, sample_bands
 from ..sensors.sentinel2 import DN_SCALE, detect_offset
 from .formulas import DEFAULT_INDICES, INDICES, Expression, evaluate_index, needed_bands
 
@@ -97,13 +98,15 @@ def plan_spectral_indices(dataset, options: IndexOptions, path: Optional[str] = 
     o = options
     custom = Expression(o.expression) if o.expression and o.expression.strip() else None
     out_names = list(o.indices) + ([o.expression_name] if custom is not None else [])
-    names = resolve_s2_band_names(o.band_names, raster_io.band_descriptions(dataset), "the input")
+    names = resolve_s2_band_names(o.band_names, raster_io.band_descriptions(dataset), "the input",
+                                  others_allowed=True)
     for name in o.indices:
         require_bands(names, INDICES[name].bands, name)
     if custom is not None:
         require_bands(names, custom.bands, f"The custom expression '{custom.text}'")
     used = needed_bands(o.indices, custom)
     band_index = {name: names.index(name) + 1 for name in used}
+    check_units(used, sample_bands(dataset, [band_index[n] for n in used]), what="The input")
     offset, reason = o.offset, "as given"
     if offset is None:
         detected, reason = detect_offset(dataset, path or dataset.name)

@@ -23,7 +23,7 @@ from ..sensors.bands import input_band_names, normalise_s2_band
 from ..io.classmap import ClassInfo, apply_class_styling, write_paletted_qml
 from ..cnn.inference import classify_with_cnn
 from ..errors import BandError, DependencyError, InputError, NoDataError
-from ..models.cnn_model import ModelMetadata
+from ..models.format import ModelCard, build_card
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress, sub_progress
 
 CLEAR, CLOUD, SHADOW = 0, 1, 2
@@ -120,7 +120,7 @@ def csmask_models() -> dict:
 
 
 def csmask_metadata(json_path: str, dn_offset: float = 0.0,
-                    dn_scale: float = s2.DN_SCALE) -> ModelMetadata:
+                    dn_scale: float = s2.DN_SCALE) -> ModelCard:
     """Describes a ukis-csmask model in LandFusion terms (from the package's JSON metadata).
 
     The models take top-of-atmosphere (L1C) or surface (L2A) reflectance standardised with the
@@ -133,8 +133,9 @@ def csmask_metadata(json_path: str, dn_offset: float = 0.0,
     names = [CSMASK_BANDS[b.lower()] for b in stats["band_names"]]
     size = int(info["data"].get("target_size", [256, 256])[0])
     count = len(names)
-    return ModelMetadata(
-        task="segmentation", bands=names, classes=list(CLOUD_CLASSES),
+    return build_card(
+        task="segmentation", bands=names,
+        band_units=["DN" if dn_scale > 100 else "reflectance"] * count, classes=list(CLOUD_CLASSES),
         input_offset=[float(dn_offset)] * count, input_scale=[1.0 / dn_scale] * count,
         clip_min=[None] * count, clip_max=[None] * count,
         input_mean=[float(v) for v in stats["img"][0]], input_std=[float(v) for v in stats["img"][1]],

@@ -15,6 +15,7 @@ from ...io import raster as raster_io
 from ...runtime import Log
 from ...sensors import sentinel1 as sar
 from ...sensors.bands import normalise_s2_band, parse_band_list, resolve_s2_band_names
+from ...sensors.units import units_problem
 from .options import StackOptions
 
 
@@ -179,11 +180,10 @@ def check_units(datasets, s1_dates: List[S1Date], units: str, warn: Log) -> None
     for date in s1_dates:
         for pol, layer in date.layers.items():
             sample = _sample(datasets[layer.path], layer.band, layer.nodata)
-            looks = sar.guess_units(sample)
-            if looks and looks != units:
-                warn(f"Sentinel-1 {pol} of {date.label} ('{os.path.basename(layer.path)}') is said "
-                     f"to be in {units} but its values look like {looks} (median "
-                     f"{float(np.nanmedian(sample)):.3g}). Check the input units parameter.")
+            problem = units_problem(pol, sample, units)
+            if problem:
+                warn(f"Sentinel-1 {pol} of {date.label} ('{os.path.basename(layer.path)}'): "
+                     f"{problem}. Check the input units parameter.")
 
 
 def open_inputs(options: StackOptions, stack: contextlib.ExitStack) -> Dict[str, object]:
