@@ -37,6 +37,7 @@ CLASSIFIERS = Choices((
     ("decision_tree", "Decision tree"),
     ("mlp", "MLP (neural network)"),
     ("hist_gradient_boosting", "Histogram gradient boosting"),
+    ("lightgbm", "LightGBM (fast gradient boosting)"),
 ))
 
 #: Sampling designs understood by ``assess_accuracy``.

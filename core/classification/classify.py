@@ -153,6 +153,7 @@ def classify_raster(
     from concurrent.futures import ThreadPoolExecutor
 
     from ..models.pixel_model import open_model
+    from .compiled import load_compiled
 
     workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
     from ..models.bands import check_model_bands
@@ -191,6 +192,7 @@ def classify_raster(
         log(f"Classifying {src.width} x {src.height} pixels in {len(blocks)} blocks with "
             f"{len(info.classes)} classes, {bands} bands.")
         stats = {"skipped_blocks": 0}
+        fast = load_compiled(model_path, info, session, workers, src.width * src.height, log)
 
         def read(block):
             data = src.read(indexes=indexes, window=block.window, out_dtype="float32")
@@ -211,7 +213,10 @@ def classify_raster(
                 writer.write(block.window, None, valid)
                 return
             X = data[:, valid].T
-            labels, probabilities = predict_pixels_parallel(session, info, X, pool, workers)
+            if fast is not None:
+                labels, probabilities = fast.predict(X)
+            else:
+                labels, probabilities = predict_pixels_parallel(session, info, X, pool, workers)
             writer.write(block.window, labels, valid, probabilities)
 
         raster_io.run_blocks(blocks, read, work, progress, is_cancelled)

@@ -28,7 +28,9 @@ from ..errors import InputError, ModelError, NoDataError
 from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
 )
+from . import gbm
 from .samples import Samples, extract_samples, samples_summary
+from .tradeoffs import TRADEOFFS, prediction_speed, tradeoffs_html
 
 #: Classifier keys (the vocabulary lives in core.choices; stable API).
 ALGORITHMS = CLASSIFIERS
@@ -45,6 +47,7 @@ DEFAULT_PARAMETERS = {
     "mlp": {"hidden_layer_sizes": (100,), "alpha": 1e-4, "max_iter": 300,
             "early_stopping": True},
     "hist_gradient_boosting": {"max_iter": 200, "learning_rate": 0.1, "max_depth": None},
+    "lightgbm": dict(gbm.DEFAULT_PARAMETERS),
 }
 
 #: Algorithms that need standardised features (scaling is part of the exported pipeline).
@@ -62,7 +65,7 @@ def algorithm_key(algorithm) -> str:
     for key, name in ALGORITHM_NAMES.items():
         if text in (key, name.lower(), key.replace("_", " ")):
             return key
-    aliases = {"rf": "random_forest", "knn": "knn", "dt": "decision_tree", "hgb":
+    aliases = {"lgbm": "lightgbm", "gbm": "lightgbm", "rf": "random_forest", "knn": "knn", "dt": "decision_tree", "hgb":
                "hist_gradient_boosting", "svc": "svm"}
     if text in aliases:
         return aliases[text]
@@ -99,6 +102,8 @@ def build_classifier(algorithm: str, parameters: Optional[dict] = None, seed: in
         estimator = DecisionTreeClassifier(random_state=seed)
     elif key == "mlp":
         estimator = MLPClassifier(random_state=seed)
+    elif key == "lightgbm":
+        estimator = gbm.build_lightgbm(None, seed, threads)
     else:
         estimator = HistGradientBoostingClassifier(random_state=seed)
     valid = estimator.get_params()
@@ -358,7 +363,12 @@ def train_classifier(
     from ..models.pixel_model import sklearn_to_onnx
     from ..sensors.units import infer_unit
 
-    onnx_model = sklearn_to_onnx(model, X.shape[1])
+    extra = {}
+    if key == "lightgbm":
+        onnx_model = gbm.lightgbm_to_onnx(model, X.shape[1])
+        extra[gbm.METADATA_KEY] = gbm.model_text(model)
+    else:
+        onnx_model = sklearn_to_onnx(model, X.shape[1])
     agreement = verify_onnx(onnx_model, model, X, seed)
     if agreement["label_agreement"] < 0.999:
         share = 100 * agreement["label_agreement"]
@@ -394,6 +404,8 @@ def train_classifier(
         "validation": validation,
         "scores": scores,
         "onnx_check": agreement,
+        "speed": prediction_speed(onnx_model, model, X, threads),
+        "tradeoffs": TRADEOFFS,
         "model": os.path.abspath(model_path),
         "training_seconds": round(time.time() - started, 2),
     }
@@ -409,7 +421,8 @@ def train_classifier(
                   "class_field": class_field, "input_nodata": input_nodata,
                   "class_samples": {c.name: int(counts[c.value]) for c in samples.classes},
                   "validation": validation["primary"] or "none"},
-        description=f"{ALGORITHM_NAMES[key]} pixel classifier trained by LandFusion")
+        description=f"{ALGORITHM_NAMES[key]} pixel classifier trained by LandFusion",
+        extra=extra)
     report["versions"] = library_versions()
     write_model(onnx_model, card, model_path)
     json_path = None

@@ -1,0 +1,217 @@
+"""Shared machinery of the benchmarks: fair, repeated, interleaved comparisons.
+
+Every comparison in bench/ goes through :func:`compare`:
+
+- each method runs in its own child process, so its peak memory (``ru_maxrss`` of that child,
+  from ``wait4``) is its own and not the parent's or a previous method's;
+- the methods are run in interleaved pairs, the order alternating (A B, B A, A B, ...), at least
+  three times, so a change of machine load hits both sides alike;
+- the machine's load average is printed before and after;
+- for each method: median wall time and its range, the cores it actually used (CPU time / wall
+  time of the child), peak memory; for each method against the baseline: the median of the
+  per-pair time ratios and their range.
+
+Every child gets the same GDAL block cache (``GDAL_CACHEMAX``, :data:`GDAL_CACHE_MB`) so no
+method wins by caching more than another.
+
+A child may print, as its last stdout line, a JSON object with ``seconds`` and ``cpu_seconds``
+of its timed section (for example excluding training a baseline's model); otherwise the whole
+child process is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "data"
+
+#: GDAL block cache (MiB) given to every method of every benchmark.
+GDAL_CACHE_MB = int(os.environ.get("BENCH_GDAL_CACHE_MB", "256"))
+#: Cores LandFusion uses (all of them by default); baselines get as many.
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+#: Interleaved pairs per comparison.
+REPEATS = max(3, int(os.environ.get("BENCH_REPEATS", "3")))
+
+
+def import_landfusion() -> None:
+    """Makes ``import landfusion`` work from a source checkout (a plugins folder link)."""
+    plugins = ROOT / ".qgis" / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    link = plugins / "landfusion"
+    if not link.exists():
+        link.symlink_to(ROOT, target_is_directory=True)
+    if str(plugins) not in sys.path:
+        sys.path.insert(0, str(plugins))
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. '1.92 1.75 1.40'."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def child_env(extra: Optional[dict] = None) -> dict:
+    """Environment of a measured child: the shared GDAL cache, plus ``extra``."""
+    env = dict(os.environ, GDAL_CACHEMAX=str(GDAL_CACHE_MB))
+    env.update({k: str(v) for k, v in (extra or {}).items()})
+    return env
+
+
+def measure(argv: Sequence[str], env: Optional[dict] = None) -> dict:
+    """Runs ``argv`` in a child and returns its timings from ``wait4`` (honest per-process peak).
+
+    Keys: ``seconds`` (the child's timed section if it reports one, else its wall time),
+    ``cpu_seconds`` (likewise), ``cores`` (CPU / wall), ``peak_mb`` (max RSS of the child),
+    ``process_seconds`` (wall time of the whole child) plus anything the child reported.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env or child_env(), text=True)
+    # Read the pipes on threads so a chatty child cannot block; then reap with wait4.
+    import threading
+
+    chunks = {"out": [], "err": []}
+
+    def drain(stream, key):
+        chunks[key].append(stream.read())
+
+    readers = [threading.Thread(target=drain, args=(proc.stdout, "out")),
+               threading.Thread(target=drain, args=(proc.stderr, "err"))]
+    for reader in readers:
+        reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    for reader in readers:
+        reader.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = "".join(chunks["out"]), "".join(chunks["err"])
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}):\n{err[-3000:]}")
+    result = {"process_seconds": wall, "seconds": wall,
+              "cpu_seconds": usage.ru_utime + usage.ru_stime,
+              "peak_mb": usage.ru_maxrss / 1024.0}
+    lines = [line for line in out.strip().splitlines() if line.startswith("{")]
+    if lines:
+        reported = json.loads(lines[-1])
+        result.update({k: v for k, v in reported.items() if k != "peak_mb"})
+    result["cores"] = result["cpu_seconds"] / max(1e-9, result["seconds"])
+    return result
+
+
+@dataclass
+class Method:
+    """One side of a comparison: a label and the command that runs it once."""
+
+    label: str
+    argv: List[str]
+    env: Optional[dict] = None
+    runs: List[dict] = field(default_factory=list)
+
+
+def compare(methods: Sequence[Method], baseline: str, repeats: int = REPEATS,
+            title: str = "", pixels: Optional[int] = None, out=sys.stdout) -> List[dict]:
+    """Runs ``methods`` in interleaved rounds (order alternating), prints a Markdown table.
+
+    Args:
+        methods: the methods; ``baseline`` is the label the ratios refer to.
+        repeats: rounds; each method runs once per round.
+        title: printed above the table.
+        pixels: when given, a throughput column (k px/s) is added.
+
+    Returns:
+        One summary dict per method.
+    """
+    before = load_average()
+    started = time.strftime("%H:%M:%S")
+    for round_index in range(repeats):
+        order = list(methods) if round_index % 2 == 0 else list(reversed(methods))
+        for method in order:
+            method.runs.append(measure(method.argv, method.env))
+            print(f"  [{method.label}] round {round_index + 1}: "
+                  f"{method.runs[-1]['seconds']:.2f} s", file=sys.stderr, flush=True)
+    after = load_average()
+    base = next(m for m in methods if m.label == baseline)
+    summaries = []
+    for method in methods:
+        seconds = [r["seconds"] for r in method.runs]
+        ratios = [b["seconds"] / r["seconds"] for b, r in zip(base.runs, method.runs)]
+        summaries.append({
+            "label": method.label,
+            "seconds": statistics.median(seconds),
+            "seconds_range": (min(seconds), max(seconds)),
+            "speedup": statistics.median(ratios),
+            "speedup_range": (min(ratios), max(ratios)),
+            "cores": statistics.median(r["cores"] for r in method.runs),
+            "peak_mb": max(r["peak_mb"] for r in method.runs),
+            "runs": method.runs,
+        })
+    if title:
+        print(f"{title}\n", file=out)
+    print(f"Load average (1/5/15 min) before: {before} (at {started}); after: {after}; "
+          f"{CORES} cores; {repeats} interleaved rounds; GDAL_CACHEMAX={GDAL_CACHE_MB} MB for "
+          "every method.\n", file=out)
+    head = "| method | median time (s) | range (s) |"
+    rule = "|---|---:|---:|"
+    if pixels:
+        head += " k px/s |"
+        rule += "---:|"
+    head += f" speed vs {baseline} (median, range) | cores used (CPU/wall) | peak memory (MB) |"
+    rule += "---:|---:|---:|"
+    print(head, file=out)
+    print(rule, file=out)
+    for s in summaries:
+        row = f"| {s['label']} | {s['seconds']:.2f} | {s['seconds_range'][0]:.2f}–" \
+              f"{s['seconds_range'][1]:.2f} |"
+        if pixels:
+            row += f" {pixels / s['seconds'] / 1e3:.0f} |"
+        row += f" {s['speedup']:.2f}× ({s['speedup_range'][0]:.2f}–{s['speedup_range'][1]:.2f}) |" \
+               f" {s['cores']:.2f} | {s['peak_mb']:.0f} |"
+        print(row, file=out)
+    print("", file=out, flush=True)
+    return summaries
+
+
+def python() -> str:
+    """The interpreter benchmarks run their children with."""
+    return sys.executable
+
+
+def report(**values) -> None:
+    """Prints a child's result line (JSON) for :func:`measure`."""
+    print(json.dumps(values), flush=True)
+
+
+class Timer:
+    """Times a section in wall and CPU (all threads of this process) seconds."""
+
+    def __enter__(self):
+        self._wall = time.perf_counter()
+        self._cpu = _cpu()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = _cpu() - self._cpu
+        return False
+
+
+def _cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def summary_by_label(summaries: Sequence[dict]) -> Dict[str, dict]:
+    """Summaries keyed by label."""
+    return {s["label"]: s for s in summaries}
