@@ -18,10 +18,12 @@ Set LANDFUSION_BENCH_SIZE (pixels per side) for a smaller grid.
 """
 
 import os
-import subprocess
+import shlex
 import sys
 import time
 from pathlib import Path
+
+import common
 
 HERE = Path(__file__).resolve().parent
 SIZE = int(os.environ.get("LANDFUSION_BENCH_SIZE", "10980"))
@@ -106,22 +108,12 @@ def make_data():
             dst.write(np.stack([vv, vh]).astype("float32"), window=((row, row + h), (0, width)))
 
 
-def timed(args):
-    """Runs a command; returns (seconds, peak RSS in MiB) of the child process."""
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(" ".join(map(str, args)) + "\n" + proc.stderr[-3000:])
-    return elapsed, int(proc.stderr.strip().splitlines()[-1]) / 1024
-
-
 def gdalwarp(source, out, resampling):
     """A gdalwarp command onto the benchmark grid."""
     args = ["gdalwarp", "-q", "-overwrite", "-t_srs", CRS, "-te", str(ORIGIN[0]),
             str(ORIGIN[1] - 10 * SIZE), str(ORIGIN[0] + 10 * SIZE), str(ORIGIN[1]),
             "-ts", str(SIZE), str(SIZE), "-r", resampling, "-ot", "Float32", "-dstnodata", "-9999",
-            "-multi", "-wo", "NUM_THREADS=2", "-wm", "256", "--config", "GDAL_CACHEMAX", "128",
+            "-multi", "-wo", "NUM_THREADS=ALL_CPUS", "-wm", "256",
             "-co", "TILED=YES", "-co", "COMPRESS=ZSTD", "-co", "PREDICTOR=3", "-co", "ZSTD_LEVEL=1",
             "-co", "NUM_THREADS=ALL_CPUS", "-co", "BIGTIFF=IF_SAFER"]
     return args + [str(source), str(out)]
@@ -154,7 +146,7 @@ def main():
          str(S2_10M), str(out / "b11.tif")],
         ["gdal_translate", "-q", "-ot", "Float32", "-co", "TILED=YES", "-co", "COMPRESS=ZSTD",
          "-co", "PREDICTOR=3", "-co", "ZSTD_LEVEL=1", "-co", "NUM_THREADS=ALL_CPUS",
-         "-co", "BIGTIFF=IF_SAFER", "--config", "GDAL_CACHEMAX", "128", str(vrt),
+         "-co", "BIGTIFF=IF_SAFER", str(vrt),
          str(out / "gdal_stack.tif")],
     ]
     same_warps = [sys.executable, "-c", OURS.format(
@@ -164,39 +156,35 @@ def main():
         plugins=PLUGINS, out=str(out / "stack.tif"), s2=[str(S2_10M), str(S2_B11)], scl=str(SCL),
         s1=str(S1), bands=["B02", "B03", "B04", "B08", "B11"], indices=["NDVI"], ratio=True,
         reference=None)]
-    # Warm the page cache with one read of every input, then time each side once.
+    # Warm the page cache with one read of every input.
     for path in (S2_10M, S2_B11, SCL, S1):
         with open(path, "rb") as handle:
             while handle.read(1 << 24):
                 pass
-    warp_runs = [timed(args) for args in warps]
-    warp_time = sum(t for t, _ in warp_runs)
-    warp_peak = max(p for _, p in warp_runs)
-    gather_runs = [timed(args) for args in gather]
-    gather_time = warp_time + sum(t for t, _ in gather_runs)
-    warps_time, warps_peak = timed(same_warps)
-    full_time, full_peak = timed(full)
+
+    def shell(commands):
+        return ["/bin/sh", "-c", " && ".join(shlex.join(c) for c in commands)]
+
+    label_warps = ("gdalwarp -multi -wo NUM_THREADS=ALL_CPUS: S1 VV+VH (EPSG:4326 -> UTM, "
+                   "bilinear), B11 20 m (bilinear), SCL 20 m (nearest), 3 files")
+    methods = [
+        common.Method(label_warps, shell(warps)),
+        common.Method("LandFusion, the same warps: S1 VV+VH (in linear power), B11, SCL as mask; "
+                      "one 3-band stack", same_warps),
+        common.Method("gdal stack: the gdalwarp runs + gdalbuildvrt/gdal_translate into one "
+                      "7-band stack (no mask, no features)", shell(warps + gather)),
+        common.Method("LandFusion full stack: the same warps + 10 m bands + cloud mask + VV/VH + "
+                      "NDVI, one named 9-band stack", full),
+    ]
+    common.compare(methods, label_warps, as_time_ratio=True,
+                   title=f"Co-registration: {SIZE} x {SIZE} grid at 10 m ({CRS}); data generated "
+                         f"in {generated:.0f} s (0 when cached).")
     import rasterio
 
     for path in (out / "warps.tif", out / "stack.tif", out / "s1.tif"):
         with rasterio.open(path) as ds:
             if (ds.width, ds.height, ds.transform.a) != (SIZE, SIZE, 10.0):
                 raise SystemExit(f"{path} is not on the {SIZE} x {SIZE} 10 m grid")
-
-    print(f"Grid: {SIZE} x {SIZE} at 10 m ({CRS}); {os.cpu_count()} CPU cores; data generated "
-          f"in {generated:.0f} s (0 when cached).\n")
-    print("| run | seconds | x gdalwarp | x gdal stack | peak MiB |")
-    print("|---|---:|---:|---:|---:|")
-    print(f"| gdalwarp: S1 VV+VH (EPSG:4326 -> UTM, bilinear), B11 20 m (bilinear), SCL 20 m "
-          f"(nearest), 4 files | {warp_time:.1f} | 1.00 | | {warp_peak:.0f} |")
-    print(f"| LandFusion, the same warps: S1 VV+VH (in linear power), B11, SCL as mask; one "
-          f"3-band stack | {warps_time:.1f} | {warps_time / warp_time:.2f} | | {warps_peak:.0f} |")
-    print(f"| gdal stack: the gdalwarp runs + gdalbuildvrt/gdal_translate into one 7-band stack "
-          f"(no mask, no features) | {gather_time:.1f} | {gather_time / warp_time:.2f} | 1.00 | "
-          f"{max(warp_peak, *(p for _, p in gather_runs)):.0f} |")
-    print(f"| LandFusion full stack: the same warps + 10 m bands + cloud mask + VV/VH + NDVI, "
-          f"one named 9-band stack | {full_time:.1f} | {full_time / warp_time:.2f} | "
-          f"{full_time / gather_time:.2f} | {full_peak:.0f} |")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,15 @@ product) with realistic spatial structure, then measures in the same run:
   - I/O floor: reading the bands the indices need, block by block, once;
   - gdal_calc.py computing NDVI;
   - LandFusion NDVI alone, and the four default indices (NDVI, SAVI, BAI, NDWI).
-Prints a Markdown table with times, ratios and peak memory (max RSS of each run's process).
+Every run is its own process, in interleaved rounds with the same GDAL cache (common.compare):
+median time and range, time / read floor, cores used, peak memory.
 """
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+import common
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -52,17 +53,6 @@ def make_tile():
                 data = level + sign * 700 * field + noise
                 dst.write(np.clip(data, 1, 12000).astype("uint16"), i,
                           window=((row, row + h), (0, SIZE)))
-
-
-def timed(args):
-    """Runs a command and returns (seconds, peak RSS in MiB) of the child process."""
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
-    peak_kb = int(proc.stderr.strip().splitlines()[-1])
-    return elapsed, peak_kb / 1024
 
 
 READ_FLOOR = """
@@ -107,41 +97,36 @@ def main():
     plugins = PLUGINS
     py = sys.executable
     out = str(DATA / "out.tif")
-    rows = []
+
+    def ours(indices, compress):
+        return [py, "-c", OURS.format(plugins=plugins, tile=str(TILE), out=out, indices=indices,
+                                      compress=compress)]
+
+    floor = "read floor (B03, B04, B08 once, block-wise)"
     runs = {
-        "I/O floor (read B03, B04, B08 once)": [py, "-c", READ_FLOOR.format(plugins=plugins, tile=str(TILE))],
-        "read + write floor (read B03, B04, B08, write 4 float32 bands, no index)": [
+        floor: [py, "-c", READ_FLOOR.format(plugins=plugins, tile=str(TILE))],
+        "read + write floor (4 float32 bands, no index, uncompressed)": [
             py, "-c", READ_WRITE_FLOOR.format(plugins=plugins, tile=str(TILE), out=out)],
-        "gdal_calc.py NDVI": ["/usr/bin/python3", "/usr/bin/gdal_calc.py", "--quiet", "--overwrite",
-                              "-A", str(TILE), "--A_band=3", "-B", str(TILE), "--B_band=4",
-                              "--calc=(B.astype(float)-A)/(B.astype(float)+A)", "--type=Float32",
-                              "--co=TILED=YES", "--co=COMPRESS=ZSTD", "--co=PREDICTOR=3",
-                              f"--outfile={out}"],
-        "LandFusion NDVI (ZSTD output, like gdal_calc)": [py, "-c", OURS.format(
-            plugins=plugins, tile=str(TILE), out=out, indices=["NDVI"], compress="ZSTD")],
-        "LandFusion NDVI, SAVI, BAI, NDWI (ZSTD output)": [py, "-c", OURS.format(
-            plugins=plugins, tile=str(TILE), out=out, indices=["NDVI", "SAVI", "BAI", "NDWI"],
-            compress="ZSTD")],
-        "LandFusion NDVI, SAVI, BAI, NDWI (uncompressed output)": [py, "-c", OURS.format(
-            plugins=plugins, tile=str(TILE), out=out, indices=["NDVI", "SAVI", "BAI", "NDWI"],
-            compress="NONE")],
+        # Configured like LandFusion: float32 arithmetic and output, ZSTD level 1 with all cores.
+        "gdal_calc.py NDVI (float32, ZSTD level 1, NUM_THREADS=ALL_CPUS)": [
+            "/usr/bin/python3", "/usr/bin/gdal_calc.py", "--quiet", "--overwrite",
+            "-A", str(TILE), "--A_band=3", "-B", str(TILE), "--B_band=4",
+            "--calc=(B.astype(numpy.float32)-A)/(B.astype(numpy.float32)+A)", "--type=Float32",
+            "--co=TILED=YES", "--co=COMPRESS=ZSTD", "--co=PREDICTOR=3", "--co=ZSTD_LEVEL=1",
+            "--co=NUM_THREADS=ALL_CPUS", f"--outfile={out}"],
+        "LandFusion NDVI (ZSTD level 1)": ours(["NDVI"], "ZSTD"),
+        "LandFusion NDVI, SAVI, BAI, NDWI (uncompressed)": ours(
+            ["NDVI", "SAVI", "BAI", "NDWI"], "NONE"),
+        "LandFusion NDVI, SAVI, BAI, NDWI (ZSTD level 1)": ours(
+            ["NDVI", "SAVI", "BAI", "NDWI"], "ZSTD"),
     }
-    # Warm the page cache so every run reads from memory, then time each run twice (best kept).
-    timed(runs["I/O floor (read B03, B04, B08 once)"])
-    for name, args in runs.items():
-        best = min((timed(args) for _ in range(2)), key=lambda r: r[0])
-        rows.append((name, *best))
-        if os.path.exists(out):
-            os.remove(out)
-    floor = rows[0][1]
-    calc = rows[2][1]
-    print(f"Raster: {SIZE} x {SIZE}, 4 bands uint16 DEFLATE, {os.cpu_count()} CPU cores.\n")
-    both = rows[1][1]
-    print("| run | seconds | x I/O floor | x read+write floor | x gdal_calc | peak MiB |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, seconds, peak in rows:
-        print(f"| {name} | {seconds:.1f} | {seconds / floor:.2f} | {seconds / both:.2f} | "
-              f"{seconds / calc:.2f} | {peak:.0f} |")
+    # Warm the page cache so every run reads from memory.
+    common.measure(runs[floor])
+    common.compare([common.Method(k, v) for k, v in runs.items()], floor,
+                   title=f"Spectral indices: {SIZE} x {SIZE}, 4 bands uint16 DEFLATE (512 tiles).",
+                   pixels=SIZE * SIZE, as_time_ratio=True)
+    if os.path.exists(out):
+        os.remove(out)
 
 
 if __name__ == "__main__":

@@ -36,23 +36,22 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = HERE / "data"
 
-#: GDAL block cache (MiB) given to every method of every benchmark.
-GDAL_CACHE_MB = int(os.environ.get("BENCH_GDAL_CACHE_MB", "256"))
+#: GDAL block cache (MiB) given to every method of every benchmark: the cache LandFusion
+#: sets for itself (core/io/raster.py), so baselines get exactly the same.
+GDAL_CACHE_MB = int(os.environ.get("BENCH_GDAL_CACHE_MB", "128"))
 #: Cores LandFusion uses (all of them by default); baselines get as many.
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 #: Interleaved pairs per comparison.
 REPEATS = max(3, int(os.environ.get("BENCH_REPEATS", "3")))
 
 
-def import_landfusion() -> None:
-    """Makes ``import landfusion`` work from a source checkout (a plugins folder link)."""
-    plugins = ROOT / ".qgis" / "plugins"
-    plugins.mkdir(parents=True, exist_ok=True)
-    link = plugins / "landfusion"
-    if not link.exists():
-        link.symlink_to(ROOT, target_is_directory=True)
-    if str(plugins) not in sys.path:
-        sys.path.insert(0, str(plugins))
+def import_landfusion() -> str:
+    """Makes ``import landfusion`` work from a source checkout; returns the plugins folder."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from plugin_import import make_importable
+
+    return make_importable()
 
 
 def load_average() -> str:
@@ -119,7 +118,8 @@ class Method:
 
 
 def compare(methods: Sequence[Method], baseline: str, repeats: int = REPEATS,
-            title: str = "", pixels: Optional[int] = None, out=sys.stdout) -> List[dict]:
+            title: str = "", pixels: Optional[int] = None, out=sys.stdout,
+            as_time_ratio: bool = False) -> List[dict]:
     """Runs ``methods`` in interleaved rounds (order alternating), prints a Markdown table.
 
     Args:
@@ -127,6 +127,7 @@ def compare(methods: Sequence[Method], baseline: str, repeats: int = REPEATS,
         repeats: rounds; each method runs once per round.
         title: printed above the table.
         pixels: when given, a throughput column (k px/s) is added.
+        as_time_ratio: print time / baseline time (e.g. "x read floor") instead of the speed-up.
 
     Returns:
         One summary dict per method.
@@ -144,7 +145,8 @@ def compare(methods: Sequence[Method], baseline: str, repeats: int = REPEATS,
     summaries = []
     for method in methods:
         seconds = [r["seconds"] for r in method.runs]
-        ratios = [b["seconds"] / r["seconds"] for b, r in zip(base.runs, method.runs)]
+        ratios = [(r["seconds"] / b["seconds"]) if as_time_ratio else (b["seconds"] / r["seconds"])
+                  for b, r in zip(base.runs, method.runs)]
         summaries.append({
             "label": method.label,
             "seconds": statistics.median(seconds),
@@ -165,7 +167,8 @@ def compare(methods: Sequence[Method], baseline: str, repeats: int = REPEATS,
     if pixels:
         head += " k px/s |"
         rule += "---:|"
-    head += f" speed vs {baseline} (median, range) | cores used (CPU/wall) | peak memory (MB) |"
+    what = "time / time of" if as_time_ratio else "speed vs"
+    head += f" {what} {baseline} (median, range) | cores used (CPU/wall) | peak memory (MB) |"
     rule += "---:|---:|---:|"
     print(head, file=out)
     print(rule, file=out)
