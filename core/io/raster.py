@@ -39,10 +39,17 @@ FLOAT_NODATA = -9999.0
 
 
 def gdal_env(cache_mb: int = DEFAULT_GDAL_CACHE_MB, **options):
-    """Returns a rasterio environment with a bounded GDAL cache (and any extra options)."""
+    """Returns a rasterio environment with a bounded GDAL cache (and any extra options).
+
+    GDAL decodes and encodes several blocks at once with all cores (``GDAL_NUM_THREADS``)
+    unless ``options`` say otherwise. rasterio hands an integer ``GDAL_CACHEMAX`` to GDAL as
+    bytes, not megabytes: ``GDAL_CACHEMAX=128`` would leave GDAL a 128-byte cache (tiles decoded
+    again at every read, ``RasterizeLayer`` re-walking every feature once per scanline).
+    """
     import rasterio
 
-    return rasterio.Env(GDAL_CACHEMAX=int(cache_mb), **options)
+    options.setdefault("GDAL_NUM_THREADS", "ALL_CPUS")
+    return rasterio.Env(GDAL_CACHEMAX=int(cache_mb) * 1024 * 1024, **options)
 
 
 def open_raster(path: str, what: str = "Raster"):
