@@ -52,7 +52,7 @@ def chip(tmp_path_factory):
     keep = y > 0
     train = keep & ~held_out.ravel()
     test = keep & held_out.ravel()
-    model = gbm.build_lightgbm({"n_estimators": 40}, seed=0, threads=2)
+    model = gbm.build_lightgbm({"n_estimators": 12}, seed=0, threads=2)  # quick to compile
     model.fit(X[train], y[train])
     classes = [ClassInfo(int(v), f"class {v}", palette_color(i))
                for i, v in enumerate(model.classes_)]
