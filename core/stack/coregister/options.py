@@ -73,7 +73,7 @@ class StackOptions:
     target_extent: object = None
     memory_mb: float = raster_io.DEFAULT_MEMORY_MB
     compress: str = "ZSTD"
-    threads: int = 2
+    threads: int = 0
     #: Filled by :meth:`validated`: SCL classes masked, and sentences for the log.
     mask_classes: List[int] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)

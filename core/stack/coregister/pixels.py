@@ -5,6 +5,7 @@ taking a :class:`BlockContext`, for :func:`~landfusion.core.io.raster.run_blocks
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
@@ -237,7 +238,8 @@ def _warp(ds, layers: Sequence[Layer], grid: Grid, window, to_linear: bool,
     reproject(
         data, out, src_transform=ds.window_transform(src_window), src_crs=ds.crs,
         src_nodata=src_nodata, dst_transform=transform, dst_crs=grid.crs, dst_nodata=np.nan,
-        resampling=getattr(Resampling, first.resampling), num_threads=threads,
+        resampling=getattr(Resampling, first.resampling),
+        num_threads=threads if threads and threads > 0 else (os.cpu_count() or 1),
         init_dest_nodata=True,
         # The kernel scale of the whole warp, not one the warper would guess from this block.
         XSCALE=str(first.scale[0]), YSCALE=str(first.scale[1]))

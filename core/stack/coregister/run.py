@@ -74,7 +74,7 @@ def coregister_stack(
             - ``reference``: raster whose grid to use; otherwise the finest Sentinel-2 band's
               grid, or ``target_crs`` / ``target_resolution`` / ``target_extent`` when given.
             - ``memory_mb``: memory budget for the pixels of one block; ``compress``: GeoTIFF
-              compression; ``threads``: GDAL warping threads.
+              compression; ``threads``: GDAL warping threads (0: all cores).
 
     Returns:
         A summary: output, sidecar, band names, grid, valid fraction per band, clear-sky fraction.
