@@ -17,8 +17,8 @@ import common
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-TILE = DATA / "s2_tile_10980.tif"
 SIZE = int(os.environ.get("LANDFUSION_BENCH_SIZE", "10980"))
+TILE = DATA / f"s2_tile_{SIZE}.tif"
 sys.path.insert(0, str(HERE.parent))
 from plugin_import import make_importable  # noqa: E402
 

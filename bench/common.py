@@ -2,8 +2,9 @@
 
 Every comparison in bench/ goes through :func:`compare`:
 
-- each method runs in its own child process, so its peak memory (``ru_maxrss`` of that child,
-  from ``wait4``) is its own and not the parent's or a previous method's;
+- each method runs in its own child process, so its peak memory is its own: measured by
+  ``/usr/bin/time`` (Linux keeps the larger of a process's peak and its parent's at fork time in
+  ``ru_maxrss`` across ``exec``, so the bench's own ``wait4`` would report the parent's memory);
 - the methods are run in interleaved pairs, the order alternating (A B, B A, A B, ...), at least
   three times, so a change of machine load hits both sides alike;
 - the machine's load average is printed before and after;
@@ -73,8 +74,9 @@ def measure(argv: Sequence[str], env: Optional[dict] = None) -> dict:
     ``cpu_seconds`` (likewise), ``cores`` (CPU / wall), ``peak_mb`` (max RSS of the child),
     ``process_seconds`` (wall time of the whole child) plus anything the child reported.
     """
+    timer = ["/usr/bin/time", "-f", "BENCH_MAXRSS_KB %M"] if os.path.exists("/usr/bin/time") else []
     start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(timer + list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env or child_env(), text=True)
     # Read the pipes on threads so a chatty child cannot block; then reap with wait4.
     import threading
@@ -96,9 +98,11 @@ def measure(argv: Sequence[str], env: Optional[dict] = None) -> dict:
     out, err = "".join(chunks["out"]), "".join(chunks["err"])
     if proc.returncode != 0:
         raise RuntimeError(f"{shlex.join(argv)} failed ({proc.returncode}):\n{err[-3000:]}")
+    peaks = [int(line.split()[1]) for line in err.splitlines()
+             if line.startswith("BENCH_MAXRSS_KB ")]
     result = {"process_seconds": wall, "seconds": wall,
               "cpu_seconds": usage.ru_utime + usage.ru_stime,
-              "peak_mb": usage.ru_maxrss / 1024.0}
+              "peak_mb": (peaks[-1] if peaks else usage.ru_maxrss) / 1024.0}
     lines = [line for line in out.strip().splitlines() if line.startswith("{")]
     if lines:
         reported = json.loads(lines[-1])
