@@ -80,6 +80,7 @@ def main() -> int:
     workers = common.CORES
     kernels, rows = {}, []
     cache = common.DATA / "compiled_cache"
+    cache.mkdir(parents=True, exist_ok=True)
     os.environ["LANDFUSION_CACHE_DIR"] = str(cache)
     for label, (key, parameters) in CANDIDATES.items():
         started = time.perf_counter()
