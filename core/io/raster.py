@@ -41,14 +41,15 @@ FLOAT_NODATA = -9999.0
 def gdal_env(cache_mb: int = DEFAULT_GDAL_CACHE_MB, **options):
     """Returns a rasterio environment with a bounded GDAL cache (and any extra options).
 
-    GDAL decodes and encodes several blocks at once with all cores (``GDAL_NUM_THREADS``)
-    unless ``options`` say otherwise. rasterio hands an integer ``GDAL_CACHEMAX`` to GDAL as
-    bytes, not megabytes: ``GDAL_CACHEMAX=128`` would leave GDAL a 128-byte cache (tiles decoded
-    again at every read, ``RasterizeLayer`` re-walking every feature once per scanline).
+    rasterio hands an integer ``GDAL_CACHEMAX`` to GDAL as bytes, not megabytes:
+    ``GDAL_CACHEMAX=128`` would leave GDAL a 128-byte cache (tiles decoded again at every read,
+    ``RasterizeLayer`` re-walking every feature once per scanline). ``GDAL_NUM_THREADS`` is left
+    unset: with GDAL 3.6.2 its multi-threaded block decoding aborted the process when blocks were
+    read on the read-ahead thread while another thread used GDAL (the engines overlap reading,
+    computing and writing instead, and write with ``NUM_THREADS=ALL_CPUS``).
     """
     import rasterio
 
-    options.setdefault("GDAL_NUM_THREADS", "ALL_CPUS")
     return rasterio.Env(GDAL_CACHEMAX=int(cache_mb) * 1024 * 1024, **options)
 
 
