@@ -125,6 +125,7 @@ class TrainClassifierAlgorithm(LandFusionAlgorithm):
             "decision_tree": {"max_depth": depth},
             "mlp": {"hidden_layer_sizes": self._hidden_layers(parameters, context)},
             "hist_gradient_boosting": {"max_iter": trees, "max_depth": depth},
+            "lightgbm": {"n_estimators": trees, "max_depth": depth or -1},
         }[key]
         chosen.update(parse_parameters(self.parameterAsString(parameters, self.PARAMETERS,
                                                                context)))

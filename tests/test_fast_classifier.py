@@ -166,3 +166,27 @@ def test_small_rasters_are_not_worth_compiling(chip, monkeypatch):
                                   224 * 224) is None
     assert not (chip["tmp"] / "cache_small").exists()
     assert os.path.getsize(chip["model_path"]) > 0
+
+
+def test_training_report_shows_the_speed_and_accuracy_trade_off(tmp_path):
+    from classification_data import label_polygons, terramind_stack
+    from landfusion.core.classification.train import train_classifier
+
+    stack = terramind_stack(tmp_path, CHIP)
+    polygons = label_polygons(str(data_path("terramind", "LULC", f"{CHIP}.tif")),
+                              tmp_path / "lulc.gpkg", [1, 2, 4, 5, 9], epsg=4326)
+    result = train_classifier(stack, polygons, "class", str(tmp_path / "gbm.onnx"),
+                              str(tmp_path / "report.html"), algorithm="lightgbm",
+                              parameters={"n_estimators": 10}, folds=2, max_per_class=400)
+    import json
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    speed = report["speed"]
+    assert speed["onnxruntime_kpx_s"] > 0 and speed["trees"] == 10 * 5
+    assert speed["nodes_per_tree"] > 1 and speed["max_depth"] >= 1
+    assert report["tradeoffs"]["rows"], report["tradeoffs"]
+    page = (tmp_path / "report.html").read_text()
+    assert "Speed and accuracy trade-off" in page and "nodes per tree" in page
+    assert result["scores"]["overall_accuracy"] > 0.5
+    session, info = open_model(str(tmp_path / "gbm.onnx"), 1)
+    assert info.metadata["landfusion." + gbm.METADATA_KEY].startswith("tree")
