@@ -73,9 +73,8 @@ def prepare_models(workdir: Path) -> dict:
     """Writes rf100.onnx and gbm.onnx once; returns their tree shapes."""
     from landfusion.core.classification import gbm
     from landfusion.core.classification.tradeoffs import tree_structure
-    from landfusion.core.models.pixel_model import (
-        PIXEL_CLASSIFIER, build_metadata, sklearn_to_onnx, write_model,
-    )
+    from landfusion.core.models.format import PIXEL_CLASSIFIER, build_card, write_model
+    from landfusion.core.models.pixel_model import sklearn_to_onnx
 
     shapes_file = workdir / "models.json"
     if shapes_file.exists() and all((workdir / f).exists()
@@ -86,13 +85,15 @@ def prepare_models(workdir: Path) -> dict:
 
     rf = forest()
     joblib.dump(rf, workdir / "rf100.joblib")
-    write_model(sklearn_to_onnx(rf, BANDS), str(workdir / "rf100.onnx"),
-                build_metadata(PIXEL_CLASSIFIER, realdata.FEATURES, classes_of(rf), output_nodata=0))
+    write_model(sklearn_to_onnx(rf, BANDS),
+                build_card(PIXEL_CLASSIFIER, realdata.FEATURES, classes_of(rf), input_name="X",
+                           output_nodata=0), str(workdir / "rf100.onnx"))
     model = gbm.build_lightgbm(None, 0, common.CORES)
     model.fit(data["X_train"], data["y_train"])
-    write_model(gbm.lightgbm_to_onnx(model, BANDS), str(workdir / "gbm.onnx"),
-                build_metadata(PIXEL_CLASSIFIER, realdata.FEATURES, classes_of(model),
-                               output_nodata=0, extra={gbm.METADATA_KEY: gbm.model_text(model)}))
+    write_model(gbm.lightgbm_to_onnx(model, BANDS),
+                build_card(PIXEL_CLASSIFIER, realdata.FEATURES, classes_of(model), input_name="X",
+                           output_nodata=0, extra={gbm.METADATA_KEY: gbm.model_text(model)}),
+                str(workdir / "gbm.onnx"))
     shapes = {"rf": tree_structure(rf), "gbm": tree_structure(model)}
     shapes_file.write_text(json.dumps(shapes))
     return shapes

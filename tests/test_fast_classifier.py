@@ -11,9 +11,8 @@ from conftest import data_path
 from landfusion.core.classification import compiled, gbm
 from landfusion.core.classification.classify import classify_raster
 from landfusion.core.io.classmap import ClassInfo, palette_color
-from landfusion.core.models.pixel_model import (
-    PIXEL_CLASSIFIER, build_metadata, open_model, write_model,
-)
+from landfusion.core.models.format import PIXEL_CLASSIFIER, build_card, write_model
+from landfusion.core.models.pixel_model import open_model
 
 pytest.importorskip("lightgbm")
 pytest.importorskip("onnxmltools")
@@ -57,9 +56,9 @@ def chip(tmp_path_factory):
     classes = [ClassInfo(int(v), f"class {v}", palette_color(i))
                for i, v in enumerate(model.classes_)]
     model_path = tmp / "gbm.onnx"
-    write_model(gbm.lightgbm_to_onnx(model, len(names)), str(model_path),
-                build_metadata(PIXEL_CLASSIFIER, names, classes, output_nodata=0,
-                               extra={gbm.METADATA_KEY: gbm.model_text(model)}))
+    write_model(gbm.lightgbm_to_onnx(model, len(names)),
+                build_card(PIXEL_CLASSIFIER, names, classes, input_name="X", output_nodata=0,
+                           extra={gbm.METADATA_KEY: gbm.model_text(model)}), str(model_path))
     return {"tmp": tmp, "raster": raster, "model": model, "model_path": model_path,
             "X_test": X[test], "y_test": y[test], "X": X}
 
@@ -145,11 +144,11 @@ def test_a_compiled_model_that_disagrees_with_onnx_is_not_used(chip, monkeypatch
     monkeypatch.setenv("LANDFUSION_COMPILE", "always")
     session, info = open_model(str(chip["model_path"]), 1)
     # Embedded model text whose thresholds were shifted: it no longer matches the graph.
-    text = info.metadata["landfusion." + gbm.METADATA_KEY]
+    text = info.extra[gbm.METADATA_KEY]
     shifted = gbm._THRESHOLD_LINE.sub(
         lambda m: "threshold=" + " ".join(repr(float(v) + 0.05) for v in m.group(1).split()),
         text)
-    info.metadata["landfusion." + gbm.METADATA_KEY] = shifted
+    info.extra[gbm.METADATA_KEY] = shifted
     messages = []
     assert compiled.load_compiled(str(chip["model_path"]), info, session, 2, 0,
                                   messages.append) is None
@@ -189,4 +188,4 @@ def test_training_report_shows_the_speed_and_accuracy_trade_off(tmp_path):
     assert "Speed and accuracy trade-off" in page and "nodes per tree" in page
     assert result["scores"]["overall_accuracy"] > 0.5
     session, info = open_model(str(tmp_path / "gbm.onnx"), 1)
-    assert info.metadata["landfusion." + gbm.METADATA_KEY].startswith("tree")
+    assert info.extra[gbm.METADATA_KEY].startswith("tree")

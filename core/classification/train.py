@@ -587,4 +587,5 @@ def render_html_report(report: dict) -> str:
         _per_class_section(page, validation, samples["classes"])
     _samples_section(page, samples)
     _model_section(page, report)
+    page.raw(tradeoffs_html(report))
     return page.render()
