@@ -38,8 +38,8 @@ import realdata
 BANDS = len(realdata.FEATURES)
 LABELS = {
     "ours_rf": "LandFusion classify_raster, RF 100 (onnxruntime)",
-    "ours_gbm": "LandFusion classify_raster, default LightGBM (compiled)",
-    "ours_gbm_ort": "LandFusion classify_raster, default LightGBM (onnxruntime only)",
+    "ours_gbm": "LandFusion classify_raster, LightGBM 100 x 31 leaves (compiled)",
+    "ours_gbm_ort": "LandFusion classify_raster, LightGBM 100 x 31 leaves (onnxruntime only)",
     "naive": "naive scikit-learn RF 100 (read all, predict all, n_jobs={cores})",
     "blockwise": "block-wise scikit-learn RF 100 (n_jobs={cores})",
 }
@@ -181,7 +181,7 @@ def main() -> int:
         methods, LABELS[BASELINE].format(cores=common.CORES),
         title=f"Classify {args.size} x {args.size} x {BANDS} float32 ({pixels / 1e6:.1f} M px, "
               f"real TerraMind spectra). RF 100: {rf['nodes_per_tree']:.0f} nodes per tree, "
-              f"depth up to {rf['max_depth']}, trained on real labels. Default LightGBM: "
+              f"depth up to {rf['max_depth']}, trained on real labels. LightGBM (default parameters): "
               f"{gb['trees']} trees ({gb['trees'] // 7} rounds x 7 classes), "
               f"{gb['nodes_per_tree']:.0f} nodes per tree, depth up to {gb['max_depth']}.",
         pixels=pixels)

@@ -45,7 +45,7 @@ def prepare(step: str, size: int) -> list:
         return [(f"classify, {name}", [py, "-c", CLASSIFY.format(
             plugins=plugins, raster=str(raster), model=str(workdir / model),
             out=str(common.DATA / f"scaling_classify_{size}.tif"))])
-            for name, model in (("default LightGBM (compiled)", "gbm.onnx"),
+            for name, model in (("LightGBM 100 x 31 (compiled)", "gbm.onnx"),
                                 ("RF 100 (onnxruntime)", "rf100.onnx"))]
     if step == "indices":
         code = ("import bench_indices as b; b.make_tile(); print(b.OURS.format(plugins=b.PLUGINS, "
