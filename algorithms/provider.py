@@ -6,13 +6,16 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .accuracy_report import AccuracyReportAlgorithm
+from .change_detection import ChangeDetectionAlgorithm
 from .classify_raster import ClassifyRasterAlgorithm
 from .cloud_mask import CloudMaskAlgorithm
 from .cnn_classify import CnnClassifyAlgorithm
 from .coregister_stack import CoregisterStackAlgorithm
+from .land_cover_change import LandCoverChangeAlgorithm
 from .model_info import ModelInfoAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
 from .stratified_sample import StratifiedSampleAlgorithm
+from .train_change_model import TrainChangeModelAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "landfusion.svg")
@@ -23,7 +26,8 @@ def algorithm_classes():
     return [CloudMaskAlgorithm, SpectralIndicesAlgorithm, CoregisterStackAlgorithm,
             TrainClassifierAlgorithm, ClassifyRasterAlgorithm, CnnClassifyAlgorithm,
             ModelInfoAlgorithm,
-            StratifiedSampleAlgorithm, AccuracyReportAlgorithm]
+            StratifiedSampleAlgorithm, AccuracyReportAlgorithm,
+            TrainChangeModelAlgorithm, ChangeDetectionAlgorithm, LandCoverChangeAlgorithm]
 
 
 class LandFusionProvider(QgsProcessingProvider):

@@ -1,0 +1,276 @@
+"""Processing algorithm ``landfusion:trainchangemodel``."""
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from .base import LandFusionAlgorithm
+from .train_classifier import ALGORITHM_OPTIONS
+
+GROUP = "Change and time series"
+GROUP_ID = "changetimeseries"
+
+
+def layer_sources(algorithm, parameters, name, context):
+    """Returns the file paths of a multiple-layer parameter, in the given order."""
+    return [layer.source().split("|")[0]
+            for layer in algorithm.parameterAsLayerList(parameters, name, context)]
+
+
+class TrainChangeModelAlgorithm(LandFusionAlgorithm):
+    """Trains a bi-temporal change model from labelled BEFORE/AFTER pairs."""
+
+    BEFORE = "BEFORE"
+    AFTER = "AFTER"
+    LABELS = "LABELS"
+    LABEL_NODATA = "LABEL_NODATA"
+    TRAINING = "TRAINING"
+    CLASS_FIELD = "CLASS_FIELD"
+    CLASS_NAMES = "CLASS_NAMES"
+    ALGORITHM = "ALGORITHM"
+    TREES = "TREES"
+    SAMPLES = "SAMPLES"
+    FEATURES = "FEATURES"
+    WINDOWS = "WINDOWS"
+    PARAMETERS = "PARAMETERS"
+    SEED = "SEED"
+    THREADS = "THREADS"
+    OUTPUT_MODEL = "OUTPUT_MODEL"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+
+    GROUP = GROUP
+    GROUP_ID = GROUP_ID
+
+    def name(self):
+        """Returns the algorithm id."""
+        return "trainchangemodel"
+
+    def displayName(self):  # noqa: N802 (QGIS API name)
+        """Returns the algorithm name shown in the toolbox."""
+        return self.tr("Train change model")
+
+    def shortDescription(self):  # noqa: N802 (QGIS API name)
+        """Returns a one-sentence description."""
+        return self.tr("Trains a change model on labelled before/after pairs, chooses its decision "
+                       "threshold by leave-one-pair-out validation and saves it as ONNX.")
+
+    def tags(self):
+        """Returns search tags."""
+        return self.tr("change,change detection,bi-temporal,train,model,urban change,onnx,"
+                       "random forest,threshold,f1,sentinel-2,oscd").split(",")
+
+    def shortHelpString(self):  # noqa: N802 (QGIS API name)
+        """Returns the help text shown beside the dialog."""
+        return self.tr(
+            "Trains a classifier of change from pairs of rasters of the same area at two dates "
+            "(e.g. two <i>Co-register stack</i> outputs per city) and writes one <b>.onnx</b> "
+            "model for <i>Change detection</i>.<br><br>"
+            "<b>Pairs</b>: BEFORE and AFTER lists in the same order; bands are matched by name "
+            "and the AFTER raster is warped onto the BEFORE grid when needed.<br>"
+            "<b>Labels</b>: one label raster per pair (any grid, nearest resampling; pixel values "
+            "are class ids, e.g. 1 = no change, 2 = change) or polygons with an integer class "
+            "field. The class named 'no change' in CLASS_NAMES (else the lowest id) is the "
+            "no-change class.<br>"
+            "<b>Features</b>: both dates, their difference, log-ratios of reflectance, and the "
+            "mean and standard deviation of the difference in square windows (spatial "
+            "context).<br>"
+            "<b>Rare change</b>: change pixels are sampled apart from no-change pixels and "
+            "weighted back to their true share; classifiers are trained with balanced class "
+            "weights.<br>"
+            "<b>Validation</b>: each pair is left out in turn (pixel-level scores, printed "
+            "beside, are optimistic). The threshold on the change probability that maximises the "
+            "F1 of change over the held-out predictions is stored in the model; the report gives "
+            "F1, precision and recall per held-out pair.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+        """Declares the parameters."""
+        for key, label, help_text in (
+                (self.BEFORE, "BEFORE rasters (one per pair)",
+                 "Rasters of the first date of each pair, with named bands."),
+                (self.AFTER, "AFTER rasters (same order)",
+                 "Rasters of the second date, in the order of the BEFORE rasters.")):
+            parameter = QgsProcessingParameterMultipleLayers(key, self.tr(label),
+                                                             QgsProcessing.TypeRaster)
+            parameter.setHelp(self.tr(help_text))
+            self.addParameter(parameter)
+        labels = QgsProcessingParameterMultipleLayers(
+            self.LABELS, self.tr("Label rasters (one per pair)"), QgsProcessing.TypeRaster,
+            optional=True)
+        labels.setHelp(self.tr("Class ids per pixel, any grid; or use training polygons."))
+        self.addParameter(labels)
+        nodata = QgsProcessingParameterNumber(
+            self.LABEL_NODATA, self.tr("Label nodata (unlabelled value)"),
+            QgsProcessingParameterNumber.Integer, optional=True)
+        nodata.setHelp(self.tr("Value of unlabelled pixels; default: the label raster's nodata."))
+        self.addParameter(nodata)
+        training = QgsProcessingParameterFeatureSource(
+            self.TRAINING, self.tr("Training polygons"), [QgsProcessing.TypeVectorPolygon],
+            optional=True)
+        training.setHelp(self.tr("Polygons with an integer class field, instead of label rasters."))
+        self.addParameter(training)
+        field = QgsProcessingParameterField(
+            self.CLASS_FIELD, self.tr("Class field"), parentLayerParameterName=self.TRAINING,
+            type=QgsProcessingParameterField.Numeric, optional=True)
+        field.setHelp(self.tr("Integer class ids of the training polygons."))
+        self.addParameter(field)
+        names = QgsProcessingParameterString(
+            self.CLASS_NAMES, self.tr("Class names"), defaultValue="", optional=True)
+        names.setHelp(self.tr("e.g. 1=no change,2=change"))
+        self.addParameter(names)
+        algorithm = QgsProcessingParameterEnum(
+            self.ALGORITHM, self.tr("Algorithm"), options=[self.tr(o) for o in ALGORITHM_OPTIONS],
+            defaultValue=0)
+        algorithm.setHelp(self.tr("The classifiers of 'Train classifier'."))
+        self.addParameter(algorithm)
+        advanced = [
+            (QgsProcessingParameterNumber(
+                self.TREES, self.tr("Trees (Random Forest) / iterations (gradient boosting)"),
+                QgsProcessingParameterNumber.Integer, defaultValue=100, minValue=1),
+             "Number of trees or boosting iterations."),
+            (QgsProcessingParameterNumber(
+                self.SAMPLES, self.tr("Samples per pair and class"),
+                QgsProcessingParameterNumber.Integer, defaultValue=40000, minValue=100),
+             "Cap of change and of no-change samples drawn from each pair."),
+            (QgsProcessingParameterString(
+                self.FEATURES, self.tr("Feature groups"), defaultValue="dates,diff,logratio,"
+                "context"),
+             "Any of dates, diff, logratio, context, context_dates."),
+            (QgsProcessingParameterString(
+                self.WINDOWS, self.tr("Context window sizes (pixels)"), defaultValue="5,15"),
+             "Odd window sizes of the neighbourhood statistics."),
+            (QgsProcessingParameterString(
+                self.PARAMETERS, self.tr("Other parameters (key=value; ...)"), optional=True),
+             "Any scikit-learn parameter of the chosen estimator."),
+            (QgsProcessingParameterNumber(
+                self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer,
+                defaultValue=0, minValue=0), "Seed of sampling and estimators."),
+            (QgsProcessingParameterNumber(
+                self.THREADS, self.tr("CPU threads (0: all)"),
+                QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
+             "Threads used for training."),
+        ]
+        for parameter, help_text in advanced:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            parameter.setHelp(self.tr(help_text))
+            self.addParameter(parameter)
+        model = QgsProcessingParameterFileDestination(
+            self.OUTPUT_MODEL, self.tr("Change model"), self.tr("ONNX model (*.onnx)"))
+        model.setHelp(self.tr("The trained change model, a single .onnx file."))
+        self.addParameter(model)
+        report = QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, self.tr("Validation report"), self.tr("HTML files (*.html)"),
+            optional=True)
+        report.setHelp(self.tr("HTML report; a JSON report with the same name is written beside."))
+        self.addParameter(report)
+        for key, label in (("THRESHOLD", "Decision threshold"), ("F1", "F1 of change (held out)"),
+                           ("PRECISION", "Precision of change (held out)"),
+                           ("RECALL", "Recall of change (held out)"),
+                           ("SAMPLES_USED", "Training samples")):
+            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
+
+    def _settings(self, parameters, context):
+        from ..core.classification.train import ALGORITHMS, parse_parameters
+        from ..core.errors import InputError
+
+        key = ALGORITHMS[self.parameterAsEnum(parameters, self.ALGORITHM, context)]
+        chosen = {}
+        trees = self.parameterAsInt(parameters, self.TREES, context)
+        if key == "random_forest":
+            chosen = {"n_estimators": trees, "min_samples_leaf": 3}
+        elif key == "hist_gradient_boosting":
+            chosen = {"max_iter": trees}
+        chosen.update(parse_parameters(self.parameterAsString(parameters, self.PARAMETERS,
+                                                               context)))
+        groups = [g.strip() for g in (self.parameterAsString(parameters, self.FEATURES, context)
+                                      or "").split(",") if g.strip()]
+        try:
+            windows = [int(w) for w in (self.parameterAsString(parameters, self.WINDOWS, context)
+                                        or "").split(",") if w.strip()]
+        except ValueError as exc:
+            raise InputError("Context window sizes must be odd integers, e.g. 5,15.") from exc
+        return key, chosen, groups, windows
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+        """Checks pairs, labels and hyper-parameters before running."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        from ..core.errors import LandFusionError
+
+        before = layer_sources(self, parameters, self.BEFORE, context)
+        after = layer_sources(self, parameters, self.AFTER, context)
+        labels = layer_sources(self, parameters, self.LABELS, context)
+        if len(before) != len(after):
+            return False, self.tr(f"{len(before)} BEFORE raster(s) but {len(after)} AFTER "
+                                  "raster(s): give one AFTER raster per BEFORE raster.")
+        has_training = parameters.get(self.TRAINING) not in (None, "")
+        if labels and has_training:
+            return False, self.tr("Give label rasters OR training polygons, not both.")
+        if not labels and not has_training:
+            return False, self.tr("Give one label raster per pair, or training polygons with a "
+                                  "class field.")
+        if labels and len(labels) != len(before):
+            return False, self.tr(f"{len(before)} pair(s) but {len(labels)} label raster(s): give "
+                                  "one label raster per pair, in the same order.")
+        if has_training and not self.parameterAsString(parameters, self.CLASS_FIELD, context):
+            return False, self.tr("Training polygons need a class field.")
+        try:
+            from ..core.change.features import FeatureSpec
+            from ..core.change.train import parse_class_names
+            from ..core.classification.train import build_classifier
+
+            key, chosen, groups, windows = self._settings(parameters, context)
+            build_classifier(key, chosen)
+            FeatureSpec(["B04"], groups, windows)
+            parse_class_names(self.parameterAsString(parameters, self.CLASS_NAMES, context))
+        except LandFusionError as exc:
+            return False, str(exc)
+        except ImportError as exc:
+            return False, self.tr(f"A package LandFusion needs is missing: {exc}")
+        return True, ""
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        """Runs the engine and returns the model and report paths."""
+        from ..core.change.train import train_change_model
+
+        key, chosen, groups, windows = self._settings(parameters, context)
+        training = layer_name = None
+        if parameters.get(self.TRAINING) not in (None, ""):
+            training, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
+                parameters, self.TRAINING, context, ["gpkg", "shp", "geojson"], "gpkg", feedback)
+            if layer_name:
+                training = f"{training}|layername={layer_name}"
+        nodata = parameters.get(self.LABEL_NODATA)
+        model = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
+        result = self.run_engine(
+            train_change_model,
+            before=layer_sources(self, parameters, self.BEFORE, context),
+            after=layer_sources(self, parameters, self.AFTER, context),
+            model_path=model, report_path=report,
+            labels=layer_sources(self, parameters, self.LABELS, context) or None,
+            label_nodata=None if nodata in (None, "") else
+            self.parameterAsInt(parameters, self.LABEL_NODATA, context),
+            training=training,
+            class_field=self.parameterAsString(parameters, self.CLASS_FIELD, context) or None,
+            class_names=self.parameterAsString(parameters, self.CLASS_NAMES, context) or None,
+            algorithm=key, parameters=chosen, feature_groups=groups, scales=windows,
+            samples_per_pair=self.parameterAsInt(parameters, self.SAMPLES, context),
+            seed=self.parameterAsInt(parameters, self.SEED, context),
+            threads=self.parameterAsInt(parameters, self.THREADS, context),
+            **self.callbacks(feedback),
+        )
+        scores = result["scores"]
+        return {self.OUTPUT_MODEL: model, self.OUTPUT_REPORT: report,
+                "THRESHOLD": result["threshold"], "F1": scores["f1"],
+                "PRECISION": scores["precision"], "RECALL": scores["recall"],
+                "SAMPLES_USED": result["samples"]}
