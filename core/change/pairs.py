@@ -117,8 +117,8 @@ class Pair:
             after = self._stack.enter_context(raster_io.open_raster(self.after_path,
                                                                      "AFTER raster"))
             self.after_source = after
-            self._match_bands(after)
             self.coverage = check_overlap(self.before, after, self.before_path, self.after_path)
+            self._match_bands(after)
             self.resampled = not same_grid(self.before, after)
             self.after = warped_on(self.before, after, False, self._stack)
         except BaseException:
