@@ -93,6 +93,12 @@ class _Magnitude:
             self.bands_out = ["change_probability"]
             self.no_change = int(self.change["no_change_class"])
             self.values = np.array([c.value for c in self.info.classes])
+            self.statistics = None
+            if self.spec.needs_statistics:
+                from .features import difference_statistics
+
+                self.statistics = difference_statistics(pair)
+                log("Difference statistics of the pair computed (for standardised features).")
         elif key == "cva":
             self.use = [i for i, n in enumerate(names) if is_s2_band_name(n)]
             if not self.use:
@@ -181,7 +187,8 @@ class _Magnitude:
     def compute(self, before, after) -> tuple:
         """Returns (magnitude bands (k, rows, cols), valid, labels or None)."""
         if self.key == "model":
-            features, valid = compute_features(self.spec, before, after, self.halo)
+            features, valid = compute_features(self.spec, before, after, self.halo,
+                                               self.statistics)
             from .model import predict_change
 
             change, probabilities = predict_change(self.session, self.info,

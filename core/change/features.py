@@ -10,7 +10,12 @@ exactly the same features):
   may be negative, nor dB values, whose difference already is a log-ratio);
 - ``context``: mean and standard deviation of each band's difference over square windows of the
   given sizes (spatial context: a changed building block differs from its whole neighbourhood);
-- ``context_dates``: mean of each band of both dates over the largest window.
+- ``context_dates``: mean of each band of both dates over the largest window;
+- ``diff_z``: the difference standardised by the mean and standard deviation of that band's
+  difference over the whole pair, and its mean over each window. Two dates differ everywhere by
+  sun angle, season and atmosphere; standardising per pair removes that shift, so a model trained
+  on some places transfers to others. The statistics come from a pass over the pair
+  (:func:`difference_statistics`) before the features are computed.
 
 Neighbourhood statistics ignore NaN pixels and treat pixels beyond the raster as missing, so a
 block read with a halo of half the largest window gives exactly the values of the whole image.
@@ -26,7 +31,7 @@ import numpy as np
 from ..errors import InputError
 from ..sensors.bands import is_s2_band_name
 
-GROUPS = ("dates", "diff", "logratio", "context", "context_dates")
+GROUPS = ("dates", "diff", "logratio", "context", "context_dates", "diff_z")
 DEFAULT_GROUPS = ("dates", "diff", "logratio", "context")
 DEFAULT_SCALES = (5, 15)
 _EPS = 1e-4
@@ -66,7 +71,7 @@ class FeatureSpec:
     @property
     def halo(self) -> int:
         """Extra pixels to read around a block so the windows see their whole neighbourhood."""
-        if not ({"context", "context_dates"} & set(self.groups)) or not self.scales:
+        if not ({"context", "context_dates", "diff_z"} & set(self.groups)) or not self.scales:
             return 0
         return max(self.scales) // 2
 
@@ -87,7 +92,16 @@ class FeatureSpec:
             s = self.scales[-1]
             names += [f"T1_{b}_mean{s}" for b in self.bands]
             names += [f"T2_{b}_mean{s}" for b in self.bands]
+        if "diff_z" in self.groups:
+            names += [f"diffz_{b}" for b in self.bands]
+            for s in self.scales:
+                names += [f"diffz_{b}_mean{s}" for b in self.bands]
         return names
+
+    @property
+    def needs_statistics(self) -> bool:
+        """Whether the features need the pair's difference statistics."""
+        return "diff_z" in self.groups
 
     def to_dict(self) -> dict:
         """Returns a JSON-friendly description."""
@@ -117,14 +131,46 @@ def local_mean_std(values: np.ndarray, size: int) -> tuple:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def compute_features(spec: FeatureSpec, before: np.ndarray, after: np.ndarray, halo: int
-                     ) -> tuple:
+def difference_statistics(pair, memory_mb: float = 64, is_cancelled=None) -> np.ndarray:
+    """Mean and standard deviation of AFTER - BEFORE per band over a pair's valid pixels.
+
+    Returns:
+        float64 ``(2, bands)``: means, standard deviations (1 where a band does not vary).
+    """
+    from ..io.raster import plan_blocks
+    from ..runtime import check_cancelled
+
+    n = len(pair.bands)
+    total = np.zeros(n)
+    square = np.zeros(n)
+    count = 0
+    for block in plan_blocks(pair.width, pair.height, 16 * n, memory_mb):
+        if is_cancelled is not None:
+            check_cancelled(is_cancelled)
+        before, after = pair.read(block)
+        diff = (after - before).reshape(n, -1).astype(np.float64)
+        valid = np.all(np.isfinite(diff), axis=0)
+        diff = diff[:, valid]
+        total += diff.sum(axis=1)
+        square += (diff * diff).sum(axis=1)
+        count += diff.shape[1]
+    if count == 0:
+        raise InputError("The pair has no pixel valid on both dates.")
+    mean = total / count
+    std = np.sqrt(np.maximum(square / count - mean * mean, 0.0))
+    std[std < 1e-12] = 1.0
+    return np.stack([mean, std])
+
+
+def compute_features(spec: FeatureSpec, before: np.ndarray, after: np.ndarray, halo: int,
+                     statistics: np.ndarray = None) -> tuple:
     """Computes the features of a block read with ``halo`` extra pixels on each side.
 
     Args:
         spec: the features to compute.
         before, after: float32 ``(bands, rows + 2 halo, cols + 2 halo)`` with NaN for nodata.
         halo: the halo the arrays were read with (at least ``spec.halo``).
+        statistics: the pair's :func:`difference_statistics` (for ``diff_z``).
 
     Returns:
         ``(features, valid)``: float32 ``(n_features, rows, cols)`` for the inner block and a
@@ -154,6 +200,14 @@ def compute_features(spec: FeatureSpec, before: np.ndarray, after: np.ndarray, h
         for dated in (before, after):
             parts.append(np.stack([local_mean_std(dated[i], s)[0]
                                    for i in range(dated.shape[0])])[inner])
+    if "diff_z" in spec.groups:
+        if statistics is None:
+            raise InputError("The diff_z features need the pair's difference statistics.")
+        z = (diff - statistics[0][:, None, None].astype(np.float32)) / \
+            statistics[1][:, None, None].astype(np.float32)
+        parts.append(z[inner])
+        for s in spec.scales:
+            parts.append(np.stack([local_mean_std(z[i], s)[0] for i in range(z.shape[0])])[inner])
     features = np.concatenate(parts, axis=0).astype(np.float32, copy=False)
     valid &= np.all(np.isfinite(features), axis=0)
     return features, valid

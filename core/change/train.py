@@ -37,7 +37,10 @@ from ..io.classmap import ClassInfo, choose_nodata, palette_color
 from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
 )
-from .features import DEFAULT_GROUPS, DEFAULT_SCALES, FeatureSpec, bytes_per_pixel, compute_features
+from .features import (
+    DEFAULT_GROUPS, DEFAULT_SCALES, FeatureSpec, bytes_per_pixel, compute_features,
+    difference_statistics,
+)
 from .pairs import Pair, check_pairs, comparable_band, warped_on
 
 #: Thresholds tried when choosing the decision threshold.
@@ -449,6 +452,8 @@ def _extract(pairs, label_info, spec, no_change, cap, seed, memory_mb, progress,
         rate_change = min(1.0, cap / n_change) if n_change else 1.0
         rate_stable = min(1.0, cap / n_stable) if n_stable else 1.0
         nodata = info["nodata"]
+        statistics = difference_statistics(pair, is_cancelled=is_cancelled) \
+            if spec.needs_statistics else None
         tiles_x = (pair.width + TILE_GROUP - 1) // TILE_GROUP
         for block in plan:
             check_cancelled(is_cancelled)
@@ -458,7 +463,7 @@ def _extract(pairs, label_info, spec, no_change, cap, seed, memory_mb, progress,
                 labelled &= label != nodata
             if labelled.any():
                 b, a = pair.read(block, halo)
-                features, valid = compute_features(spec, b, a, halo)
+                features, valid = compute_features(spec, b, a, halo, statistics)
                 keep = labelled & valid
                 rate = np.where(label == no_change, rate_stable, rate_change)
                 keep &= rng.random(label.shape) < rate
