@@ -10,7 +10,6 @@ Usage: python bench/bench_change_oscd.py [groups|windows ...]   e.g. "dates,diff
 """
 
 import glob
-import os
 import sys
 import time
 from pathlib import Path

@@ -208,7 +208,8 @@ def test_transition_matrix_and_areas_equal_numpy_count(lulc_maps, tmp_path):
         v = row["value"]
         assert row["pixels"] == [int(np.sum(first == v)), int(np.sum(last == v))]
     # nodata on the last date is reported apart, never in the matrix
-    to_nodata = sum(t["pixels"] for t in result["nodata_transitions"] if t["to"] is None and t["from"] is not None)
+    to_nodata = sum(t["pixels"] for t in result["nodata_transitions"]
+                    if t["to"] is None and t["from"] is not None)
     assert to_nodata == int(np.sum((first != 0) & (last == 0)))
     # the from-to raster holds from*100+to and nodata where either date is nodata
     with rasterio.open(out) as src:

@@ -61,7 +61,8 @@ def change_model(oscd_stacks, tmp_path_factory):
 def test_train_change_model_reports_leave_one_city_out(change_model):
     from landfusion.core.change.model import read_change_model
 
-    report = json.load(open(os.path.splitext(change_model["OUTPUT_REPORT"])[0] + ".json"))
+    with open(os.path.splitext(change_model["OUTPUT_REPORT"])[0] + ".json") as handle:
+        report = json.load(handle)
     validation = report["validation"]
     assert validation["grouping"] == "pair" and validation["folds"] == 3
     assert [p["pair"] for p in validation["per_pair"]] == [1, 2, 3]
@@ -78,7 +79,8 @@ def test_train_change_model_reports_leave_one_city_out(change_model):
     assert change["before_bands"][:3] == ["S2_B02", "S2_B03", "S2_B04"]
     assert change["threshold"] == pytest.approx(change_model["THRESHOLD"])
     assert [c.name for c in info.classes] == ["no change", "urban change"]
-    assert "<svg" in open(change_model["OUTPUT_REPORT"]).read()
+    with open(change_model["OUTPUT_REPORT"]) as handle:
+        assert "<svg" in handle.read()
 
 
 def test_change_model_on_an_unseen_city_beats_cva(change_model, oscd_stacks, run_algorithm,
@@ -167,7 +169,8 @@ def test_land_cover_change_processing_and_qgis_process(run_algorithm, qgis_proce
         "MAPS": [a, b], "FOCUS_CLASS": 8, "POPULATION": "1000,1100", "OUTPUT": out,
         "OUTPUT_JSON": js, "OUTPUT_HTML": str(tmp_path / "lc.html"),
         "OUTPUT_CSV": str(tmp_path / "lc.csv")})
-    report = json.load(open(js))
+    with open(js) as handle:
+        report = json.load(handle)
     with rasterio.open(a) as src:
         pixel_ha = abs(src.transform.a * src.transform.e) / 1e4
     urb1, urb2 = np.sum(first == 8) * pixel_ha, np.sum(last == 8) * pixel_ha

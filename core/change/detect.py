@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 

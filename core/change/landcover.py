@@ -314,8 +314,8 @@ def _summarise(maps, dates, date_source, per_date, transitions, names, focus, po
         missing = [v for v in values if v not in p]
         if missing:
             note = (f"Map {i + 1} has no pixel of class(es) "
-                    f"{', '.join(_name(v, names) for v in missing)}; the classes are the union over "
-                    "all maps.")
+                    f"{', '.join(_name(v, names) for v in missing)}; the classes are the union "
+                    "over all maps.")
             notes.append(note)
             warn(note)
     classes = [ClassInfo(v, _name(v, names), names[v][1] if v in names else palette_color(k))

@@ -471,7 +471,8 @@ def _extract(pairs, label_info, spec, no_change, cap, seed, memory_mb, progress,
                 if rows.size:
                     tile = ((rows + block.row_off) // TILE_GROUP) * tiles_x + \
                         (cols + block.col_off) // TILE_GROUP
-                    samples.add(features[:, rows, cols].T.copy(), label[rows, cols].astype(np.int64),
+                    samples.add(features[:, rows, cols].T.copy(),
+                                label[rows, cols].astype(np.int64),
                                 (1.0 / rate[rows, cols]).astype(np.float64), p, tile)
             done += 1
             progress(done / total_blocks)
