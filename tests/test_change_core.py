@@ -301,3 +301,18 @@ def test_dates_out_of_order_and_population_count_are_refused(lulc_maps, tmp_path
         landcover.land_cover_change([a, b], None, None, str(tmp_path / "r.json"), focus_class=8,
                                     population="100")
     assert not os.path.exists(str(tmp_path / "r.json"))
+
+
+def test_cancelled_detection_leaves_nothing_behind(paris, tmp_path):
+    from landfusion.core.errors import CancelledError
+
+    calls = []
+
+    def cancel_later():
+        calls.append(1)
+        return len(calls) > 4
+
+    with pytest.raises(CancelledError):
+        detect.change_detection(*paris, str(tmp_path / "c.tif"), "cva", str(tmp_path / "m.tif"),
+                                memory_mb=0.3, is_cancelled=cancel_later)
+    assert len(calls) > 4 and os.listdir(tmp_path) == []
