@@ -316,3 +316,33 @@ def test_cancelled_detection_leaves_nothing_behind(paris, tmp_path):
         detect.change_detection(*paris, str(tmp_path / "c.tif"), "cva", str(tmp_path / "m.tif"),
                                 memory_mb=0.3, is_cancelled=cancel_later)
     assert len(calls) > 4 and os.listdir(tmp_path) == []
+
+
+def test_training_polygons_single_pair_validates_by_tiles(tmp_path):
+    """Polygons (from the Rennes labels) train a model; one pair: spatial tiles are the groups."""
+    from osgeo import gdal, ogr, osr
+
+    from landfusion.core.change.model import read_change_model
+    from landfusion.core.change.train import train_change_model
+
+    before = build_oscd_stack("rennes", 1, tmp_path)
+    after = build_oscd_stack("rennes", 2, tmp_path)
+    source = gdal.Open(oscd_label("rennes"))
+    srs = osr.SpatialReference(wkt=source.GetProjection())
+    vector = str(tmp_path / "labels.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(vector)
+    layer = ds.CreateLayer("labels", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
+    gdal.Polygonize(source.GetRasterBand(1), None, layer, 0)
+    ds = None
+    warnings = []
+    result = train_change_model([before], [after], str(tmp_path / "m.onnx"),
+                                training=vector, class_field="class",
+                                parameters={"n_estimators": 15}, feature_groups=["dates", "diff"],
+                                samples_per_pair=600, pixel_folds=0, warn=warnings.append)
+    assert result["validation"]["grouping"] == "tile"
+    assert any("single pair" in w for w in warnings)
+    assert [c.value for c in result["classes"]] == [1, 2] and result["no_change"] == 1
+    _, info, change = read_change_model(str(tmp_path / "m.onnx"))
+    assert change["threshold"] == result["threshold"]
+    assert info.band_names == result["features"]
