@@ -346,3 +346,25 @@ def test_training_polygons_single_pair_validates_by_tiles(tmp_path):
     _, info, change = read_change_model(str(tmp_path / "m.onnx"))
     assert change["threshold"] == result["threshold"]
     assert info.band_names == result["features"]
+
+
+def test_after_on_another_grid_is_warped_onto_before(paris, tmp_path):
+    from osgeo import gdal
+
+    utm = str(tmp_path / "after_utm.tif")
+    gdal.Warp(utm, paris[1], dstSRS="EPSG:32631", xRes=10, yRes=10, resampleAlg="bilinear")
+    logs = []
+    same = detect.change_detection(*paris, str(tmp_path / "a.tif"), "cva",
+                                   str(tmp_path / "a_mag.tif"))
+    warped = detect.change_detection(paris[0], utm, str(tmp_path / "b.tif"), "cva",
+                                     str(tmp_path / "b_mag.tif"), log=logs.append)
+    assert any("warped onto the BEFORE grid" in m for m in logs)
+    with rasterio.open(str(tmp_path / "a_mag.tif")) as a, \
+            rasterio.open(str(tmp_path / "b_mag.tif")) as b, rasterio.open(paris[0]) as ref:
+        assert b.crs == ref.crs and b.transform == ref.transform
+        x, y = a.read(1), b.read(1)
+    valid = (x != -9999) & (y != -9999)
+    assert valid.mean() > 0.95
+    assert np.corrcoef(x[valid], y[valid])[0, 1] > 0.7
+    assert warped["valid_pixels"] > 0.95 * x.size
+    assert same["valid_pixels"] == x.size
