@@ -138,7 +138,7 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
              "Number of trees or boosting iterations."),
             (QgsProcessingParameterNumber(
                 self.SAMPLES, self.tr("Samples per pair and class"),
-                QgsProcessingParameterNumber.Integer, defaultValue=40000, minValue=100),
+                QgsProcessingParameterNumber.Integer, defaultValue=10000, minValue=100),
              "Cap of change and of no-change samples drawn from each pair."),
             (QgsProcessingParameterString(
                 self.FEATURES, self.tr("Feature groups"), defaultValue="dates,diff,logratio,"

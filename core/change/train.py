@@ -192,7 +192,7 @@ def train_change_model(
     parameters: Optional[dict] = None,
     feature_groups: Sequence[str] = DEFAULT_GROUPS,
     scales: Sequence[int] = DEFAULT_SCALES,
-    samples_per_pair: int = 40000,
+    samples_per_pair: int = 10000,
     pixel_folds: int = 3,
     seed: int = 0,
     threads: int = 0,
