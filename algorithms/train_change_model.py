@@ -80,9 +80,10 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
             "are class ids, e.g. 1 = no change, 2 = change) or polygons with an integer class "
             "field. The class named 'no change' in CLASS_NAMES (else the lowest id) is the "
             "no-change class.<br>"
-            "<b>Features</b>: both dates, their difference, log-ratios of reflectance, and the "
-            "mean and standard deviation of the difference in square windows (spatial "
-            "context).<br>"
+            "<b>Features</b>: both dates, their difference, log-ratios of reflectance, the mean "
+            "and standard deviation of the difference in square windows (spatial context), and "
+            "the difference standardised over the whole pair (removes the shift between dates "
+            "due to sun, season and atmosphere).<br>"
             "<b>Rare change</b>: change pixels are sampled apart from no-change pixels and "
             "weighted back to their true share; classifiers are trained with balanced class "
             "weights.<br>"
@@ -142,8 +143,8 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
              "Cap of change and of no-change samples drawn from each pair."),
             (QgsProcessingParameterString(
                 self.FEATURES, self.tr("Feature groups"), defaultValue="dates,diff,logratio,"
-                "context"),
-             "Any of dates, diff, logratio, context, context_dates."),
+                "context,diff_z"),
+             "Any of dates, diff, logratio, context, context_dates, diff_z."),
             (QgsProcessingParameterString(
                 self.WINDOWS, self.tr("Context window sizes (pixels)"), defaultValue="5,15"),
              "Odd window sizes of the neighbourhood statistics."),

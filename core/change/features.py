@@ -32,7 +32,7 @@ from ..errors import InputError
 from ..sensors.bands import is_s2_band_name
 
 GROUPS = ("dates", "diff", "logratio", "context", "context_dates", "diff_z")
-DEFAULT_GROUPS = ("dates", "diff", "logratio", "context")
+DEFAULT_GROUPS = ("dates", "diff", "logratio", "context", "diff_z")
 DEFAULT_SCALES = (5, 15)
 _EPS = 1e-4
 
