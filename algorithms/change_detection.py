@@ -2,7 +2,6 @@
 
 from qgis.core import (
     QgsProcessingOutputNumber,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
@@ -10,12 +9,9 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..core.change.detect import METHODS
 from .base import LandFusionAlgorithm
-from .train_change_model import GROUP, GROUP_ID
-
-#: Display names in the order of the METHOD enum (stable API: the index is the value).
-METHOD_OPTIONS = ("Change model", "Change-vector analysis (reflectance bands)",
-                  "Sentinel-1 log-ratio (linear units)", "Index difference")
+from .groups import CHANGE
 
 
 class ChangeDetectionAlgorithm(LandFusionAlgorithm):
@@ -31,18 +27,17 @@ class ChangeDetectionAlgorithm(LandFusionAlgorithm):
     OUTPUT = "OUTPUT"
     OUTPUT_MAGNITUDE = "OUTPUT_MAGNITUDE"
 
-    GROUP = GROUP
-    GROUP_ID = GROUP_ID
+    GROUP = CHANGE
 
     def name(self):
         """Returns the algorithm id."""
         return "changedetection"
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
+    def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
         return self.tr("Change detection")
 
-    def shortDescription(self):  # noqa: N802 (QGIS API name)
+    def shortDescription(self):
         """Returns a one-sentence description."""
         return self.tr("Maps change between two rasters of the same area with a change model, "
                        "change-vector analysis, a radar log-ratio or an index difference.")
@@ -52,25 +47,7 @@ class ChangeDetectionAlgorithm(LandFusionAlgorithm):
         return self.tr("change,change detection,bi-temporal,cva,change vector,log-ratio,sar,"
                        "sentinel-1,sentinel-2,ndvi,ndbi,otsu,threshold,onnx").split(",")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        """Returns the help text shown beside the dialog."""
-        return self.tr(
-            "Compares a BEFORE and an AFTER raster of the same area (bands matched by name; the "
-            "AFTER raster is warped onto the BEFORE grid when needed) and writes a class raster "
-            "and a magnitude raster.<br><br>"
-            "<b>Methods</b>: 0 <i>change model</i> trained with <i>Train change model</i> "
-            "(magnitude = change probability); 1 <i>change-vector analysis</i>: length of the "
-            "difference vector over the common Sentinel-2 reflectance bands; 2 <i>Sentinel-1 "
-            "log-ratio</i>: |10 log10(I2/I1)| with backscatter in linear power (dB bands are "
-            "converted), averaged over VV/VH; 3 <i>index difference</i>: |index after - index "
-            "before| for INDEX (a band of that name, or computed, e.g. NDVI, NDBI); the signed "
-            "difference is the magnitude raster's second band.<br>"
-            "<b>Threshold</b>: empty uses the model's stored threshold, or Otsu's threshold of "
-            "the magnitude (histogram of 4096 bins, exact to a bin width) for methods 1-3.<br>"
-            "<b>Output</b>: 0 no change / 1 change (a model's own class ids and names for method "
-            "0), with colours and names; pixels without valid data on both dates are nodata.")
-
-    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+    def initAlgorithm(self, config=None):
         """Declares the parameters."""
         for key, label, help_text in (
                 (self.BEFORE, "BEFORE raster", "The first date; its grid is the output grid."),
@@ -78,11 +55,8 @@ class ChangeDetectionAlgorithm(LandFusionAlgorithm):
             parameter = QgsProcessingParameterRasterLayer(key, self.tr(label))
             parameter.setHelp(self.tr(help_text))
             self.addParameter(parameter)
-        method = QgsProcessingParameterEnum(
-            self.METHOD, self.tr("Method"), options=[self.tr(o) for o in METHOD_OPTIONS],
-            defaultValue=1)
-        method.setHelp(self.tr("A change model is the most accurate when one fits the area."))
-        self.addParameter(method)
+        self.addParameterEnum(self.METHOD, "Method", METHODS, default=1,
+                              help="A change model is the most accurate when one fits the area.")
         model = QgsProcessingParameterFile(
             self.MODEL, self.tr("Change model (method 0)"), extension="onnx", optional=True)
         model.setHelp(self.tr("A .onnx model from 'Train change model'."))
@@ -114,22 +88,21 @@ class ChangeDetectionAlgorithm(LandFusionAlgorithm):
                            ("CHANGED_FRACTION", "Share of valid pixels changed")):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+    def check(self, parameters, context):
         """Checks that the chosen method has what it needs."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        method = self.parameterAsEnum(parameters, self.METHOD, context)
-        if method == 0 and not self.parameterAsFile(parameters, self.MODEL, context):
-            return False, self.tr("The change-model method needs a MODEL (.onnx from 'Train "
-                                  "change model').")
-        if method == 3 and not self.parameterAsString(parameters, self.INDEX, context).strip():
-            return False, self.tr("The index-difference method needs an INDEX, e.g. NDVI.")
-        return True, ""
+        from ..core.errors import InputError
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+        method = self.parameterAsChoice(parameters, self.METHOD, context)
+        if method == "model" and not self.parameterAsFile(parameters, self.MODEL, context):
+            raise InputError("The change-model method needs a MODEL (.onnx from 'Train change "
+                             "model').")
+        if method == "index_difference" and not (
+                self.parameterAsString(parameters, self.INDEX, context) or "").strip():
+            raise InputError("The index-difference method needs an INDEX, e.g. NDVI.")
+
+    def process(self, parameters, context, feedback):
         """Runs the engine and returns the output paths."""
-        from ..core.change.detect import METHODS, change_detection
+        from ..core.change.detect import change_detection
 
         before = self.parameterAsRasterLayer(parameters, self.BEFORE, context)
         after = self.parameterAsRasterLayer(parameters, self.AFTER, context)
@@ -141,7 +114,7 @@ class ChangeDetectionAlgorithm(LandFusionAlgorithm):
             before=before.source() if before else None,
             after=after.source() if after else None,
             output_path=output,
-            method=METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
+            method=self.parameterAsChoice(parameters, self.METHOD, context),
             magnitude_path=magnitude,
             model_path=self.parameterAsFile(parameters, self.MODEL, context) or None,
             index=self.parameterAsString(parameters, self.INDEX, context) or None,

@@ -11,7 +11,8 @@ from qgis.core import (
 )
 
 from .base import LandFusionAlgorithm
-from .train_change_model import GROUP, GROUP_ID, layer_sources
+from .groups import CHANGE
+from .train_change_model import layer_sources
 
 
 class LandCoverChangeAlgorithm(LandFusionAlgorithm):
@@ -26,18 +27,17 @@ class LandCoverChangeAlgorithm(LandFusionAlgorithm):
     OUTPUT_JSON = "OUTPUT_JSON"
     OUTPUT_CSV = "OUTPUT_CSV"
 
-    GROUP = GROUP
-    GROUP_ID = GROUP_ID
+    GROUP = CHANGE
 
     def name(self):
         """Returns the algorithm id."""
         return "landcoverchange"
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
+    def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
         return self.tr("Land-cover change")
 
-    def shortDescription(self):  # noqa: N802 (QGIS API name)
+    def shortDescription(self):
         """Returns a one-sentence description."""
         return self.tr("Compares land-cover maps of several dates: from-to map, transition matrix, "
                        "class areas, gains and losses, and urban growth (SDG 11.3.1).")
@@ -47,27 +47,7 @@ class LandCoverChangeAlgorithm(LandFusionAlgorithm):
         return self.tr("land cover,change,post-classification,transition matrix,from-to,areas,"
                        "gains,losses,urban growth,sdg,11.3.1,lcrpgr,land consumption").split(",")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        """Returns the help text shown beside the dialog."""
-        return self.tr(
-            "Compares class maps of the same legend in time order (oldest first). Later maps are "
-            "warped onto the first map's grid with nearest neighbour.<br><br>"
-            "<b>From-to raster</b>: first to last date, code <i>from &times; 100 + to</i> (e.g. "
-            "502 = class 5 became class 2; 505 = unchanged) when all class ids are below 100, "
-            "else codes 1, 2, ... listed in the legend; styled with one colour and name per "
-            "transition. Pixels with nodata on either date are nodata and are reported "
-            "separately.<br>"
-            "<b>Reports</b> (HTML, JSON, CSV): transition matrix in pixels and hectares (rows = "
-            "from, columns = to), class areas per date with a chart, gains, losses and net "
-            "change per class. Classes missing on some dates are allowed (union of classes, with "
-            "a note); maps whose legends name the same id differently are refused.<br>"
-            "<b>Focus class</b> (e.g. built-up): area per date, annual growth rate, and with "
-            "POPULATION the SDG indicator 11.3.1: LCR = ln(Urb2/Urb1)/y, PGR = ln(Pop2/Pop1)/y, "
-            "LCRPGR = LCR/PGR.<br>"
-            "<b>Dates</b>: ISO dates, one per map; default: from the file names (e.g. "
-            "lc_2016-07-01.tif), then from the raster metadata.")
-
-    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+    def initAlgorithm(self, config=None):
         """Declares the parameters."""
         maps = QgsProcessingParameterMultipleLayers(self.MAPS, self.tr("Class maps (oldest first)"),
                                                     QgsProcessing.TypeRaster)
@@ -102,26 +82,18 @@ class LandCoverChangeAlgorithm(LandFusionAlgorithm):
                            ("COMPARED_HA", "Compared area (ha)"), ("LCRPGR", "LCRPGR")):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+    def check(self, parameters, context):
         """Checks the number of maps, dates and population figures."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
         from ..core.change.landcover import parse_dates, parse_population
-        from ..core.errors import LandFusionError
+        from ..core.errors import InputError
 
         maps = layer_sources(self, parameters, self.MAPS, context)
         if len(maps) < 2:
-            return False, self.tr("Give at least two class maps, oldest first.")
-        try:
-            parse_dates(self.parameterAsString(parameters, self.DATES, context), len(maps))
-            parse_population(self.parameterAsString(parameters, self.POPULATION, context),
-                             len(maps))
-        except LandFusionError as exc:
-            return False, str(exc)
-        return True, ""
+            raise InputError("Give at least two class maps, oldest first.")
+        parse_dates(self.parameterAsString(parameters, self.DATES, context), len(maps))
+        parse_population(self.parameterAsString(parameters, self.POPULATION, context), len(maps))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def process(self, parameters, context, feedback):
         """Runs the engine and returns the outputs."""
         from ..core.change.landcover import land_cover_change
 

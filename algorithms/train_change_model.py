@@ -4,7 +4,6 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingOutputNumber,
     QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
@@ -13,11 +12,9 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..core.choices import CLASSIFIERS
 from .base import LandFusionAlgorithm
-from .train_classifier import ALGORITHM_OPTIONS
-
-GROUP = "Change and time series"
-GROUP_ID = "changetimeseries"
+from .groups import CHANGE
 
 
 def layer_sources(algorithm, parameters, name, context):
@@ -47,18 +44,17 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
     OUTPUT_MODEL = "OUTPUT_MODEL"
     OUTPUT_REPORT = "OUTPUT_REPORT"
 
-    GROUP = GROUP
-    GROUP_ID = GROUP_ID
+    GROUP = CHANGE
 
     def name(self):
         """Returns the algorithm id."""
         return "trainchangemodel"
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
+    def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
         return self.tr("Train change model")
 
-    def shortDescription(self):  # noqa: N802 (QGIS API name)
+    def shortDescription(self):
         """Returns a one-sentence description."""
         return self.tr("Trains a change model on labelled before/after pairs, chooses its decision "
                        "threshold by leave-one-pair-out validation and saves it as ONNX.")
@@ -68,31 +64,7 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
         return self.tr("change,change detection,bi-temporal,train,model,urban change,onnx,"
                        "random forest,threshold,f1,sentinel-2,oscd").split(",")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        """Returns the help text shown beside the dialog."""
-        return self.tr(
-            "Trains a classifier of change from pairs of rasters of the same area at two dates "
-            "(e.g. two <i>Co-register stack</i> outputs per city) and writes one <b>.onnx</b> "
-            "model for <i>Change detection</i>.<br><br>"
-            "<b>Pairs</b>: BEFORE and AFTER lists in the same order; bands are matched by name "
-            "and the AFTER raster is warped onto the BEFORE grid when needed.<br>"
-            "<b>Labels</b>: one label raster per pair (any grid, nearest resampling; pixel values "
-            "are class ids, e.g. 1 = no change, 2 = change) or polygons with an integer class "
-            "field. The class named 'no change' in CLASS_NAMES (else the lowest id) is the "
-            "no-change class.<br>"
-            "<b>Features</b>: both dates, their difference, log-ratios of reflectance, the mean "
-            "and standard deviation of the difference in square windows (spatial context), and "
-            "the difference standardised over the whole pair (removes the shift between dates "
-            "due to sun, season and atmosphere).<br>"
-            "<b>Rare change</b>: change pixels are sampled apart from no-change pixels and "
-            "weighted back to their true share; classifiers are trained with balanced class "
-            "weights.<br>"
-            "<b>Validation</b>: each pair is left out in turn (pixel-level scores, printed "
-            "beside, are optimistic). The threshold on the change probability that maximises the "
-            "F1 of change over the held-out predictions is stored in the model; the report gives "
-            "F1, precision and recall per held-out pair.")
-
-    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+    def initAlgorithm(self, config=None):
         """Declares the parameters."""
         for key, label, help_text in (
                 (self.BEFORE, "BEFORE rasters (one per pair)",
@@ -127,11 +99,8 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
             self.CLASS_NAMES, self.tr("Class names"), defaultValue="", optional=True)
         names.setHelp(self.tr("e.g. 1=no change,2=change"))
         self.addParameter(names)
-        algorithm = QgsProcessingParameterEnum(
-            self.ALGORITHM, self.tr("Algorithm"), options=[self.tr(o) for o in ALGORITHM_OPTIONS],
-            defaultValue=0)
-        algorithm.setHelp(self.tr("The classifiers of 'Train classifier'."))
-        self.addParameter(algorithm)
+        self.addParameterEnum(self.ALGORITHM, "Algorithm", CLASSIFIERS,
+                              help="The classifiers of 'Train classifier'.")
         advanced = [
             (QgsProcessingParameterNumber(
                 self.TREES, self.tr("Trees (Random Forest) / iterations (gradient boosting)"),
@@ -179,10 +148,10 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
     def _settings(self, parameters, context):
-        from ..core.classification.train import ALGORITHMS, parse_parameters
+        from ..core.classification.train import parse_parameters
         from ..core.errors import InputError
 
-        key = ALGORITHMS[self.parameterAsEnum(parameters, self.ALGORITHM, context)]
+        key = self.parameterAsChoice(parameters, self.ALGORITHM, context)
         chosen = {}
         trees = self.parameterAsInt(parameters, self.TREES, context)
         if key == "random_forest":
@@ -200,46 +169,36 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
             raise InputError("Context window sizes must be odd integers, e.g. 5,15.") from exc
         return key, chosen, groups, windows
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+    def check(self, parameters, context):
         """Checks pairs, labels and hyper-parameters before running."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        from ..core.errors import LandFusionError
+        from ..core.change.features import FeatureSpec
+        from ..core.change.train import parse_class_names
+        from ..core.classification.train import build_classifier
+        from ..core.errors import InputError
 
         before = layer_sources(self, parameters, self.BEFORE, context)
         after = layer_sources(self, parameters, self.AFTER, context)
         labels = layer_sources(self, parameters, self.LABELS, context)
         if len(before) != len(after):
-            return False, self.tr(f"{len(before)} BEFORE raster(s) but {len(after)} AFTER "
-                                  "raster(s): give one AFTER raster per BEFORE raster.")
+            raise InputError(f"{len(before)} BEFORE raster(s) but {len(after)} AFTER raster(s): "
+                             "give one AFTER raster per BEFORE raster.")
         has_training = parameters.get(self.TRAINING) not in (None, "")
         if labels and has_training:
-            return False, self.tr("Give label rasters OR training polygons, not both.")
+            raise InputError("Give label rasters OR training polygons, not both.")
         if not labels and not has_training:
-            return False, self.tr("Give one label raster per pair, or training polygons with a "
-                                  "class field.")
+            raise InputError("Give one label raster per pair, or training polygons with a class "
+                             "field.")
         if labels and len(labels) != len(before):
-            return False, self.tr(f"{len(before)} pair(s) but {len(labels)} label raster(s): give "
-                                  "one label raster per pair, in the same order.")
+            raise InputError(f"{len(before)} pair(s) but {len(labels)} label raster(s): give one "
+                             "label raster per pair, in the same order.")
         if has_training and not self.parameterAsString(parameters, self.CLASS_FIELD, context):
-            return False, self.tr("Training polygons need a class field.")
-        try:
-            from ..core.change.features import FeatureSpec
-            from ..core.change.train import parse_class_names
-            from ..core.classification.train import build_classifier
+            raise InputError("Training polygons need a class field.")
+        key, chosen, groups, windows = self._settings(parameters, context)
+        build_classifier(key, chosen)
+        FeatureSpec(["B04"], groups, windows)
+        parse_class_names(self.parameterAsString(parameters, self.CLASS_NAMES, context))
 
-            key, chosen, groups, windows = self._settings(parameters, context)
-            build_classifier(key, chosen)
-            FeatureSpec(["B04"], groups, windows)
-            parse_class_names(self.parameterAsString(parameters, self.CLASS_NAMES, context))
-        except LandFusionError as exc:
-            return False, str(exc)
-        except ImportError as exc:
-            return False, self.tr(f"A package LandFusion needs is missing: {exc}")
-        return True, ""
-
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def process(self, parameters, context, feedback):
         """Runs the engine and returns the model and report paths."""
         from ..core.change.train import train_change_model
 

@@ -26,6 +26,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..choices import Choices
 from ..errors import BandError, InputError
 from ..io import raster as raster_io
 from ..io.classmap import ClassInfo
@@ -36,9 +37,14 @@ from ..sensors.bands import is_s2_band_name, normalise_s2_band
 from .features import compute_features, bytes_per_pixel
 from .pairs import Pair, comparable_band
 
-METHODS = ("model", "cva", "log_ratio", "index_difference")
-METHOD_NAMES = {"model": "Change model", "cva": "Change-vector analysis",
-                "log_ratio": "Sentinel-1 log-ratio", "index_difference": "Index difference"}
+#: Methods in the order of the Processing enum (stable API: the index is the value).
+METHODS = Choices((
+    ("model", "Change model"),
+    ("cva", "Change-vector analysis (reflectance bands)"),
+    ("log_ratio", "Sentinel-1 log-ratio (linear units)"),
+    ("index_difference", "Index difference"),
+))
+METHOD_NAMES = dict(zip(METHODS, METHODS.titles))
 OTSU_BINS = 4096
 BINARY_CLASSES = (ClassInfo(0, "no change", (200, 200, 200)), ClassInfo(1, "change", (220, 30, 30)))
 
@@ -334,7 +340,7 @@ def _run(pair, magnitude, classes, class_path, magnitude_target, keep_magnitude,
          memory_mb, progress, is_cancelled, log) -> dict:
     import rasterio
 
-    from ..classification.classify import ClassificationWriter
+    from ..io.class_writer import ClassificationWriter
 
     spec_bpp = bytes_per_pixel(magnitude.spec) if magnitude.key == "model" else \
         4 * (4 * len(pair.bands) + 4)

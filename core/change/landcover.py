@@ -433,7 +433,7 @@ def transition_classes(result: dict) -> List[ClassInfo]:
 
 
 def _write_from_to(path, first, readers, nodata, result, blocks, progress, is_cancelled) -> None:
-    from ..classification.classify import ClassificationWriter
+    from ..io.class_writer import ClassificationWriter
 
     classes = transition_classes(result)
     lookup = {(t["from"], t["to"]): t["code"] for t in result["transitions"]}

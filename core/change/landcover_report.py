@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import List
 
-from .report import fmt, line_chart, page
+from .report import fmt, line_chart, page, swatch
 
 
 def render_csv_rows(result: dict) -> List[list]:
@@ -58,8 +58,7 @@ def _num(value, digits: int = 6) -> str:
 
 
 def _swatch(c: dict) -> str:
-    return (f"<span class='sw' style='background:{html.escape(c['color'])}'></span>"
-            f"{html.escape(c['name'])}")
+    return swatch(c)
 
 
 def render_html(result: dict) -> str:
@@ -70,14 +69,14 @@ def render_html(result: dict) -> str:
             f"{e(', '.join(result['dates']))}; CRS {e(str(result['crs']))}; areas: "
             f"{e(result['area_method'])}</small></p>"]
     for note in result["notes"]:
-        body.append(f"<div class='note'>{e(note)}</div>")
+        body.append(f"<div class='notes'>{e(note)}</div>")
     body.append(f"<p>Compared area {result['compared_area_ha']:.2f} ha, of which "
                 f"<b>{result['changed_area_ha']:.2f} ha changed</b> between the first and the last "
                 "date.</p>")
     body.append("<h2>Class areas per date (ha)</h2>")
     series = [{"name": c["name"], "color": c["color"], "values": r["hectares"]}
               for c, r in zip(classes, result["class_areas"])]
-    body.append(line_chart(series, result["dates"], "area (ha)"))
+    body.append(line_chart(series, result["dates"], "area (ha)", "Class areas per date"))
     body.append("<table><tr><th class='l'>class</th>" +
                 "".join(f"<th>{e(d)}</th>" for d in result["dates"]) + "</tr>")
     for c, r in zip(classes, result["class_areas"]):
@@ -129,7 +128,7 @@ def render_html(result: dict) -> str:
                     "LCRPGR = LCR/PGR (y: years between the dates). Annual growth: "
                     "(A<sub>t2</sub>/A<sub>t1</sub>)<sup>1/y</sup> &minus; 1.</small></p>")
         for note in focus["notes"]:
-            body.append(f"<div class='note'>{e(note)}</div>")
+            body.append(f"<div class='notes'>{e(note)}</div>")
     body.append(f"<h2>From-to raster legend</h2><p>Code: {e(result['code'])}.</p><table><tr>"
                 "<th>code</th><th class='l'>transition</th><th>pixels</th><th>ha</th></tr>")
     for t in result["transitions"]:

@@ -1,154 +1,55 @@
-"""HTML, JSON and CSV reports of the change algorithms (self-contained, no external resources).
+"""Reports of the change algorithms, written with the shared report writer (core/io/reports.py).
 
-JSON follows the conventions of the accuracy report: UTF-8, indented, NaN/inf written as null,
-``outputs`` listing the files written. CSV cells that a spreadsheet would run as a formula
-(starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are prefixed with ``'``.
+JSON follows the conventions of the accuracy report (indented, NaN/inf as null, ``outputs``
+listing the files written); CSV cells are safe against formula injection; files are written all
+or none.
 """
 
 from __future__ import annotations
 
-import csv
 import html
-import io
-import json
 import math
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
-from ..io.raster import atomic_output, remove_outputs
-
-CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#222;max-width:75em}
-h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;
-text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
-.sw{display:inline-block;width:1em;height:1em;border:1px solid #555;vertical-align:middle;
-margin-right:.4em}.note{background:#fff4e0;border-left:4px solid #f0a000;padding:.4em .8em;
-margin:.4em 0}.primary{font-weight:bold}small{color:#666}
-"""
-
-
-def json_safe(value):
-    """Returns ``value`` with NaN/inf as None and numpy scalars as Python numbers."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return json_safe(value.item())
-    return value
-
-
-def safe_cell(value):
-    """Returns a CSV cell that spreadsheets show as text, never run as a formula."""
-    if isinstance(value, str) and value and value[0] in "=+-@\t\r":
-        try:
-            float(value)
-            return value
-        except ValueError:
-            return "'" + value
-    return value
-
-
-def csv_text(rows: Sequence[Sequence]) -> str:
-    """Renders rows as CSV with formula-safe cells."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in rows:
-        writer.writerow([safe_cell(c) for c in row])
-    return out.getvalue()
-
-
-def write_texts(files: Sequence[tuple]) -> None:
-    """Writes ``(path, text, what)`` files atomically; on failure none of them is left behind."""
-    written: List[str] = []
-    try:
-        for path, text, what in files:
-            if not path:
-                continue
-            with atomic_output(path, what) as temp:
-                with open(temp, "w", encoding="utf-8", newline="") as handle:
-                    handle.write(text)
-            written.append(path)
-    except BaseException:
-        remove_outputs(written)
-        raise
+from ..io import reports
 
 
 def json_text(result: dict, outputs: dict) -> str:
     """The JSON report text (accuracy-report conventions)."""
-    return json.dumps(json_safe(dict(result, outputs=outputs)), indent=2, ensure_ascii=False)
+    return reports.json_text(dict(result, outputs=outputs))
+
+
+csv_text = reports.csv_text
+write_texts = reports.write_report_files
 
 
 def fmt(value, digits: int = 3) -> str:
-    """Formats a number for HTML ('–' for None)."""
+    """Formats a number for HTML ('n/a' when undefined)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "&ndash;"
+        return reports.NA
     return f"{value:.{digits}f}"
 
 
 def page(title: str, body: Sequence[str]) -> str:
-    """Wraps HTML parts into a self-contained page."""
-    e = html.escape
-    return "\n".join([f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-                      f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
-                      f"<h1>{e(title)}</h1>", *body, "</body></html>"])
+    """A self-contained page made of HTML parts built from escaped pieces."""
+    report = reports.HtmlReport(title)
+    for part in body:
+        report.raw(part)
+    return report.render()
 
 
 def line_chart(series: Sequence[dict], x_labels: Sequence[str], y_label: str,
-               width: int = 640, height: int = 300, y_max: Optional[float] = None) -> str:
+               title: str = "", y_max: Optional[float] = None) -> str:
     """An inline SVG line chart; ``series`` items have ``name``, ``color``, ``values``."""
-    e = html.escape
-    left, right, top, bottom = 70, 170, 15, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [v for s in series for v in s["values"] if v is not None]
-    top_value = y_max if y_max is not None else (max(values) if values else 1.0)
-    top_value = _nice(top_value or 1.0)
-    n = len(x_labels)
-
-    def x(i):
-        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
-
-    def y(v):
-        return top + plot_h * (1 - v / top_value)
-
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-             f"role='img' aria-label='{e(y_label)}' font-family='sans-serif' font-size='11'>"]
-    for k in range(5):
-        v = top_value * k / 4
-        parts.append(f"<line x1='{left}' x2='{left + plot_w}' y1='{y(v):.1f}' y2='{y(v):.1f}' "
-                     "stroke='#ddd'/>")
-        parts.append(f"<text x='{left - 5}' y='{y(v) + 4:.1f}' text-anchor='end'>{v:.4g}</text>")
-    for i, label in enumerate(x_labels):
-        parts.append(f"<text x='{x(i):.1f}' y='{top + plot_h + 16}' text-anchor='middle'>"
-                     f"{e(str(label))}</text>")
-    parts.append(f"<text x='12' y='{top + plot_h / 2:.0f}' transform='rotate(-90 12 "
-                 f"{top + plot_h / 2:.0f})' text-anchor='middle'>{e(y_label)}</text>")
-    for k, s in enumerate(series):
-        points = [(x(i), y(v)) for i, v in enumerate(s["values"]) if v is not None]
-        if len(points) > 1:
-            path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-            parts.append(f"<polyline fill='none' stroke='{e(s['color'])}' stroke-width='2' "
-                         f"points='{path}'/>")
-        for px, py in points:
-            parts.append(f"<circle cx='{px:.1f}' cy='{py:.1f}' r='3' fill='{e(s['color'])}'/>")
-        ly = top + 14 * k + 6
-        parts.append(f"<rect x='{left + plot_w + 12}' y='{ly - 8}' width='10' height='10' "
-                     f"fill='{e(s['color'])}'/><text x='{left + plot_w + 26}' y='{ly + 1}'>"
-                     f"{e(s['name'])}</text>")
-    parts.append("</svg>")
-    return "".join(parts)
+    del y_max  # the shared chart scales the axis itself
+    return reports.line_chart(list(x_labels), {s["name"]: s["values"] for s in series},
+                              title or y_label, colours={s["name"]: s["color"] for s in series},
+                              y_label=y_label)
 
 
-def _nice(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    exponent = math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * 10 ** exponent:
-            return step * 10 ** exponent
-    return 10 ** (exponent + 1)
+def swatch(c: dict) -> str:
+    """A class colour swatch and name (escaped)."""
+    return str(reports.swatch(c["name"], c["color"]))
 
 
 # --------------------------------------------------------------------------- training report
@@ -206,11 +107,10 @@ def render_training_html(report: dict) -> str:
     step = max(1, len(curve["thresholds"]) // 12)
     labels = [f"{t:.2f}" if i % step == 0 else "" for i, t in enumerate(curve["thresholds"])]
     body.append(line_chart([{"name": "F1 change", "color": "#d62728", "values": curve["f1"]}],
-                           labels, "F1", width=760, y_max=1.0))
+                           labels, "F1", "F1 of change against the decision threshold"))
     body.append("<h2>Classes</h2><table><tr><th class='l'>class</th><th>value</th></tr>")
     for c in report["classes"]:
-        body.append(f"<tr><td class='l'><span class='sw' style='background:{e(c['color'])}'>"
-                    f"</span>{e(c['name'])}</td><td>{c['value']}</td></tr>")
+        body.append(f"<tr><td class='l'><span XX</td><td>{c['value']}</td></tr>")
     body.append("</table><h2>Pairs</h2><table><tr><th class='l'>BEFORE</th><th class='l'>AFTER"
                 "</th><th class='l'>labels</th><th class='l'>labelled pixels per class</th></tr>")
     for p in report["pairs"]:

@@ -28,11 +28,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..classification.train import (
-    ALGORITHM_NAMES, _SCALED, algorithm_key, build_classifier, _jsonable,
-)
+from ..classification.train import ALGORITHM_NAMES, algorithm_key, build_classifier
 from ..errors import InputError, ModelError, NoDataError
 from ..io import raster as raster_io
+from ..io.reports import json_safe
 from ..io.classmap import ClassInfo, choose_nodata, palette_color
 from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
@@ -369,8 +368,9 @@ def train_change_model(
                    "after_resampled": pairs[i].resampled}
                   for i, (b, a) in enumerate(zip(before, after))],
         "algorithm": ALGORITHM_NAMES[key], "algorithm_key": key,
-        "parameters": _jsonable(model.steps[-1][1].get_params()),
-        "scaling": "standardisation inside the model" if key in _SCALED else "none needed",
+        "parameters": json_safe(model.steps[-1][1].get_params()),
+        "scaling": ("standardisation inside the model" if "scale" in model.named_steps else
+                    "none needed"),
         "imbalance": ("balanced class weights" if "class_weight" in
                       model.steps[-1][1].get_params() else "balanced training samples"),
         "features": spec.to_dict(),
