@@ -345,7 +345,7 @@ def test_training_polygons_single_pair_validates_by_tiles(tmp_path):
     assert [c.value for c in result["classes"]] == [1, 2] and result["no_change"] == 1
     _, info, change = read_change_model(str(tmp_path / "m.onnx"))
     assert change["threshold"] == result["threshold"]
-    assert info.band_names == result["features"]
+    assert info.bands == result["features"]
 
 
 def test_after_on_another_grid_is_warped_onto_before(paris, tmp_path):

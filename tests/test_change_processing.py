@@ -75,7 +75,7 @@ def test_train_change_model_reports_leave_one_city_out(change_model):
     assert change_model["F1"] == pytest.approx(validation["pooled"]["f1"])
     # the model describes itself: a change model, the bands of each date, the threshold
     session, info, change = read_change_model(change_model["OUTPUT_MODEL"])
-    assert info.model_type == "change_model"
+    assert info.task == "change_model"
     assert change["before_bands"][:3] == ["S2_B02", "S2_B03", "S2_B04"]
     assert change["threshold"] == pytest.approx(change_model["THRESHOLD"])
     assert [c.name for c in info.classes] == ["no change", "urban change"]

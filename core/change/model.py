@@ -1,14 +1,14 @@
 """Change-model files: a scikit-learn classifier exported to ONNX with LandFusion metadata.
 
-A change model is a LandFusion model (see :mod:`core.models.pixel_model`) of type
+A change model is a LandFusion model (one format, :mod:`core.models.format`) of task
 ``change_model``. Its input is the feature vector of :mod:`features` (the feature names are the
-model's ``band_names``); besides the usual ``label`` and ``probabilities`` outputs, the graph has
+card's ``bands``); besides the usual ``label`` and ``probabilities`` outputs, the graph has
 a ``change_probability`` output (1 - probability of the no-change class) so the detection engine
-applies the decision threshold itself. The entry ``landfusion.change`` (JSON) holds what a user
+applies the decision threshold itself. The card's ``extra.change`` entry holds what a user
 of the model needs: the bands each date must have, the feature groups and window sizes, the
 no-change class, the decision threshold chosen by grouped validation and how it was chosen.
 
-All metadata is written by :func:`write_change_model` and read by :func:`read_change_model`.
+The card is written by :func:`write_change_model` and read by :func:`read_change_model`.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ def add_change_output(onnx_model, no_change_index: int):
 def write_change_model(onnx_model, path: str, spec: FeatureSpec, classes: Sequence[ClassInfo],
                        no_change: int, threshold: float, threshold_method: str,
                        output_nodata: int, crs_wkt: str = "", pixel_size=None,
-                       extra: Optional[dict] = None) -> None:
-    """Writes a change model with its metadata (the one place change-model metadata is made)."""
-    from ..models.pixel_model import build_metadata, write_model
+                       extra: Optional[dict] = None, band_stats=None) -> None:
+    """Writes a change model with its card (the one place change-model metadata is made)."""
+    from ..models.format import CHANGE_MODEL as TASK, build_card, write_model
 
     change = {
         "before_bands": list(spec.bands),
@@ -62,31 +62,34 @@ def write_change_model(onnx_model, path: str, spec: FeatureSpec, classes: Sequen
         "threshold_method": threshold_method,
         "change_output": CHANGE_OUTPUT,
     }
-    metadata = build_metadata(
-        CHANGE_MODEL, spec.names(), classes, output_nodata=output_nodata, crs_wkt=crs_wkt,
-        pixel_size=pixel_size,
-        outputs={"label": "label", "probabilities": "probabilities", "change": CHANGE_OUTPUT},
-        extra=dict(extra or {}, change=change))
-    write_model(onnx_model, path, metadata, doc="LandFusion bi-temporal change model")
+    extra = dict(extra or {})
+    card = build_card(
+        TASK, spec.names(), list(classes), input_name="X", output_name=CHANGE_OUTPUT,
+        output_type="probabilities", output_nodata=output_nodata, crs=crs_wkt or "",
+        band_stats=band_stats or [],
+        metrics=extra.pop("scores", {}), training=extra, extra={"change": change},
+        description="LandFusion bi-temporal change model: features of a BEFORE/AFTER pair in, "
+                    "change probability out")
+    write_model(onnx_model, card, path)
 
 
 def read_change_model(path: str, threads: int = 0) -> tuple:
-    """Opens a change model; returns ``(session, info, change)``.
+    """Opens a change model; returns ``(session, card, change)``.
 
-    ``change`` is the parsed ``landfusion.change`` entry with ``spec`` (a FeatureSpec) added.
+    ``change`` is the card's ``change`` entry with ``spec`` (a FeatureSpec) added.
 
     Raises:
-        ModelError: not a LandFusion change model, or damaged metadata.
+        ModelError: not a LandFusion change model (naming the algorithm that runs it), or
+            damaged metadata.
     """
-    from ..models.pixel_model import open_model, read_model_info
+    import onnxruntime as ort
 
-    info = read_model_info(path, expected_type=None)
-    if info.model_type != CHANGE_MODEL:
-        raise ModelError(
-            f"'{path}' is a LandFusion '{info.model_type}' model, not a change model. Train one "
-            "with 'Train change model' (landfusion:trainchangemodel), or use change-vector "
-            "analysis, log-ratio or index difference, which need no model.")
-    change = info.json("change")
+    from ..models.format import CHANGE_MODEL as TASK, read_model, require_task
+    from ..models.pixel_model import session_options
+
+    card = read_model(path)
+    require_task(card, (TASK,), "Change detection")
+    change = dict(card.extra.get("change") or {})
     try:
         spec = FeatureSpec.from_dict(change["features"])
         threshold = float(change["threshold"])
@@ -94,16 +97,23 @@ def read_change_model(path: str, threads: int = 0) -> tuple:
     except (TypeError, KeyError, ValueError) as exc:
         raise ModelError(f"The change metadata of '{path}' is damaged ({exc}); retrain the "
                          "model.") from exc
-    if spec.names() != info.band_names:
+    if spec.names() != list(card.bands):
         raise ModelError(f"The change metadata of '{path}' does not match its inputs; retrain "
                          "the model.")
     if not 0.0 <= threshold <= 1.0:
         raise ModelError(f"'{path}' stores the threshold {threshold}, outside 0-1.")
-    session, info = open_model(path, threads, expected_type=CHANGE_MODEL)
-    if CHANGE_OUTPUT not in [o.name for o in session.get_outputs()]:
-        raise ModelError(f"'{path}' has no '{CHANGE_OUTPUT}' output; retrain the model.")
+    try:
+        session = ort.InferenceSession(path, sess_options=session_options(threads),
+                                       providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"'{path}' cannot be loaded as an ONNX model: {exc}") from exc
+    outputs = [o.name for o in session.get_outputs()]
+    for needed in (CHANGE_OUTPUT, card.probability_output):
+        if needed not in outputs:
+            raise ModelError(f"'{path}' has no '{needed}' output; retrain the model.")
+    card.input_name = card.input_name or session.get_inputs()[0].name
     change["spec"] = spec
-    return session, info, change
+    return session, card, change
 
 
 def predict_change(session, info, X: np.ndarray) -> tuple:

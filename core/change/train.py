@@ -342,6 +342,7 @@ def train_change_model(
     progress(0.92)
     check_cancelled(is_cancelled)
 
+    from ..models.format import band_statistics
     from ..models.pixel_model import sklearn_to_onnx
     from .model import add_change_output, write_change_model
 
@@ -387,7 +388,9 @@ def train_change_model(
         f"maximum F1 of change over leave-one-{grouping}-out predictions",
         choose_nodata(classes), crs_wkt, pixel_size,
         extra={"algorithm": ALGORITHM_NAMES[key], "parameters": report["parameters"],
-               "scores": scores, "samples": int(y.size)})
+               "scores": scores, "samples": int(y.size),
+               "pairs": [os.path.basename(b) for b in before]},
+        band_stats=band_statistics(X))
     written = {"model": model_path, "report": None, "report_json": None}
     if report_path:
         from .report import write_training_report
