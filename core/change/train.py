@@ -311,11 +311,11 @@ def train_change_model(
         return model
 
     def fit(model, index):
-        Xi, yi = X[index], y[index]
+        x_part, y_part = X[index], y[index]
         estimator = model.steps[-1][1]
         if "class_weight" not in estimator.get_params():
-            Xi, yi = _balance(Xi, yi, no_change, seed)
-        model.fit(Xi, yi)
+            x_part, y_part = _balance(x_part, y_part, no_change, seed)
+        model.fit(x_part, y_part)
         return model
 
     def change_probability(model, index):
