@@ -29,10 +29,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _import_core():
-    sys.path.insert(0, os.path.dirname(HERE))
-    from plugin_import import make_importable
+    root = os.path.dirname(HERE)
+    if os.path.basename(root) == "landfusion":  # the installed plugin: its parent is on the path
+        sys.path.insert(0, os.path.dirname(root))
+    else:  # a checkout (plugin_import is not shipped in the plugin zip)
+        sys.path.insert(0, root)
+        from plugin_import import make_importable
 
-    make_importable()
+        make_importable()
     from landfusion.core.models import format as model_format
 
     return model_format
