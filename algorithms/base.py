@@ -137,6 +137,13 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
 
         return group_icon(self.groupId()) or ICON
 
+    def canExecute(self):
+        """Returns (False, what to install and how) when a package this algorithm needs is missing."""
+        from ..core.dependencies import missing_message
+
+        message = missing_message(self.name())
+        return not message, message
+
     def helpUrl(self):
         """Returns no online help: the help text is complete offline."""
         return ""

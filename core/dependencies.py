@@ -1,76 +1,529 @@
-"""The Python packages LandFusion needs, declared once.
+"""The Python packages LandFusion needs, declared once, and how to install the missing ones.
 
-QGIS ships numpy and GDAL; rasterio and scikit-learn come from the operating system's packages
-(so they use the same GDAL as QGIS); onnxruntime and skl2onnx come from pip.
+QGIS ships numpy and GDAL; rasterio, scipy and scikit-learn come from the operating system's
+packages (so they use the same GDAL and numpy as QGIS); onnxruntime, onnx and skl2onnx come from
+pip. pip packages are installed by QGIS's own Python into a folder private to the plugin and the
+QGIS profile (``<profile>/python/landfusion-packages/<python version>``), appended to
+``sys.path`` when the plugin loads: never into the plugin folder (an update would delete it),
+never into the system's site-packages (PEP 668 forbids it, and a pip numpy 2 there breaks GDAL,
+scipy and scikit-learn in QGIS).
+
+Installing is done in two pip runs so that nothing QGIS already has is ever replaced:
+
+1. ``pip install --dry-run --report`` resolves the requirements against QGIS's Python (plus the
+   private folder) with a constraints file pinning the numpy and scipy that Python already has;
+   the report lists only the distributions that are missing.
+2. ``pip install --target <private folder> --no-deps`` installs exactly those versions.
+
+The module runs as a script too (it imports nothing from the plugin), which is what headless
+users are told to run::
+
+    /usr/bin/python3 <plugin>/core/dependencies.py check
+    /usr/bin/python3 <plugin>/core/dependencies.py install --target <folder> onnxruntime
+
+This module never imports qgis: the plugin calls :func:`configure` with the QGIS profile folder.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
+from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence
+
+#: ``needed_by`` value of a package every algorithm needs.
+ALL = "*"
+#: Packages that must never come from pip inside QGIS (they bundle their own GDAL/PROJ or must
+#: match the numpy QGIS's GDAL bindings were built with).
+NEVER_FROM_PIP = ("numpy", "gdal", "rasterio", "affine")
+PRIVATE_FOLDER = "landfusion-packages"
 
 
 @dataclass(frozen=True)
 class Dependency:
-    """One Python package: how to install it, import it, and who needs it."""
+    """One Python package: how to install it, import it, and who needs it.
+
+    Attributes:
+        pip_name: distribution name on PyPI.
+        import_name: module imported to check it.
+        minimum: lowest version that works.
+        why: what it does for LandFusion (shown to users).
+        needed_by: algorithm names (``landfusion:<name>``) that cannot run without it; ``ALL``.
+        optional: the plugin is fully usable without it (only ``needed_by`` or an extra route
+            of an algorithm use it); the installer offers it unticked.
+        from_pip: the installer may install it with pip; otherwise it comes with QGIS or the
+            operating system (``debian``/``osgeo4w`` name the packages).
+        debian: Debian/Ubuntu package.
+        osgeo4w: OSGeo4W package (Windows).
+    """
 
     pip_name: str
     import_name: str
     minimum: str
-    needed_for: str
-    system_package: str = ""
+    why: str
+    needed_by: tuple = ()
+    optional: bool = False
+    from_pip: bool = True
+    debian: str = ""
+    osgeo4w: str = ""
 
 
 DEPENDENCIES = (
-    Dependency("numpy", "numpy", "1.21", "everything", "python3-numpy"),
-    Dependency("GDAL", "osgeo.gdal", "3.4", "raster input/output", "python3-gdal"),
-    Dependency("rasterio", "rasterio", "1.3", "raster input/output", "python3-rasterio"),
-    Dependency("scikit-learn", "sklearn", "1.2", "training classifiers, accuracy metrics",
-               "python3-sklearn"),
-    Dependency("onnxruntime", "onnxruntime", "1.16", "classifying rasters, CNN inference"),
-    Dependency("skl2onnx", "skl2onnx", "1.16", "saving trained classifiers as ONNX"),
-    Dependency("onnx", "onnx", "1.14", "reading and writing ONNX model metadata"),
+    Dependency("numpy", "numpy", "1.21", "arrays: every computation", (ALL,), from_pip=False,
+               debian="python3-numpy", osgeo4w="python3-numpy"),
+    Dependency("GDAL", "osgeo.gdal", "3.4", "raster and vector input/output", (ALL,),
+               from_pip=False, debian="python3-gdal", osgeo4w="python3-gdal"),
+    Dependency("rasterio", "rasterio", "1.3", "block-wise raster reading, writing and warping",
+               (ALL,), from_pip=False, debian="python3-rasterio", osgeo4w="python3-rasterio"),
+    Dependency("scipy", "scipy", "1.6", "speckle filtering of Sentinel-1 bands, statistics",
+               ("coregisterstack", "temporalfeatures", "changedetection"), from_pip=False,
+               debian="python3-scipy", osgeo4w="python3-scipy"),
+    Dependency("scikit-learn", "sklearn", "1.2", "training classifiers, validation metrics",
+               ("trainclassifier", "trainchangemodel"), debian="python3-sklearn",
+               osgeo4w="python3-scikit-learn"),
+    Dependency("onnxruntime", "onnxruntime", "1.16", "running model files (ONNX inference)",
+               ("trainclassifier", "classifyraster", "cnnclassify", "trainchangemodel",
+                "landcoverchange")),
+    Dependency("onnx", "onnx", "1.14", "reading and writing the metadata inside model files",
+               ("trainclassifier", "classifyraster", "cnnclassify", "modelinfo",
+                "trainchangemodel", "landcoverchange", "traincnn")),
+    Dependency("skl2onnx", "skl2onnx", "1.16", "saving trained classifiers as ONNX model files",
+               ("trainclassifier", "trainchangemodel")),
+    Dependency("ukis-csmask", "ukis_csmask", "1.0",
+               "the CNN cloud/shadow models of cloudmask (the SCL route works without it)",
+               optional=True),
+    Dependency("torch", "torch", "2.0", "training CNNs (traincnn only; inference never needs it)",
+               ("traincnn",), optional=True),
 )
+
+_private_dir: Optional[str] = None
+
+
+class Status(NamedTuple):
+    """What :func:`check` found for one dependency."""
+
+    dependency: Dependency
+    version: Optional[str]
+    ok: bool
+    problem: str
+
+
+class InstallError(Exception):
+    """Installing packages failed; the message says why and what to do."""
 
 
 def _version_tuple(text: str) -> tuple:
     parts = []
-    for piece in text.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
+    for piece in str(text).split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
         if not digits:
             break
         parts.append(int(digits))
     return tuple(parts)
 
 
-def check_dependencies() -> list:
-    """Returns ``(dependency, installed_version_or_None, ok)`` for every dependency."""
-    rows = []
-    for dep in DEPENDENCIES:
-        try:
+def _installed_version(dep: Dependency) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(dep.pip_name)
+    except Exception:  # metadata absent (system packages without dist-info, frozen builds)
+        return ""
+
+
+def check(dep: Dependency, deep: bool = True) -> Status:
+    """Checks one dependency: importable (``deep``) or findable, and not older than the minimum.
+
+    ``deep=False`` only locates the module and reads its installed version: fast enough for
+    the check when QGIS starts (importing onnxruntime, scikit-learn or torch takes seconds).
+    """
+    module = None
+    try:
+        if deep:
             module = importlib.import_module(dep.import_name)
-        except Exception:  # any import failure means unusable
-            rows.append((dep, None, False))
+        elif importlib.util.find_spec(dep.import_name) is None:
+            return Status(dep, None, False, "not installed")
+    except Exception as exc:  # any import failure means unusable
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Status(dep, None, False, f"not importable ({first})")
+    version = str(getattr(module, "__version__", "") or "") or _installed_version(dep)
+    if version and _version_tuple(version) < _version_tuple(dep.minimum):
+        return Status(dep, version, False, f"version {version} is older than {dep.minimum}")
+    return Status(dep, version or None, True, "")
+
+
+def check_dependencies(include_optional: bool = True, deep: bool = True) -> List[Status]:
+    """Returns the :class:`Status` of every dependency (optional ones too unless told not to)."""
+    return [check(dep, deep) for dep in DEPENDENCIES if include_optional or not dep.optional]
+
+
+def needs(dep: Dependency, algorithm: str) -> bool:
+    """Tells whether algorithm ``algorithm`` (name without provider) cannot run without ``dep``."""
+    return ALL in dep.needed_by or algorithm in dep.needed_by
+
+
+def missing(algorithm: Optional[str] = None, include_optional: bool = False,
+            deep: bool = True) -> List[Status]:
+    """Returns the unusable dependencies: those ``algorithm`` needs, or all required ones."""
+    if algorithm is not None:
+        deps = [d for d in DEPENDENCIES if needs(d, algorithm)]
+    else:
+        deps = [d for d in DEPENDENCIES if include_optional or not d.optional]
+    return [status for status in (check(d, deep) for d in deps) if not status.ok]
+
+
+def configure(settings_dir: str) -> str:
+    """Puts the private package folder of the QGIS profile ``settings_dir`` on ``sys.path``.
+
+    Called by the plugin when QGIS (desktop or ``qgis_process``) loads it. Returns the folder.
+    """
+    global _private_dir
+    _private_dir = private_site_dir(settings_dir)
+    activate(_private_dir)
+    return _private_dir
+
+
+def configured_dir() -> Optional[str]:
+    """Returns the private package folder set by :func:`configure`, or None."""
+    return _private_dir
+
+
+def private_site_dir(settings_dir: str, version: Optional[Sequence[int]] = None) -> str:
+    """Returns ``<settings_dir>/python/landfusion-packages/<major>.<minor>``.
+
+    One folder per Python version: compiled wheels (onnxruntime) only work with the Python they
+    were built for, and a QGIS upgrade may change the Python.
+    """
+    major, minor = (version or sys.version_info)[:2]
+    return os.path.join(settings_dir, "python", PRIVATE_FOLDER, f"{major}.{minor}")
+
+
+def activate(folder: str) -> bool:
+    """Appends ``folder`` to ``sys.path`` (after QGIS's own packages, which always win)."""
+    if not os.path.isdir(folder):
+        return False
+    if folder not in sys.path:
+        sys.path.append(folder)
+    importlib.invalidate_caches()
+    return True
+
+
+def python_candidates(executable: str = sys.executable, exec_prefix: str = sys.exec_prefix,
+                      platform: str = sys.platform,
+                      version: Sequence[int] = sys.version_info) -> List[str]:
+    """Returns the places QGIS's Python interpreter may be, most likely first.
+
+    Inside QGIS ``sys.executable`` is often QGIS itself (``/usr/bin/qgis``,
+    ``qgis-bin.exe``, ``QGIS.app/Contents/MacOS/QGIS``), not a Python that can run pip:
+
+    - Linux: the distribution's ``/usr/bin/python3.X`` (QGIS links against it);
+    - Windows (OSGeo4W and the standalone installer): ``<prefix>/apps/Python3X/python.exe``
+      (``sys.exec_prefix``) or ``<prefix>/bin/python3.exe`` beside ``qgis-bin.exe``;
+    - macOS (official bundle): ``QGIS.app/Contents/MacOS/bin/python3``.
+    """
+    major, minor = version[:2]
+    here = os.path.dirname(executable or "")
+    name = os.path.basename(executable or "").lower()
+    found = []
+    if name.startswith("python"):
+        found.append(executable)
+    if platform.startswith("win"):
+        for folder in (exec_prefix, here, os.path.join(os.path.dirname(here), "bin")):
+            found += [os.path.join(folder, "python.exe"), os.path.join(folder, "python3.exe"),
+                      os.path.join(folder, f"python{major}{minor}.exe")]
+    elif platform == "darwin":
+        for folder in (os.path.join(here, "bin"), os.path.join(exec_prefix, "bin"), here):
+            found += [os.path.join(folder, f"python{major}.{minor}"),
+                      os.path.join(folder, "python3")]
+    else:
+        for folder in (os.path.join(exec_prefix, "bin"), "/usr/bin", here):
+            found += [os.path.join(folder, f"python{major}.{minor}"),
+                      os.path.join(folder, "python3")]
+    unique = []
+    for path in found:
+        if path and path not in unique:
+            unique.append(path)
+    return unique
+
+
+def find_python() -> Optional[str]:
+    """Returns a Python interpreter of the same version as this one that can run pip, or None."""
+    for candidate in python_candidates():
+        if not os.path.isfile(candidate):
             continue
-        version = str(getattr(module, "__version__", "") or "")
-        if dep.import_name == "osgeo.gdal":
-            version = module.__version__
-        ok = not version or _version_tuple(version) >= _version_tuple(dep.minimum)
-        rows.append((dep, version, ok))
-    return rows
+        try:
+            proc = subprocess.run(
+                [candidate, "-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True, text=True, timeout=60, env=_clean_env())
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if proc.returncode == 0 and proc.stdout.strip() == "%d.%d" % sys.version_info[:2]:
+            return candidate
+    return None
 
 
-def missing_message() -> str:
-    """Returns install instructions for the missing or too-old packages, or ''."""
-    bad = [(dep, version) for dep, version, ok in check_dependencies() if not ok]
+def _clean_env(extra_path: Optional[str] = None) -> dict:
+    """The environment for pip: no virtualenv or user-site leaking in, no Qt plugins."""
+    env = dict(os.environ)
+    for key in ("VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV", "PIP_USER", "PYTHONNOUSERSITE"):
+        env.pop(key, None)
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    if extra_path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), extra_path) if p)
+    return env
+
+
+def constraints_text(modules: Iterable[str] = ("numpy", "scipy")) -> str:
+    """Returns pip constraints pinning the versions of ``modules`` this Python already has."""
+    lines = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # not installed: nothing to keep
+            continue
+        version = getattr(module, "__version__", "")
+        if version:
+            lines.append(f"{name}=={version}")
+    return "\n".join(lines) + "\n"
+
+
+def requirements_for(deps: Iterable[Dependency]) -> List[str]:
+    """Returns pip requirement strings (``name>=minimum``) for the pip-installable ``deps``."""
+    return [f"{d.pip_name}>={d.minimum}" for d in deps if d.from_pip]
+
+
+def _run(command: List[str], log: Callable[[str], None], is_cancelled: Callable[[], bool],
+         env: dict) -> int:
+    """Runs a command, streaming its output lines to ``log``; kills it on cancel."""
+    log("$ " + " ".join(_quote(part) for part in command))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, bufsize=1)
+    try:
+        for line in proc.stdout:
+            line = line.rstrip()
+            if line and "is ignored: it is neither a file nor a directory" not in line:
+                log(line)
+            if is_cancelled():
+                proc.kill()
+                break
+        return proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _quote(part: str) -> str:
+    return f'"{part}"' if (" " in part or not part) else part
+
+
+def install(requirements: Sequence[str], target: str, python: Optional[str] = None,
+            progress: Callable[[float], None] = lambda f: None,
+            log: Callable[[str], None] = print,
+            is_cancelled: Callable[[], bool] = lambda: False,
+            extra_pip_args: Sequence[str] = ()) -> List[str]:
+    """Installs ``requirements`` into ``target`` without touching anything Python already has.
+
+    Args:
+        requirements: pip requirement strings, e.g. ``["onnxruntime>=1.16"]``.
+        target: the private folder (created if needed).
+        python: the interpreter to run pip with; found with :func:`find_python` when None.
+        extra_pip_args: passed to both pip runs (e.g. ``["--no-index", "--find-links", dir]``
+            for an offline wheel folder, or ``["--proxy", url]``).
+
+    Returns:
+        ``name==version`` of every distribution installed (empty when all were satisfied).
+
+    Raises:
+        InstallError: no usable Python, pip failed (offline, proxy, no wheel for this platform),
+            the resolution would change numpy/GDAL/rasterio, or the run was cancelled.
+    """
+    python = python or find_python()
+    if not python:
+        raise InstallError(
+            "Could not find the Python interpreter QGIS uses (looked at: "
+            + ", ".join(python_candidates()) + "). " + manual_instructions(requirements, target))
+    os.makedirs(target, exist_ok=True)
+    env = _clean_env(extra_path=target)
+    with tempfile.TemporaryDirectory(prefix="landfusion-pip-") as tmp:
+        constraints = os.path.join(tmp, "constraints.txt")
+        with open(constraints, "w", encoding="utf-8") as handle:
+            handle.write(constraints_text())
+        log("Keeping QGIS's packages: " + (constraints_text().strip().replace("\n", ", ")
+                                          or "nothing to pin"))
+        report = os.path.join(tmp, "report.json")
+        progress(0.05)
+        code = _run([python, "-m", "pip", "install", "--dry-run", "--quiet", "--report", report,
+                     "-c", constraints, *extra_pip_args, *requirements], log, is_cancelled, env)
+        if is_cancelled():
+            raise InstallError("Installation cancelled; nothing was installed.")
+        if code != 0 or not os.path.isfile(report):
+            raise InstallError("pip could not resolve " + ", ".join(requirements)
+                               + f" (exit code {code}; see the log above). " + _failure_hints())
+        with open(report, encoding="utf-8") as handle:
+            wanted = [(item["metadata"]["name"], item["metadata"]["version"])
+                      for item in json.load(handle).get("install", [])]
+        forbidden = [f"{n}=={v}" for n, v in wanted if n.lower() in NEVER_FROM_PIP]
+        if forbidden:
+            raise InstallError(
+                "Installing " + ", ".join(requirements) + " would also install "
+                + ", ".join(forbidden) + " with pip, which would break GDAL inside QGIS. "
+                "Install these from your system's or QGIS's packages instead.")
+        if not wanted:
+            log("Everything requested is already installed.")
+            progress(1.0)
+            return []
+        pins = [f"{name}=={version}" for name, version in wanted]
+        log("Installing: " + ", ".join(pins))
+        progress(0.2)
+        code = _run([python, "-m", "pip", "install", "--no-deps", "--upgrade", "--target", target,
+                     "--no-warn-script-location", "--progress-bar", "off", "-c", constraints,
+                     *extra_pip_args, *pins], log, is_cancelled, env)
+        if is_cancelled():
+            raise InstallError("Installation cancelled; the folder may hold a partial install: "
+                               f"delete {target} and install again.")
+        if code != 0:
+            raise InstallError(f"pip failed (exit code {code}; see the log above). "
+                               + _failure_hints())
+    progress(0.9)
+    activate(target)
+    return pins
+
+
+def verify(import_names: Iterable[str], target: str, python: Optional[str] = None) -> List[str]:
+    """Imports ``import_names`` in a fresh QGIS Python with ``target`` on its path.
+
+    Returns one problem string per module that does not import (empty when all work).
+    """
+    python = python or find_python() or sys.executable
+    code = ("import importlib, sys\n"
+            f"sys.path.append({target!r})\n"
+            "bad = []\n"
+            f"for name in {list(import_names)!r}:\n"
+            "    try:\n"
+            "        importlib.import_module(name)\n"
+            "    except Exception as exc:\n"
+            "        bad.append('%s: %s' % (name, str(exc).splitlines()[0] if str(exc) else "
+            "type(exc).__name__))\n"
+            "print('\\n'.join(bad))\n")
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300,
+                          env=_clean_env())
+    if proc.returncode != 0:
+        return [f"the check itself failed: {proc.stderr.strip().splitlines()[-1:]}"]
+    return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+def _failure_hints() -> str:
+    return ("If this computer is offline, download the wheels on another machine with "
+            "'pip download --only-binary=:all: --python-version "
+            "%d.%d <packages>' and install from that folder (--no-index --find-links <folder>). "
+            "Behind a proxy, set HTTPS_PROXY before starting QGIS or pass --proxy. "
+            "No wheel for this platform: check that the package supports Python %d.%d here."
+            % (sys.version_info[:2] + sys.version_info[:2]))
+
+
+def manual_instructions(requirements: Sequence[str], target: Optional[str] = None) -> str:
+    """Returns the command a user can run themselves to install ``requirements``."""
+    target = target or _private_dir
+    script = os.path.abspath(__file__)
+    python = next((c for c in python_candidates() if os.path.isfile(c)), "python3")
+    where = f' --target "{target}"' if target else ""
+    return (f'Run: "{python}" "{script}" install{where} '
+            + " ".join(r.split(">=")[0] for r in requirements) + ".")
+
+
+def missing_message(algorithm: Optional[str] = None) -> str:
+    """Returns what is missing and how to install it, or '' when nothing is.
+
+    With ``algorithm`` (a name like ``classifyraster``) only the packages it needs count.
+    """
+    bad = missing(algorithm)
     if not bad:
         return ""
-    system = [d.system_package for d, _ in bad if d.system_package]
-    pip = [d.pip_name for d, _ in bad if not d.system_package]
-    lines = ["Missing or too old: " + ", ".join(
-        f"{d.pip_name} (needs >= {d.minimum}, found {v or 'none'})" for d, v in bad) + "."]
-    if system:
-        lines.append("Install with the system package manager: sudo apt install " + " ".join(system))
+    who = f"landfusion:{algorithm} needs" if algorithm else "LandFusion needs"
+    lines = [who + " " + "; ".join(
+        f"{s.dependency.pip_name} >= {s.dependency.minimum} for {s.dependency.why} "
+        f"({s.problem})" for s in bad) + "."]
+    system = [s.dependency for s in bad if not s.dependency.from_pip]
+    pip = [s.dependency for s in bad if s.dependency.from_pip]
     if pip:
-        lines.append("Install into QGIS's Python: python3 -m pip install --user " + " ".join(pip))
+        lines.append("In QGIS: Plugins > LandFusion > Install Python dependencies "
+                     "(installs into a folder private to your QGIS profile). Without the desktop: "
+                     + manual_instructions(requirements_for(pip)))
+    if system:
+        lines.append(
+            "Install with your system's packages (these must match QGIS's GDAL and numpy, never "
+            "from pip): Debian/Ubuntu 'sudo apt install "
+            + " ".join(d.debian for d in system if d.debian) + "'; Windows: OSGeo4W setup, "
+            "packages " + ", ".join(d.osgeo4w for d in system if d.osgeo4w) + ".")
     return " ".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line: ``check`` lists the dependencies; ``install`` installs the missing ones."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="LandFusion's Python dependencies.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check", help="list the dependencies and whether they work")
+    inst = sub.add_parser("install", help="install pip packages into the private folder")
+    inst.add_argument("--target", help="private folder (default: the default QGIS profile's)")
+    inst.add_argument("--find-links", help="a folder of wheels (offline installation)")
+    inst.add_argument("packages", nargs="*",
+                      help="pip names (default: every missing required pip package)")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        for status in check_dependencies():
+            dep = status.dependency
+            print(f"{'ok' if status.ok else 'MISSING':8} {dep.pip_name:14} "
+                  f"{status.version or '-':12} {dep.why}{' (optional)' if dep.optional else ''}"
+                  + (f": {status.problem}" if status.problem else ""))
+        return 0 if not missing() else 1
+    target = args.target or private_site_dir(default_settings_dir())
+    activate(target)
+    if args.packages:
+        by_name = {d.pip_name.lower(): d for d in DEPENDENCIES}
+        deps = [by_name.get(p.lower(), Dependency(p, p, "0", "")) for p in args.packages]
+    else:
+        deps = [s.dependency for s in missing() if s.dependency.from_pip]
+    requirements = requirements_for(deps)
+    if not requirements:
+        print("Nothing to install.")
+        return 0
+    extra = ["--no-index", "--find-links", args.find_links] if args.find_links else []
+    try:
+        install(requirements, target, python=sys.executable, extra_pip_args=extra)
+    except InstallError as exc:
+        print(f"install failed: {exc}", file=sys.stderr)
+        return 1
+    problems = verify([d.import_name for d in deps], target, python=sys.executable)
+    for problem in problems:
+        print(f"does not import: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"Installed into {target}; QGIS finds it when it loads LandFusion.")
+    return 1 if problems else 0
+
+
+def default_settings_dir() -> str:
+    """Returns the default QGIS 3 profile folder of this user on this platform."""
+    if sys.platform.startswith("win"):
+        base = os.path.join(os.environ.get("APPDATA", ""), "QGIS", "QGIS3")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Application Support/QGIS/QGIS3")
+    else:
+        base = os.path.join(os.environ.get("XDG_DATA_HOME") or os.path.expanduser(
+            "~/.local/share"), "QGIS", "QGIS3")
+    return os.path.join(base, "profiles", "default")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
