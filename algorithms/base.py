@@ -367,6 +367,9 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
 
     def shared_checks(self, parameters, context):
         """Returns (normalised parameters, message of the first problem or None)."""
+        ready, missing = self.canExecute()  # qgis_process never asks canExecute() itself
+        if not ready:
+            return parameters, missing
         problem = enums.unknown_choice(self, parameters)
         if problem:
             return parameters, problem

@@ -234,7 +234,10 @@ def python_candidates(executable: str = sys.executable, exec_prefix: str = sys.e
     here = os.path.dirname(executable or "")
     name = os.path.basename(executable or "").lower()
     found = []
-    if name.startswith("python"):
+    # A Python inside QGIS's prefix (a venv, the bundled interpreter) is the one to use; a
+    # "python3" found on PATH (pyenv, conda) may be another installation: tried last.
+    inside = os.path.realpath(here).startswith(os.path.realpath(exec_prefix or "/nonexistent"))
+    if name.startswith("python") and inside:
         found.append(executable)
     if platform.startswith("win"):
         for folder in (exec_prefix, here, os.path.join(os.path.dirname(here), "bin")):
@@ -248,6 +251,8 @@ def python_candidates(executable: str = sys.executable, exec_prefix: str = sys.e
         for folder in (os.path.join(exec_prefix, "bin"), "/usr/bin", here):
             found += [os.path.join(folder, f"python{major}.{minor}"),
                       os.path.join(folder, "python3")]
+    if name.startswith("python"):
+        found.append(executable)
     unique = []
     for path in found:
         if path and path not in unique:
@@ -459,6 +464,10 @@ def missing_message(algorithm: Optional[str] = None) -> str:
         lines.append("In QGIS: Plugins > LandFusion > Install Python dependencies "
                      "(installs into a folder private to your QGIS profile). Without the desktop: "
                      + manual_instructions(requirements_for(pip)))
+        debian = [d.debian for d in pip if d.debian]
+        if debian:
+            lines.append("On Debian/Ubuntu the system packages work as well: sudo apt install "
+                         + " ".join(debian) + ".")
     if system:
         lines.append(
             "Install with your system's packages (these must match QGIS's GDAL and numpy, never "
