@@ -90,16 +90,105 @@ def algorithm_dialogs():
         dialog.close()
 
 
+def scene():
+    """Writes a small 3-class scene (class map and a 4-band S2-like raster) in UTM 33N."""
+    import numpy as np
+    from osgeo import gdal, osr
+
+    from landfusion.core.io.classmap import ClassInfo, apply_class_styling
+
+    classes = np.ones((300, 300), dtype="uint8")
+    classes[:, 150:] = 2
+    classes[200:, :] = 3
+    spectra = {1: (0.04, 0.03, 0.02, 0.01), 2: (0.05, 0.03, 0.32, 0.16),
+               3: (0.12, 0.14, 0.24, 0.27)}
+    rng = np.random.default_rng(1)
+    bands = np.zeros((4, 300, 300), dtype="float32")
+    for value, spectrum in spectra.items():
+        for b, mean in enumerate(spectrum):
+            bands[b][classes == value] = mean
+    bands += rng.normal(0, 0.01, bands.shape).astype("float32")
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    paths = {}
+    for name, data, kind, names in (("s2", bands, gdal.GDT_Float32, ["B03", "B04", "B08", "B11"]),
+                                    ("map", classes[None], gdal.GDT_Byte, ["class"])):
+        path = os.path.join(OUT, name + ".tif")
+        ds = gdal.GetDriverByName("GTiff").Create(path, 300, 300, len(data), kind)
+        ds.SetGeoTransform((500000, 10, 0, 5000000, 0, -10))
+        ds.SetProjection(srs.ExportToWkt())
+        for i, band in enumerate(data):
+            ds.GetRasterBand(i + 1).WriteArray(band)
+            ds.GetRasterBand(i + 1).SetDescription(names[i])
+        ds = None
+        paths[name] = path
+    apply_class_styling(paths["map"], [ClassInfo(1, "water", (31, 120, 180)),
+                                      ClassInfo(2, "forest", (51, 160, 44)),
+                                      ClassInfo(3, "urban", (227, 26, 28))], nodata=0)
+    return paths
+
+
 def docks():
-    """Opens the two docks and records their widgets."""
+    """Opens the two docks, draws training polygons and labels sample points in them."""
+    import processing
+    from qgis.core import QgsGeometry, QgsProject, QgsRasterLayer
+
+    paths = scene()
+    s2 = QgsRasterLayer(paths["s2"], "S2 (B03 B04 B08 B11)")
+    class_map = QgsRasterLayer(paths["map"], "land cover")
+    QgsProject.instance().addMapLayers([class_map, s2])
+    QgsProject.instance().setCrs(s2.crs())  # the polygons below are drawn in map coordinates
+    QApplication.processEvents()
+    iface.mapCanvas().setExtent(s2.extent())
     plugin = plugins["landfusion"]
-    for which in ("training", "labelling"):
-        dock = plugin.show_dock(which)
-        QApplication.processEvents()
+
+    training = plugin.show_dock("training")
+    training.use_new_layer(os.path.join(OUT, "training.gpkg"))
+    for name, colour in (("water", "#1f78b4"), ("forest", "#33a02c"), ("urban", "#e31a1c")):
+        training.add_class(name, colour)
+    training.raster_combo.setLayer(s2)
+    polygons = {1: "POLYGON((500200 4999200,500900 4999200,500900 4998500,500200 4998500,500200 4999200))",
+                2: "POLYGON((502000 4999300,502800 4999300,502600 4998400,502000 4998600,502000 4999300))",
+                3: "POLYGON((500500 4997600,501500 4997600,501500 4997200,500500 4997200,500500 4997600))"}
+    for class_id, wkt in polygons.items():
+        training.select_class(class_id)
+        training.add_polygon(QgsGeometry.fromWkt(wkt))
+    training.select_class(2)
+    feature = next(f for f in training.layer.getFeatures() if f["class_id"] == 2)
+    profile = training.show_profile(feature)
+    assert profile is not None, training.plot.title
+    names, means, stds, count = profile
+
+    labelling = plugin.show_dock("labelling")
+    result = processing.run("landfusion:stratifiedsample", {
+        "INPUT": paths["map"], "SAMPLE_SIZE": 30, "ALLOCATION": 0, "SEED": 5,
+        "OUTPUT": os.path.join(OUT, "sample.gpkg")})
+    labelling.map_combo.setLayer(class_map)
+    labelling.background_combo.setLayer(s2)
+    labelling.window_spin.setValue(800)
+    labelling.load_sample_file(result["OUTPUT"])
+    for _ in range(3):
+        labelling.label(labelling.current_feature()["map_class"])
+    QApplication.processEvents()
+    iface.mapCanvas().refresh()
+    iface.mapCanvas().waitWhileRendering()
+    for which, dock in (("training", training), ("labelling", labelling)):
         report["docks"][which] = {
             "object": dock.objectName(), "visible": dock.isVisible(),
             "area": int(iface.mainWindow().dockWidgetArea(dock)), "children": names_of(dock)}
         shot(dock, "dock_" + which)
+    report["docks"]["training"]["counts"] = {str(k): v[0] for k, v in training.counts().items()}
+    report["docks"]["training"]["profile"] = {"bands": names, "means": [float(m) for m in means],
+                                              "pixels": count}
+    report["docks"]["labelling"]["labelled"] = labelling.labelled_count()
+    report["docks"]["labelling"]["points"] = len(labelling.ids)
+    report["docks"]["labelling"]["position"] = labelling.position_label.text()
+    iface.mainWindow().findChild(QDockWidget, "ProcessingToolbox").hide()
+    root = QgsProject.instance().layerTreeRoot()
+    root.findLayer(class_map.id()).setItemVisibilityChecked(False)  # show the polygons on S2
+    iface.mapCanvas().setExtent(s2.extent())
+    iface.mapCanvas().refresh()
+    iface.mapCanvas().waitWhileRendering()
     shot(iface.mainWindow(), "main_window")
 
 

@@ -24,8 +24,8 @@ def desktop_run(tmp_path_factory):
     built = subprocess.run(["bash", str(ROOT / "scripts" / "package.sh")], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
-    profiles = work / "profiles"
-    profile = profiles / "default"
+    profiles = work / "qgis"  # QGIS keeps profiles in <profiles path>/profiles/<name>
+    profile = profiles / "profiles" / "default"
     plugins = profile / "python" / "plugins"
     plugins.mkdir(parents=True)
     with zipfile.ZipFile(ROOT / built.stdout.strip().splitlines()[-1]) as archive:
@@ -73,7 +73,7 @@ def test_one_dialog_per_group_has_a_widget_per_parameter(desktop_run):
     assert len(groups) >= 3
     for alg_id, dialog in report["dialogs"].items():
         assert dialog["parameters"], alg_id
-        assert dialog["widgets_for_parameters"] >= 1, alg_id
+        assert dialog["widgets_for_parameters"] == len(dialog["parameters"]), alg_id
     assert any(a.endswith(("classifyraster", "trainclassifier", "cnnclassify"))
                for a in report["dialogs"])
 
@@ -85,7 +85,13 @@ def test_docks_open_with_their_widgets(desktop_run):
     for name in ("trainingLayerCombo", "classTable", "addClassButton", "drawButton",
                  "profileRasterCombo", "spectralProfilePlot"):
         assert name in training["children"], name
+    assert training["counts"] == {"1": 1, "2": 1, "3": 1}
+    profile = training["profile"]  # the forest polygon: low red (B04), high NIR (B08)
+    assert profile["bands"] == ["B03", "B04", "B08", "B11"] and profile["pixels"] > 4000
+    assert profile["means"] == pytest.approx([0.05, 0.03, 0.32, 0.16], abs=0.005)
     assert labelling["object"] == "LandFusionLabellingDock" and labelling["visible"]
+    assert labelling["points"] == 30 and labelling["labelled"] == 3
+    assert labelling["position"].startswith("Point 4 of 30")
     for name in ("sampleCombo", "referenceFieldCombo", "mapCombo", "backgroundCombo",
                  "labelProgress", "accuracyReportButton"):
         assert name in labelling["children"], name

@@ -77,7 +77,7 @@ class DependencyDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 2)
         where = QLabel(
             f"pip packages are installed by QGIS's Python ({dependencies.find_python() or 'not found'}) "
             f"into <b>{self.target}</b>, a folder of this QGIS profile (not the plugin folder, not "
@@ -97,7 +97,7 @@ class DependencyDialog(QDialog):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
         self.log.setPlaceholderText("pip's output appears here.")
-        layout.addWidget(self.log)
+        layout.addWidget(self.log, 1)
         self.check_at_start = QCheckBox("Check the dependencies when QGIS starts")
         from qgis.core import QgsSettings
 
@@ -125,6 +125,7 @@ class DependencyDialog(QDialog):
     def refresh(self):
         """Re-checks every dependency and fills the table."""
         rows = dependencies.check_dependencies(include_optional=True, deep=False)
+        rows.sort(key=lambda s: (s.ok, s.dependency.optional))  # what is missing on top
         self.rows = rows
         self.table.setRowCount(len(rows))
         for i, status in enumerate(rows):

@@ -148,6 +148,7 @@ class LabellingDock(QgsDockWidget):
         for key, slot in (("Right", lambda: self.go(self.position + 1)),
                           ("Left", lambda: self.go(self.position - 1))):
             self._shortcut(key, slot)
+        self.show_current()
 
     def _shortcut(self, key, slot):
         shortcut = QShortcut(QKeySequence(key), self)
@@ -200,6 +201,7 @@ class LabellingDock(QgsDockWidget):
         self.classes = classes
         for button in self.class_buttons:
             self.class_grid.removeWidget(button)
+            button.setParent(None)  # off the dock now, not at the next event loop turn
             button.deleteLater()
         self.class_buttons = []
         for shortcut in self.shortcuts[2:]:
@@ -213,7 +215,8 @@ class LabellingDock(QgsDockWidget):
             button.setToolTip(f"class value {value}" + (f", key {key}" if key else ""))
             if colour:
                 text = "black" if QColor(colour).lightness() > 128 else "white"
-                button.setStyleSheet(f"background-color: {colour}; color: {text};")
+                button.setStyleSheet(f"QPushButton {{ background-color: {colour}; color: {text}; }}"
+                                     f"QPushButton:checked {{ border: 3px solid {text}; }}")
             button.setCheckable(True)
             button.clicked.connect(lambda _, v=value: self.label(v))
             self.class_grid.addWidget(button, i // 2, i % 2)
@@ -324,6 +327,7 @@ class LabellingDock(QgsDockWidget):
         total = len(self.ids)
         self.progress.setMaximum(max(1, total))
         self.progress.setValue(self.labelled_count())
+        self.progress.setFormat("%v of %m labelled" if total else "No sample loaded")
         if feature is None:
             self.position_label.setText("No sample loaded" if self.layer is None
                                         else "The sample has no points")

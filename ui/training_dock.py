@@ -163,7 +163,7 @@ class ProfilePlot(QWidget):
             high, low = high + 1, low - 1
         left, top = metrics.horizontalAdvance("-0.000") + 10, metrics.height() + 8
         bottom = self.height() - metrics.height() - 8
-        right = self.width() - 8
+        right = self.width() - max(12, metrics.horizontalAdvance(self.names[-1]) // 2 + 4)
         n = len(self.means)
 
         def x(i):
