@@ -483,13 +483,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     parser = argparse.ArgumentParser(description="LandFusion's Python dependencies.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check", help="list the dependencies and whether they work")
+    check_parser = sub.add_parser("check", help="list the dependencies and whether they work")
+    check_parser.add_argument("--target", help="private folder (default: the default QGIS "
+                                              "profile's), searched after QGIS's packages")
     inst = sub.add_parser("install", help="install pip packages into the private folder")
     inst.add_argument("--target", help="private folder (default: the default QGIS profile's)")
     inst.add_argument("--find-links", help="a folder of wheels (offline installation)")
     inst.add_argument("packages", nargs="*",
                       help="pip names (default: every missing required pip package)")
     args = parser.parse_args(argv)
+    target = args.target or private_site_dir(default_settings_dir())
+    activate(target)
     if args.command == "check":
         for status in check_dependencies():
             dep = status.dependency
@@ -497,8 +501,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"{status.version or '-':12} {dep.why}{' (optional)' if dep.optional else ''}"
                   + (f": {status.problem}" if status.problem else ""))
         return 0 if not missing() else 1
-    target = args.target or private_site_dir(default_settings_dir())
-    activate(target)
     if args.packages:
         by_name = {d.pip_name.lower(): d for d in DEPENDENCIES}
         deps = [by_name.get(p.lower(), Dependency(p, p, "0", "")) for p in args.packages]
