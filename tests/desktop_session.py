@@ -154,6 +154,8 @@ def docks():
         training.select_class(class_id)
         training.add_polygon(QgsGeometry.fromWkt(wkt))
     training.select_class(2)
+    training.draw_button.setChecked(True)  # the polygon tool stays active until unload
+    report["docks_map_tool"] = type(iface.mapCanvas().mapTool()).__name__
     feature = next(f for f in training.layer.getFeatures() if f["class_id"] == 2)
     profile = training.show_profile(feature)
     assert profile is not None, training.plot.title
@@ -225,11 +227,33 @@ def menu():
     report["toolbar"] = plugin.toolbar.objectName() if plugin.toolbar else None
 
 
+def unload():
+    """Unloads the plugin as the plugin manager does and records what is left behind."""
+    plugin = plugins["landfusion"]
+    window = iface.mainWindow()
+    plugin.unload()
+    QApplication.processEvents()
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+    from qgis.PyQt.QtWidgets import QAction, QToolBar
+
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+    report["unload"] = {
+        "provider": QgsApplication.processingRegistry().providerById("landfusion") is not None,
+        "docks": [d.objectName() for d in window.findChildren(QDockWidget)
+                  if d.objectName().startswith("LandFusion")],
+        "toolbars": [t.objectName() for t in window.findChildren(QToolBar)
+                     if t.objectName() == "LandFusionToolbar"],
+        "actions": [a.objectName() for a in window.findChildren(QAction)
+                    if a.objectName().startswith("landfusion")],
+        "map_tool": type(iface.mapCanvas().mapTool()).__name__,
+    }
+
+
 def run():
     """Runs every step, writes the report and quits."""
     try:
         report["plugin_loaded"] = "landfusion" in plugins
-        for step in (menu, toolbox, algorithm_dialogs, docks, installer):
+        for step in (menu, toolbox, algorithm_dialogs, docks, installer, unload):
             try:
                 step()
             except Exception:

@@ -121,3 +121,12 @@ def test_screenshots_were_saved(desktop_run):
     for path in report["screenshots"]:
         image = QImage(path)
         assert not image.isNull() and image.width() > 100 and image.height() > 100, path
+
+
+def test_unload_leaves_nothing_behind(desktop_run):
+    left = desktop_run[0]["unload"]
+    assert left["provider"] is False
+    assert left == {"provider": False, "docks": [], "toolbars": [], "actions": [],
+                    "map_tool": left["map_tool"]}
+    assert desktop_run[0]["docks_map_tool"] == "PolygonDrawTool"
+    assert left["map_tool"] != "PolygonDrawTool"
