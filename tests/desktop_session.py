@@ -218,6 +218,23 @@ def installer():
         "target": dialog.target, "children": names_of(dialog),
         "classifyraster_can_execute": ok, "classifyraster_message": message}
     shot(dialog, "installer")
+    # install it (from the local wheel folder the test points pip to) and wait for the task
+    import time
+
+    dialog.install_button.click()
+    deadline = time.monotonic() + 120
+    while dialog.task is not None and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.05)
+    table = dialog.findChild(QTableWidget, "dependencyTable")
+    report["installer"]["after_install"] = {
+        "finished": dialog.task is None, "progress": dialog.progress.value(),
+        "log": dialog.log.toPlainText(), "summary": dialog.summary.text(),
+        "classifyraster_can_execute": alg.canExecute()[0],
+        "rows_missing": [table.item(r, 0).text() for r in range(table.rowCount())
+                         if table.item(r, 1).text().startswith("missing")
+                         and "optional" not in table.item(r, 0).text()]}
+    shot(dialog, "installer_done")
 
 
 def menu():

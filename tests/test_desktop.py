@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from wheels import make_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 QGIS = "/usr/bin/qgis"
@@ -36,10 +37,14 @@ def desktop_run(tmp_path_factory):
         "showTips322=false\nallowVersionCheck=false\n")
     out = work / "out"
     out.mkdir()
+    wheels = work / "wheels"  # the installer's package comes from here (pip reads PIP_* vars)
+    wheels.mkdir()
+    make_wheel(wheels, "landfusion_missing_example", "1.2")
     env = dict(os.environ, LANDFUSION_DESKTOP_OUT=str(out), HOME=str(work / "home"),
                XDG_RUNTIME_DIR=str(work / "runtime"),
                # the pip-only packages of the development .venv, as a user's private folder would
-               PYTHONPATH=sysconfig.get_paths()["purelib"])
+               PYTHONPATH=sysconfig.get_paths()["purelib"],
+               PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels))
     env.pop("QT_QPA_PLATFORM", None)  # a real X display (Xvfb), not offscreen
     (work / "runtime").mkdir(mode=0o700)
     proc = subprocess.run(
@@ -110,6 +115,18 @@ def test_installer_lists_the_missing_package_and_disables_its_algorithms(desktop
         assert name in installer["children"], name
     assert installer["classifyraster_can_execute"] is False
     assert "landfusion-missing-example >= 1.0" in installer["classifyraster_message"]
+
+
+def test_installer_installs_into_the_profile_in_the_background(desktop_run):
+    installer = desktop_run[0]["installer"]
+    after = installer["after_install"]
+    assert after["finished"] and after["progress"] == 100
+    assert "Done: landfusion_missing_example==1.2" in after["log"] or \
+        "Done: landfusion-missing-example==1.2" in after["log"]
+    assert "numpy==" in after["log"]  # QGIS's numpy pinned
+    assert os.path.isdir(os.path.join(installer["target"], "landfusion_missing_example"))
+    assert after["classifyraster_can_execute"] is True
+    assert after["rows_missing"] == []
 
 
 def test_screenshots_were_saved(desktop_run):
