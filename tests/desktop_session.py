@@ -93,9 +93,8 @@ def algorithm_dialogs():
 def scene():
     """Writes a small 3-class scene (class map and a 4-band S2-like raster) in UTM 33N."""
     import numpy as np
-    from osgeo import gdal, osr
-
     from landfusion.core.io.classmap import ClassInfo, apply_class_styling
+    from osgeo import gdal, osr
 
     classes = np.ones((300, 300), dtype="uint8")
     classes[:, 150:] = 2
@@ -159,7 +158,7 @@ def docks():
     feature = next(f for f in training.layer.getFeatures() if f["class_id"] == 2)
     profile = training.show_profile(feature)
     assert profile is not None, training.plot.title
-    names, means, stds, count = profile
+    names, means, _, count = profile
 
     labelling = plugin.show_dock("labelling")
     result = processing.run("landfusion:stratifiedsample", {

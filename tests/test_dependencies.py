@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from wheels import make_wheel
-
 from landfusion.core import dependencies
 from landfusion.core.dependencies import Dependency
+from wheels import make_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 QGIS_PYTHON = "/usr/bin/python3"  # the Python QGIS 3.22 runs on Debian 12

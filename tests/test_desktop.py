@@ -132,7 +132,7 @@ def test_installer_installs_into_the_profile_in_the_background(desktop_run):
 def test_screenshots_were_saved(desktop_run):
     from qgis.PyQt.QtGui import QImage
 
-    report, out, _ = desktop_run
+    report, _, _ = desktop_run
     names = {Path(p).stem for p in report["screenshots"]}
     assert {"toolbox", "dock_training", "dock_labelling", "installer", "main_window"} <= names
     for path in report["screenshots"]:

@@ -67,9 +67,8 @@ def click(tool, canvas, x, y, button):
 
 
 def test_drawing_a_polygon_saves_it_with_the_current_class(iface, tmp_path):
-    from qgis.PyQt.QtCore import Qt
-
     from landfusion.ui.training_dock import TrainingDock
+    from qgis.PyQt.QtCore import Qt
 
     canvas = iface.mapCanvas()
     dock = TrainingDock(iface)
@@ -114,11 +113,10 @@ def test_drawing_a_polygon_saves_it_with_the_current_class(iface, tmp_path):
 
 
 def test_spectral_profile_of_the_polygon_under_the_cursor(iface, tmp_path):
+    from landfusion.ui.training_dock import TrainingDock
     from qgis.core import QgsPointXY, QgsProject, QgsRasterLayer
     from qgis.gui import QgsMapMouseEvent  # noqa: F401 (canvas events module loaded)
     from qgis.PyQt.QtCore import Qt
-
-    from landfusion.ui.training_dock import TrainingDock
 
     rng = np.random.default_rng(3)
     bands = rng.normal([[[0.05]], [[0.08]], [[0.30]]], 0.01, size=(3, 400, 400)).astype("float32")
@@ -177,9 +175,8 @@ def sample(run_algorithm, tmp_path):
 
 
 def test_labelling_a_point_writes_the_field(iface, sample, run_algorithm, tmp_path):
-    from qgis.core import QgsProject, QgsRasterLayer
-
     from landfusion.ui.labelling_dock import LabellingDock
+    from qgis.core import QgsProject, QgsRasterLayer
 
     raster_path, sample_path = sample
     raster = QgsRasterLayer(str(raster_path), "map")

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def readme_steps() -> str:
     """Returns the bash block that follows the README's install-steps marker."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- install-steps -->\s*```bash\n(.*?)```", text, re.S)
+    match = re.search(r"<!-- install-steps -->\s*```bash\n(.*?)```", text, re.DOTALL)
     assert match, "README.md has no install-steps block"
     return match.group(1)
 

@@ -4,13 +4,32 @@ each with the map's class list (click or key), save as you go, then run the accu
 Labelling is blind: the dock never shows the map class of a point (an interpreter who sees it
 tends to agree with it, which inflates accuracy)."""
 
-from qgis.core import (QgsCoordinateTransform, QgsFeatureRequest, QgsMapLayerProxyModel,
-                       QgsPointXY, QgsProject, QgsRectangle, QgsVectorLayer)
+import math
+
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsFeatureRequest,
+    QgsMapLayerProxyModel,
+    QgsPointXY,
+    QgsProject,
+    QgsRectangle,
+    QgsVectorLayer,
+)
 from qgis.gui import QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox, QgsVertexMarker
 from qgis.PyQt.QtCore import Qt, QVariant
 from qgis.PyQt.QtGui import QColor, QKeySequence
-from qgis.PyQt.QtWidgets import (QDoubleSpinBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel,
-                                 QProgressBar, QPushButton, QShortcut, QVBoxLayout, QWidget)
+from qgis.PyQt.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QShortcut,
+    QVBoxLayout,
+    QWidget,
+)
 
 REFERENCE_FIELD = "reference"
 
@@ -19,7 +38,7 @@ def is_null(value):
     """Tells whether an attribute value is empty (None, a NULL QVariant or NaN)."""
     if value is None or (isinstance(value, QVariant) and value.isNull()):
         return True
-    return isinstance(value, float) and value != value
+    return isinstance(value, float) and math.isnan(value)
 KEYS = "1234567890QWERTYUIOP"
 
 

@@ -4,17 +4,43 @@ class, and the spectral profile (mean ± std per band) of the polygon under the 
 import json
 import math
 
-from qgis.core import (QgsCategorizedSymbolRenderer, QgsCoordinateReferenceSystem,
-                       QgsCoordinateTransform, QgsDistanceArea, QgsFeature, QgsFeatureRequest,
-                       QgsField, QgsFields, QgsGeometry, QgsMapLayerProxyModel, QgsPointXY,
-                       QgsProject, QgsRectangle, QgsRendererCategory, QgsSymbol,
-                       QgsVectorFileWriter, QgsVectorLayer, QgsWkbTypes)
+from qgis.core import (
+    QgsCategorizedSymbolRenderer,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsDistanceArea,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsMapLayerProxyModel,
+    QgsPointXY,
+    QgsProject,
+    QgsRectangle,
+    QgsRendererCategory,
+    QgsSymbol,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
 from qgis.gui import QgsColorButton, QgsDockWidget, QgsMapLayerComboBox, QgsMapTool, QgsRubberBand
 from qgis.PyQt.QtCore import QPointF, QRectF, Qt, QVariant
 from qgis.PyQt.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
-from qgis.PyQt.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
-                                 QInputDialog, QLabel, QPushButton, QSizePolicy, QTableWidget,
-                                 QTableWidgetItem, QVBoxLayout, QWidget)
+from qgis.PyQt.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 CLASS_ID = "class_id"
 CLASS_NAME = "class_name"
@@ -30,7 +56,7 @@ def is_null(value):
     """Tells whether an attribute value is empty (None, a NULL QVariant or NaN)."""
     if value is None or (isinstance(value, QVariant) and value.isNull()):
         return True
-    return isinstance(value, float) and value != value
+    return isinstance(value, float) and math.isnan(value)
 
 
 def training_fields():
@@ -76,10 +102,10 @@ def polygon_profile(raster_layer, geometry, geometry_crs):
         raise OSError(f"GDAL cannot open {raster_layer.source()}")
     x0, dx, _, y0, _, dy = ds.GetGeoTransform()
     box = geometry.boundingBox()
-    col0 = max(0, int(math.floor((box.xMinimum() - x0) / dx)))
-    col1 = min(ds.RasterXSize, int(math.ceil((box.xMaximum() - x0) / dx)))
-    row0 = max(0, int(math.floor((box.yMaximum() - y0) / dy)))
-    row1 = min(ds.RasterYSize, int(math.ceil((box.yMinimum() - y0) / dy)))
+    col0 = max(0, math.floor((box.xMinimum() - x0) / dx))
+    col1 = min(ds.RasterXSize, math.ceil((box.xMaximum() - x0) / dx))
+    row0 = max(0, math.floor((box.yMaximum() - y0) / dy))
+    row1 = min(ds.RasterYSize, math.ceil((box.yMinimum() - y0) / dy))
     names = [ds.GetRasterBand(i).GetDescription() or f"Band {i}"
              for i in range(1, ds.RasterCount + 1)]
     if col1 <= col0 or row1 <= row0:
@@ -201,7 +227,7 @@ class ProfilePlot(QWidget):
         for i, m, _ in points:
             painter.drawEllipse(QPointF(x(i), y(m)), 2.5, 2.5)
         painter.setPen(self.palette().text().color())
-        every = max(1, int(math.ceil(n * metrics.horizontalAdvance("B8A ") / max(1, right - left))))
+        every = max(1, math.ceil(n * metrics.horizontalAdvance("B8A ") / max(1, right - left)))
         for i, name in enumerate(self.names):
             if i % every == 0:
                 painter.drawText(QRectF(x(i) - 30, bottom + 2, 60, metrics.height()),
