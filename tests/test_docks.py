@@ -217,3 +217,43 @@ def test_labelling_a_point_writes_the_field(iface, sample, run_algorithm, tmp_pa
     dock.label(None)  # clearing a label saves it too
     assert dock.labelled_count() == 11
     dock.close_tools()
+
+
+def test_existing_layer_with_its_own_class_fields(iface, tmp_path):
+    """A reference layer named like the demo's (cid / name / color) is used as it is."""
+    from qgis.core import QgsGeometry, QgsProject, QgsVectorLayer
+
+    from landfusion.ui.training_dock import TrainingDock
+
+    path = tmp_path / "reference.gpkg"
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(EPSG)
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = source.CreateLayer("reference", srs, ogr.wkbPolygon)
+    for name, kind in (("pid", ogr.OFTInteger), ("cid", ogr.OFTInteger), ("name", ogr.OFTString),
+                       ("color", ogr.OFTString)):
+        layer.CreateField(ogr.FieldDefn(name, kind))
+    for pid, (cid, name, color, x) in enumerate(((1, "water", "#3d7ab8", 500100),
+                                                 (2, "land", "#5b9e4d", 501100))):
+        feature = ogr.Feature(layer.GetLayerDefn())
+        for key, value in (("pid", pid), ("cid", cid), ("name", name), ("color", color)):
+            feature.SetField(key, value)
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POLYGON(({x} 4999900,{x + 300} 4999900,{x + 300} 4999600,{x} 4999600,{x} 4999900))"))
+        layer.CreateFeature(feature)
+    source = layer = None
+    qgs_layer = QgsVectorLayer(str(path), "reference", "ogr")
+    QgsProject.instance().addMapLayer(qgs_layer)
+    dock = TrainingDock(iface)
+    dock.layer_combo.setLayer(qgs_layer)
+    assert dock.field_names == {"class_id": "cid", "class_name": "name", "color": "color"}
+    assert qgs_layer.fields().names() == ["fid", "pid", "cid", "name", "color"]  # nothing added
+    assert dock.classes == {1: ["water", "#3d7ab8"], 2: ["land", "#5b9e4d"]}
+    assert dock.counts() == {1: (1, pytest.approx(9.0)), 2: (1, pytest.approx(9.0))}
+    dock.select_class(2)
+    fid = dock.add_polygon(QgsGeometry.fromWkt(
+        "POLYGON((502000 4999900,502100 4999900,502100 4999800,502000 4999800,502000 4999900))"))
+    added = qgs_layer.getFeature(fid)
+    assert (added["cid"], added["name"], added["color"]) == (2, "land", "#5b9e4d")
+    assert dock.counts()[2] == (2, pytest.approx(10.0))
+    dock.close_tools()

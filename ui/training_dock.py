@@ -45,6 +45,12 @@ from qgis.PyQt.QtWidgets import (
 CLASS_ID = "class_id"
 CLASS_NAME = "class_name"
 COLOR = "color"
+#: Field names recognised in an existing layer (the first found is used), by role.
+FIELD_CANDIDATES = {
+    CLASS_ID: ("class_id", "classid", "cid", "class", "id_class", "code", "macroclass_id"),
+    CLASS_NAME: ("class_name", "classname", "name", "label", "macroclass_name"),
+    COLOR: ("color", "colour", "class_color", "class_colour"),
+}
 CLASSES_PROPERTY = "landfusion/classes"
 #: Colours for new classes (ColorBrewer Set1/Dark2, readable on imagery).
 PALETTE = ("#1f78b4", "#33a02c", "#e31a1c", "#ff7f00", "#6a3d9a", "#b15928", "#a6cee3",
@@ -66,6 +72,22 @@ def training_fields():
     fields.append(QgsField(CLASS_NAME, QVariant.String, len=80))
     fields.append(QgsField(COLOR, QVariant.String, len=9))
     return fields
+
+
+def find_class_fields(layer):
+    """Returns {role: field name} of the class id / name / colour fields ``layer`` has.
+
+    The id field must be numeric; a role without a field is left out.
+    """
+    by_lower = {f.name().lower(): f for f in layer.fields()}
+    found = {}
+    for role, candidates in FIELD_CANDIDATES.items():
+        for candidate in candidates:
+            field = by_lower.get(candidate)
+            if field is not None and (role != CLASS_ID or field.isNumeric()):
+                found[role] = field.name()
+                break
+    return found
 
 
 def create_training_layer(path, crs, name="training"):
@@ -316,6 +338,7 @@ class TrainingDock(QgsDockWidget):
         self.canvas = iface.mapCanvas()
         self.layer = None
         self.classes = {}  # id -> [name, colour hex]
+        self.field_names = {CLASS_ID: CLASS_ID, CLASS_NAME: CLASS_NAME, COLOR: COLOR}
         self._filling = False
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -415,22 +438,27 @@ class TrainingDock(QgsDockWidget):
                 pass
         self.layer = layer if isinstance(layer, QgsVectorLayer) else None
         self.classes = {}
+        self.field_names = {CLASS_ID: CLASS_ID, CLASS_NAME: CLASS_NAME, COLOR: COLOR}
         if self.layer is not None:
-            names = self.layer.fields().names()
-            missing = [f for f in training_fields() if f.name() not in names]
-            if missing:
+            found = find_class_fields(self.layer)
+            missing = [f for f in training_fields() if f.name() not in found
+                       and f.name() not in self.layer.fields().names()]
+            if missing:  # e.g. a layer of points or polygons without names or colours yet
                 self.layer.dataProvider().addAttributes(missing)
                 self.layer.updateFields()
+            self.field_names.update(found)
+            id_field, name_field, color_field = self._fields()
             stored = self.layer.customProperty(CLASSES_PROPERTY)
             if stored:
                 for key, (name, color) in json.loads(stored).items():
                     self.classes[int(key)] = [name, color]
             request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
-            request.setSubsetOfAttributes([CLASS_ID, CLASS_NAME, COLOR], self.layer.fields())
+            request.setSubsetOfAttributes([id_field, name_field, color_field],
+                                          self.layer.fields())
             for feature in self.layer.getFeatures(request):
-                value = feature[CLASS_ID]
+                value = feature[id_field]
                 if not is_null(value) and int(value) not in self.classes:
-                    name, color = feature[CLASS_NAME], feature[COLOR]
+                    name, color = feature[name_field], feature[color_field]
                     self.classes[int(value)] = [
                         f"class {int(value)}" if is_null(name) or not name else str(name),
                         self._next_colour() if is_null(color) or not color else str(color)]
@@ -440,6 +468,11 @@ class TrainingDock(QgsDockWidget):
         if self.layer is not None and self.classes:
             self._style_layer()
         self.refresh()
+
+    def _fields(self):
+        """Returns the layer's (class id, class name, colour) field names."""
+        return (self.field_names[CLASS_ID], self.field_names[CLASS_NAME],
+                self.field_names[COLOR])
 
     def _next_colour(self):
         return PALETTE[len(self.classes) % len(PALETTE)]
@@ -465,16 +498,17 @@ class TrainingDock(QgsDockWidget):
     def rename_class(self, class_id, name):
         """Renames a class and the polygons that carry it."""
         self.classes[class_id][0] = name
-        self._update_features(class_id, CLASS_NAME, name)
+        self._update_features(class_id, self.field_names[CLASS_NAME], name)
 
     def recolour_class(self, class_id, color):
         """Changes a class colour and the polygons that carry it."""
         self.classes[class_id][1] = QColor(color).name()
-        self._update_features(class_id, COLOR, self.classes[class_id][1])
+        self._update_features(class_id, self.field_names[COLOR], self.classes[class_id][1])
 
     def _update_features(self, class_id, field, value):
         index = self.layer.fields().indexOf(field)
-        request = QgsFeatureRequest().setFilterExpression(f'"{CLASS_ID}" = {int(class_id)}')
+        request = QgsFeatureRequest().setFilterExpression(
+            f'"{self.field_names[CLASS_ID]}" = {int(class_id)}')
         request.setFlags(QgsFeatureRequest.NoGeometry)
         changes = {f.id(): {index: value} for f in self.layer.getFeatures(request)}
         if changes:
@@ -500,7 +534,7 @@ class TrainingDock(QgsDockWidget):
             symbol.setColor(fill)
             symbol.symbolLayer(0).setStrokeColor(QColor(color))
             categories.append(QgsRendererCategory(class_id, symbol, f"{class_id} {name}"))
-        self.layer.setRenderer(QgsCategorizedSymbolRenderer(CLASS_ID, categories))
+        self.layer.setRenderer(QgsCategorizedSymbolRenderer(self.field_names[CLASS_ID], categories))
         self.layer.triggerRepaint()
 
     def current_class(self):
@@ -526,7 +560,7 @@ class TrainingDock(QgsDockWidget):
         area.setSourceCrs(self.layer.crs(), QgsProject.instance().transformContext())
         area.setEllipsoid(QgsProject.instance().ellipsoid() or "EPSG:7030")
         for feature in self.layer.getFeatures():
-            value = feature[CLASS_ID]
+            value = feature[self.field_names[CLASS_ID]]
             if is_null(value):
                 continue
             entry = result.setdefault(int(value), [0, 0.0])
@@ -566,7 +600,8 @@ class TrainingDock(QgsDockWidget):
         total = sum(c for c, _ in counts.values())
         self.status.setText(
             "Choose or create a training layer." if self.layer is None else
-            f"{total} polygon(s) in {len(self.classes)} class(es) in {self.layer.name()}.")
+            f"{total} polygon(s) in {len(self.classes)} class(es) in {self.layer.name()} "
+            f"(fields {' / '.join(self._fields())}).")
 
     def _item_changed(self, item):
         if self._filling or item.column() != 1:
@@ -614,9 +649,10 @@ class TrainingDock(QgsDockWidget):
         feature = QgsFeature(self.layer.fields())
         feature.setGeometry(geometry)
         name, color = self.classes[class_id]
-        feature[CLASS_ID] = class_id
-        feature[CLASS_NAME] = name
-        feature[COLOR] = color
+        id_field, name_field, color_field = self._fields()
+        feature[id_field] = class_id
+        feature[name_field] = name
+        feature[color_field] = color
         if self.layer.isEditable():
             ok = self.layer.addFeature(feature)
             fid = feature.id()
@@ -664,7 +700,7 @@ class TrainingDock(QgsDockWidget):
                 self.plot.clear(f"Cannot read {raster.name()}: {exc}")
                 return None
         names, means, stds, count = self._profile_cache[key]
-        class_id = feature[CLASS_ID]
+        class_id = feature[self.field_names[CLASS_ID]]
         name, color = ("?", "#000000") if is_null(class_id) else \
             self.classes.get(int(class_id), ("?", "#000000"))
         self.plot.set_profile(names, means, stds, color,
