@@ -216,6 +216,21 @@ def test_labelling_a_point_writes_the_field(iface, sample, run_algorithm, tmp_pa
     dock.go(3)
     dock.label(None)  # clearing a label saves it too
     assert dock.labelled_count() == 11
+
+    # the keys: with the dock focused, "3" labels the point "urban" and moves on
+    from qgis.PyQt.QtCore import Qt
+    from qgis.PyQt.QtTest import QTest
+    from qgis.PyQt.QtWidgets import QApplication
+
+    dock.show()
+    QApplication.setActiveWindow(dock)
+    dock.widget().setFocus()
+    QTest.keyClick(dock.widget(), Qt.Key_3)
+    assert dock.labelled_count() == 12 and dock.position == 4
+    assert {f["sample_id"]: f["reference"] for f in read_points(sample_path)}[
+        by_id[3]["sample_id"]] == 3
+    QTest.keyClick(dock.widget(), Qt.Key_Left)
+    assert dock.position == 3
     dock.close_tools()
 
 
