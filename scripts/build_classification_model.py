@@ -63,7 +63,8 @@ INPUTS = (
 #: (child id, algorithm, description, {parameter: source}, {child output: model output name}).
 STEPS = (
     ("stack", "landfusion:coregisterstack", "Co-register and stack S1/S2", {
-        "S2": [Source.fromModelParameter("S2")], "S2_BANDS": [Source.fromModelParameter("S2_BANDS")],
+        "S2": [Source.fromModelParameter("S2")],
+        "S2_BANDS": [Source.fromModelParameter("S2_BANDS")],
         "S1": [Source.fromModelParameter("S1")],
     }, {"OUTPUT": "Stack"}),
     ("train", "landfusion:trainclassifier", "Train classifier (Random Forest)", {

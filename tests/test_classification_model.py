@@ -54,8 +54,12 @@ def reference_squares(lulc_path, folder):
 @pytest.mark.slow
 def test_classification_model_runs_the_chain(qgis_app, tmp_path):
     import processing
-    from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback
-    from qgis.core import QgsProcessingModelAlgorithm
+    from qgis.core import (
+        QgsApplication,
+        QgsProcessingContext,
+        QgsProcessingFeedback,
+        QgsProcessingModelAlgorithm,
+    )
 
     s2 = data_path("terramind", "S2L2A", f"{CHIP}.tif")
     s1_source = data_path("terramind", "S1RTC", f"{CHIP}.tif")
