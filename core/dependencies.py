@@ -404,27 +404,55 @@ def install(requirements: Sequence[str], target: str, python: Optional[str] = No
     return pins
 
 
-def verify(import_names: Iterable[str], target: str, python: Optional[str] = None) -> List[str]:
-    """Imports ``import_names`` in a fresh QGIS Python with ``target`` on its path.
+def verify(packages: Iterable, target: str, python: Optional[str] = None) -> List[str]:
+    """Imports ``packages`` in a fresh QGIS Python with ``target`` on its path.
 
-    Returns one problem string per module that does not import (empty when all work).
+    Args:
+        packages: :class:`Dependency` objects (import and minimum version checked) or module
+            names (import checked).
+
+    Returns:
+        One problem per package that does not import, or whose imported copy is older than the
+        minimum (another copy earlier on the path shadows the private folder); empty when all
+        work.
     """
     python = python or find_python() or sys.executable
-    code = ("import importlib, sys\n"
+    wanted = [(p.import_name, p.pip_name, p.minimum) if isinstance(p, Dependency) else (p, p, "")
+              for p in packages]
+    code = ("import importlib, json, sys\n"
             f"sys.path.append({target!r})\n"
-            "bad = []\n"
-            f"for name in {list(import_names)!r}:\n"
+            "found = {}\n"
+            f"for name, dist in {[(n, d) for n, d, _ in wanted]!r}:\n"
             "    try:\n"
-            "        importlib.import_module(name)\n"
+            "        module = importlib.import_module(name)\n"
+            "        version = str(getattr(module, '__version__', '') or '')\n"
+            "        if not version:\n"
+            "            try:\n"
+            "                from importlib.metadata import version as v\n"
+            "                version = v(dist)\n"
+            "            except Exception:\n"
+            "                version = ''\n"
+            "        found[name] = [True, version, getattr(module, '__file__', '') or '']\n"
             "    except Exception as exc:\n"
-            "        bad.append('%s: %s' % (name, str(exc).splitlines()[0] if str(exc) else "
-            "type(exc).__name__))\n"
-            "print('\\n'.join(bad))\n")
+            "        found[name] = [False, str(exc).splitlines()[0] if str(exc) else "
+            "type(exc).__name__, '']\n"
+            "print(json.dumps(found))\n")
     proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=300,
                           env=_clean_env())
     if proc.returncode != 0:
         return [f"the check itself failed: {proc.stderr.strip().splitlines()[-1:]}"]
-    return [line for line in proc.stdout.splitlines() if line.strip()]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    problems = []
+    for name, _, minimum in wanted:
+        ok, detail, where = found[name]
+        if not ok:
+            problems.append(f"{name}: {detail}")
+        elif minimum and detail and _version_tuple(detail) < _version_tuple(minimum):
+            problems.append(
+                f"{name}: version {detail} from {where} is imported instead of the new copy "
+                f"(older than {minimum}); remove that copy (pip uninstall, or your system's "
+                "package manager) so the one in the private folder is used")
+    return problems
 
 
 def _failure_hints() -> str:
@@ -516,7 +544,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InstallError as exc:
         print(f"install failed: {exc}", file=sys.stderr)
         return 1
-    problems = verify([d.import_name for d in deps], target, python=sys.executable)
+    problems = verify(deps, target, python=sys.executable)
     for problem in problems:
         print(f"does not import: {problem}", file=sys.stderr)
     if not problems:

@@ -32,7 +32,7 @@ def wheels(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.isfile(QGIS_PYTHON), reason="QGIS's Python is not /usr/bin/python3")
-def test_install_into_a_private_folder_keeps_qgis_numpy(tmp_path, wheels):
+def test_install_into_a_private_folder_keeps_qgis_numpy(tmp_path, wheels, monkeypatch):
     before = qgis_numpy()
     target = tmp_path / "profile" / "python" / "landfusion-packages" / "3.11"
     lines = []
@@ -52,6 +52,16 @@ def test_install_into_a_private_folder_keeps_qgis_numpy(tmp_path, wheels):
     import lfprobeb
 
     assert lfprobeb.__version__ == "1.1"
+    # an older copy earlier on the path would shadow the private folder: said, with the fix
+    shadow = tmp_path / "shadow" / "lfprobeb"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("__version__ = '0.5'\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
+    problems = dependencies.verify([Dependency("lfprobeb", "lfprobeb", "1.0", "testing")],
+                                   str(target), python=QGIS_PYTHON)
+    assert len(problems) == 1 and "version 0.5 from" in problems[0]
+    assert "remove that copy" in problems[0]
+    monkeypatch.delenv("PYTHONPATH")
     # a second run finds everything installed and does nothing
     assert dependencies.install(["lfprobea>=1.0"], str(target), python=QGIS_PYTHON, log=lines.append,
                                 extra_pip_args=["--no-index", "--find-links", str(wheels)]) == []

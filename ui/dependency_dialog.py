@@ -52,8 +52,7 @@ class InstallTask(QgsTask):
                 progress=lambda f: self.setProgress(100.0 * f), log=self.logged.emit,
                 is_cancelled=self.isCanceled)
             self.logged.emit("Checking the imports in a fresh Python...")
-            self.problems = dependencies.verify([d.import_name for d in self.packages],
-                                                self.target, python=self.python)
+            self.problems = dependencies.verify(self.packages, self.target, python=self.python)
         except dependencies.InstallError as exc:
             self.error = str(exc)
             return False
