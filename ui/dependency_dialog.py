@@ -158,6 +158,9 @@ class DependencyDialog(QDialog):
                                            QTableWidgetItem(dep.why), QTableWidgetItem(who))):
                 self.table.setItem(i, column, item)
         self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(3, min(self.table.columnWidth(3), 300))  # "Why" wraps
+        self.table.setWordWrap(True)
+        self.table.resizeRowsToContents()
         bad = [s for s in rows if not s.ok and not s.dependency.optional]
         if bad:
             self.summary.setText(
