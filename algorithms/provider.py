@@ -15,6 +15,8 @@ from .land_cover_change import LandCoverChangeAlgorithm
 from .model_info import ModelInfoAlgorithm
 from .spectral_indices import SpectralIndicesAlgorithm
 from .stratified_sample import StratifiedSampleAlgorithm
+from .temporal_composite import TemporalCompositeAlgorithm
+from .temporal_features import TemporalFeaturesAlgorithm
 from .train_change_model import TrainChangeModelAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
 
@@ -26,7 +28,8 @@ def algorithm_classes():
     return [CloudMaskAlgorithm, SpectralIndicesAlgorithm, CoregisterStackAlgorithm,
             TrainClassifierAlgorithm, ClassifyRasterAlgorithm, CnnClassifyAlgorithm,
             ModelInfoAlgorithm,
-            StratifiedSampleAlgorithm, AccuracyReportAlgorithm,
+            StratifiedSampleAlgorithm, AccuracyReportAlgorithm, TemporalCompositeAlgorithm,
+            TemporalFeaturesAlgorithm,
             TrainChangeModelAlgorithm, ChangeDetectionAlgorithm, LandCoverChangeAlgorithm]
 
 
