@@ -1,0 +1,394 @@
+"""Time-series engine on real data (no QGIS): dates, periods, composites, temporal features."""
+
+import datetime as dt
+import json
+import os
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+
+from landfusion.core.errors import BandError, CancelledError, InputError, NoOverlapError, \
+    OutputError
+from landfusion.core.timeseries.composite import check_composite, temporal_composite
+from landfusion.core.timeseries.dates import parse_date, parse_date_list
+from landfusion.core.timeseries.features import temporal_features
+from landfusion.core.timeseries.periods import parse_custom_periods, plan_periods
+from timeseries_data import eolearn_arrays, eolearn_series, file_digests, ssl4eo_series
+
+NODATA = -9999.0
+
+
+class Messages:
+    def __init__(self):
+        self.logs, self.warnings = [], []
+
+    def kwargs(self):
+        return {"log": self.logs.append, "warn": self.warnings.append}
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        data = ds.read()
+        return np.where(data == ds.nodata, np.nan, data), list(ds.descriptions), ds.crs, \
+            ds.transform, ds.tags()
+
+
+def _quiet(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return function(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def eolearn(tmp_path_factory):
+    return eolearn_series(tmp_path_factory.mktemp("eolearn"))
+
+
+# --- dates and periods ------------------------------------------------------------------------
+
+def test_dates_from_names_and_text():
+    assert parse_date("S2B_MSIL2A_20190917T101029_N0213") == dt.date(2019, 9, 17)
+    assert parse_date("ndvi_2019-09-17.tif") == dt.date(2019, 9, 17)
+    assert parse_date("2015-07-11T10:00:08") == dt.date(2015, 7, 11)
+    assert parse_date("S1_T1_VV") is None
+    assert parse_date_list("2019-01-05, 2019-01-17") == [dt.date(2019, 1, 5), dt.date(2019, 1, 17)]
+    with pytest.raises(InputError, match="'2019-13-01' is not a date"):
+        parse_date_list("2019-01-05,2019-13-01")
+
+
+def test_periods():
+    dates = [dt.date(2019, 11, 20), dt.date(2020, 3, 2)]
+    months = plan_periods(dates, "month")
+    assert [p.label for p in months] == ["2019-11", "2019-12", "2020-01", "2020-02", "2020-03"]
+    assert months[3].end == dt.date(2020, 2, 29)
+    seasons = plan_periods(dates, "season")
+    assert [p.label for p in seasons] == ["2019-SON", "2020-DJF", "2020-MAM"]
+    assert seasons[1].start == dt.date(2019, 12, 1) and seasons[1].end == dt.date(2020, 2, 29)
+    assert [p.label for p in plan_periods(dates, "year")] == ["2019", "2020"]
+    assert plan_periods(dates, "whole")[0].label == "ALL"
+    custom = parse_custom_periods("2019-01-01/2019-03-31;2019-04-01/2019-06-30")
+    assert [p.label for p in custom] == ["2019-01-01_2019-03-31", "2019-04-01_2019-06-30"]
+    with pytest.raises(InputError, match="ends before it starts"):
+        parse_custom_periods("2019-03-31/2019-01-01")
+    with pytest.raises(InputError, match="YYYY-MM-DD/YYYY-MM-DD"):
+        parse_custom_periods("2019-01-01-2019-03-31")
+
+
+# --- composites on the eo-learn series ----------------------------------------------------------
+
+def test_monthly_median_equals_numpy_over_clear_observations(eolearn, tmp_path):
+    ndvi, masks, stamps = eolearn
+    out = str(tmp_path / "monthly.tif")
+    messages = Messages()
+    result = temporal_composite(ndvi, out, masks=masks, mask_type="binary", memory_mb=1,
+                                **messages.kwargs())
+    data, dates = eolearn_arrays()
+    composite, names, crs, transform, tags = _read(out)
+    with rasterio.open(str(eolearn_series.__globals__["data_path"]("eolearn_timeseries",
+                                                                   "NDVI_timeseries.tif"))) as ref:
+        assert crs == ref.crs and transform == ref.transform
+        assert composite.shape[1:] == (ref.height, ref.width)
+    months = sorted({d.strftime("%Y-%m") for d in dates})
+    assert names[:4] == ["2015-07_NDVI", "2015-07_CLEAR_COUNT", "2015-08_NDVI",
+                         "2015-08_CLEAR_COUNT"]
+    assert tags["LANDFUSION_ALGORITHM"] == "temporalcomposite"
+    for month in months:
+        chosen = [i for i, d in enumerate(dates) if d.strftime("%Y-%m") == month]
+        expected = _quiet(np.nanmedian, data[chosen], axis=0)
+        got = composite[names.index(f"{month}_NDVI")]
+        np.testing.assert_allclose(got, expected, atol=1e-6, equal_nan=True)
+        count = composite[names.index(f"{month}_CLEAR_COUNT")]
+        np.testing.assert_array_equal(count, np.isfinite(data[chosen]).sum(axis=0))
+    # months without acquisition are nodata bands with a warning naming them
+    assert "2015-10_NDVI" in names and np.isnan(composite[names.index("2015-10_NDVI")]).all()
+    assert any("2015-10" in w and "2015-11" in w for w in messages.warnings)
+    # a month whose only acquisition is cloudy everywhere is nodata, named in a warning
+    assert any("No clear observation" in w and "2016-04" in w for w in messages.warnings)
+    assert any("from the file name" in m for m in messages.logs)
+    assert any("matched to inputs by date" in m for m in messages.logs)
+    sidecar = json.loads(open(result["sidecar"]).read())
+    december = next(p for p in sidecar["periods"] if p["label"] == "2015-12")
+    # two acquisitions of 2015-12-08 (adjacent orbits) both count
+    assert december["dates"].count("2015-12-08") == 2
+    assert sidecar["method"] == "median" and sidecar["period_kind"] == "month"
+    assert os.path.exists(str(tmp_path / "monthly.qml"))
+
+
+@pytest.mark.parametrize("method,function", [
+    ("mean", np.nanmean), ("min", np.nanmin), ("max", np.nanmax)])
+def test_seasonal_statistics_equal_numpy(eolearn, tmp_path, method, function):
+    ndvi, masks, _ = eolearn
+    out = str(tmp_path / f"{method}.tif")
+    temporal_composite(ndvi, out, masks=masks, mask_type="binary", period="season", method=method)
+    data, dates = eolearn_arrays()
+    composite, names, *_ = _read(out)
+    season = [i for i, d in enumerate(dates) if d.year == 2017 and d.month in (6, 7, 8)]
+    expected = _quiet(function, data[season], axis=0)
+    np.testing.assert_allclose(composite[names.index("2017-JJA_NDVI")], expected, atol=1e-6,
+                               equal_nan=True)
+
+
+def test_max_ndvi_best_pixel_and_custom_periods(eolearn, tmp_path):
+    ndvi, masks, _ = eolearn
+    out = str(tmp_path / "best.tif")
+    folder = tmp_path / "periods"
+    folder.mkdir()
+    result = temporal_composite(ndvi, out, masks=masks, mask_type="binary", period="custom",
+                                custom_periods="2016-04-01/2016-09-30;2017-04-01/2017-09-30",
+                                method="maxndvi", output_folder=str(folder))
+    data, dates = eolearn_arrays()
+    composite, names, *_ = _read(out)
+    assert names == ["2016-04-01_2016-09-30_NDVI", "2016-04-01_2016-09-30_CLEAR_COUNT",
+                     "2017-04-01_2017-09-30_NDVI", "2017-04-01_2017-09-30_CLEAR_COUNT"]
+    chosen = [i for i, d in enumerate(dates) if dt.date(2017, 4, 1) <= d <= dt.date(2017, 9, 30)]
+    np.testing.assert_allclose(composite[2], _quiet(np.nanmax, data[chosen], axis=0), atol=1e-6,
+                               equal_nan=True)
+    # one raster per period with period-free band names, the period in the metadata
+    assert len(result["period_files"]) == 2
+    period_data, period_names, _, _, period_tags = _read(result["period_files"][1])
+    assert period_names == ["NDVI", "CLEAR_COUNT"]
+    assert period_tags["PERIOD"] == "2017-04-01_2017-09-30"
+    np.testing.assert_array_equal(period_data, composite[2:4])
+
+
+def test_landfusion_cloud_mask_recognised_whatever_the_type(eolearn, tmp_path):
+    """Masks written by the cloudmask engine are read as such even when 'SCL' is chosen."""
+    from landfusion.core.stack.cloud_mask import cloud_mask_from_scl
+
+    ndvi, masks, _ = eolearn
+    ndvi, masks = ndvi[:6], masks[:6]
+    lf_masks = []
+    for path in masks:
+        with rasterio.open(path) as src:
+            cloud = src.read(1)
+            profile = dict(driver="GTiff", dtype="uint8", count=1, width=src.width,
+                           height=src.height, crs=src.crs, transform=src.transform)
+        scl = tmp_path / ("scl_" + os.path.basename(path).replace(".vrt", ".tif"))
+        with rasterio.open(scl, "w", **profile) as dst:
+            dst.write(np.where(cloud == 1, 9, 4).astype("uint8"), 1)
+        mask = str(tmp_path / ("lfmask_" + os.path.basename(path).replace(".vrt", ".tif")))
+        cloud_mask_from_scl(str(scl), mask)
+        lf_masks.append(mask)
+    messages = Messages()
+    a = str(tmp_path / "lf.tif")
+    b = str(tmp_path / "binary.tif")
+    temporal_composite(ndvi, a, masks=lf_masks, mask_type="scl", **messages.kwargs())
+    temporal_composite(ndvi, b, masks=masks, mask_type="binary")
+    assert any("landfusion:cloudmask output" in m for m in messages.logs)
+    np.testing.assert_array_equal(_read(a)[0], _read(b)[0])
+
+
+# --- Sentinel-1 and Sentinel-2 together, different grids (SSL4EO) --------------------------------
+
+def test_s1_composited_in_linear_power_s2_on_its_grid(tmp_path):
+    s2, s1 = ssl4eo_series(tmp_path / "ssl4eo")
+    out = str(tmp_path / "fused.tif")
+    messages = Messages()
+    temporal_composite(s2 + s1, out, period="whole", **messages.kwargs())
+    composite, names, crs, transform, _ = _read(out)
+    assert names == ["ALL_B02", "ALL_B03", "ALL_B04", "ALL_B08", "ALL_VV_dB", "ALL_VH_dB",
+                     "ALL_CLEAR_COUNT"]
+    with rasterio.open(s2[0]) as ref:
+        assert crs == ref.crs and transform == ref.transform  # the finer Sentinel-2 grid
+        grid = dict(dst_transform=ref.transform, dst_crs=ref.crs)
+        shape = (ref.height, ref.width)
+        s2_values = []
+        for path in s2:
+            with rasterio.open(path) as ds:
+                s2_values.append(ds.read().astype(np.float32))
+    np.testing.assert_allclose(composite[:4], np.median(np.stack(s2_values), axis=0), rtol=1e-6)
+    linear, db = [], []
+    for path in s1:
+        with rasterio.open(path) as ds:
+            values = ds.read(1).astype(np.float32)
+            warped = np.full(shape, np.nan, np.float32)
+            reproject(10 ** (values / 10), warped, src_transform=ds.transform, src_crs=ds.crs,
+                      resampling=Resampling.bilinear, dst_nodata=np.nan, **grid)
+            linear.append(warped)
+            warped_db = np.full(shape, np.nan, np.float32)
+            reproject(values, warped_db, src_transform=ds.transform, src_crs=ds.crs,
+                      resampling=Resampling.bilinear, dst_nodata=np.nan, **grid)
+            db.append(warped_db)
+    expected = 10 * np.log10(np.mean(linear, axis=0))
+    inner = (slice(5, -5), slice(5, -5))
+    got = composite[4][inner]
+    np.testing.assert_allclose(got, expected[inner], atol=0.02)
+    # averaging dB values would be biased low by a fraction of a dB on average
+    assert np.nanmean(expected[inner] - np.mean(db, axis=0)[inner]) > 0.2
+    assert abs(np.nanmean(got - expected[inner])) < 0.005
+    assert np.array_equal(composite[6][inner], np.full(got.shape, 4.0))
+    assert any("warped (bilinear)" in m for m in messages.logs)
+
+
+# --- temporal features ---------------------------------------------------------------------------
+
+def _expected_features(data, dates):
+    years = np.array([d.year + (d - dt.date(d.year, 1, 1)).days /
+                      (366 if d.year % 4 == 0 else 365) for d in dates])
+    doy = np.array([d.timetuple().tm_yday for d in dates])
+    expected = {
+        "mean": _quiet(np.nanmean, data, axis=0), "std": _quiet(np.nanstd, data, axis=0),
+        "min": _quiet(np.nanmin, data, axis=0), "max": _quiet(np.nanmax, data, axis=0),
+        "p10": _quiet(np.nanpercentile, data, 10, axis=0),
+        "p90": _quiet(np.nanpercentile, data, 90, axis=0),
+        "count": np.isfinite(data).sum(axis=0).astype(float)}
+    expected["amplitude"] = expected["max"] - expected["min"]
+    trend = np.full(data.shape[1:], np.nan)
+    doymax = np.full(data.shape[1:], np.nan)
+    for r in range(data.shape[1]):
+        for c in range(data.shape[2]):
+            values = data[:, r, c]
+            ok = np.isfinite(values)
+            if ok.sum() >= 2:
+                trend[r, c] = np.polyfit(years[ok], values[ok], 1)[0]
+            if ok.any():
+                doymax[r, c] = doy[np.nanargmax(values)]
+    expected["trend"], expected["doymax"] = trend, doymax
+    return expected
+
+
+def test_features_of_the_eolearn_stack_equal_numpy(tmp_path):
+    from conftest import data_path
+
+    src = data_path("eolearn_timeseries")
+    out = str(tmp_path / "features.tif")
+    messages = Messages()
+    result = temporal_features([str(src / "NDVI_timeseries.tif")], out,
+                               masks=[str(src / "CLM_cloudmask_timeseries.tif")],
+                               mask_type="binary", memory_mb=1, **messages.kwargs())
+    features, names, crs, transform, _ = _read(out)
+    assert names == [f"NDVI_{s}" for s in ("mean", "std", "min", "max", "p10", "p90",
+                                            "amplitude", "trend", "doymax", "count")]
+    with rasterio.open(src / "NDVI_timeseries.tif") as ref:
+        assert crs == ref.crs and transform == ref.transform
+    data, dates = eolearn_arrays()
+    expected = _expected_features(data, dates)
+    for k, name in enumerate(names):
+        statistic = name.split("_", 1)[1]
+        got = features[k]
+        if statistic == "count":
+            got = np.nan_to_num(got)
+        np.testing.assert_allclose(got, expected[statistic], atol=1e-5, rtol=1e-4,
+                                   equal_nan=True, err_msg=name)
+    assert result["dates"][0] == "2015-07-11"
+
+
+def test_features_of_a_monthly_composite(eolearn, tmp_path):
+    ndvi, masks, _ = eolearn
+    composite = str(tmp_path / "monthly.tif")
+    temporal_composite(ndvi, composite, masks=masks, mask_type="binary")
+    out = str(tmp_path / "features.tif")
+    temporal_features([composite], out, statistics=["mean", "max", "doymax", "count"])
+    features, names, *_ = _read(out)
+    assert names == ["NDVI_mean", "NDVI_max", "NDVI_doymax", "NDVI_count"]
+    monthly, monthly_names, *_ = _read(composite)
+    ndvi_bands = [i for i, n in enumerate(monthly_names) if n.endswith("_NDVI")]
+    counts = [i for i, n in enumerate(monthly_names) if n.endswith("_CLEAR_COUNT")]
+    values = np.where(monthly[counts] > 0, monthly[ndvi_bands], np.nan)
+    np.testing.assert_allclose(features[0], _quiet(np.nanmean, values, axis=0), atol=1e-6,
+                               equal_nan=True)
+    np.testing.assert_array_equal(np.nan_to_num(features[3]), np.isfinite(values).sum(axis=0))
+    # the month of the maximum, at the middle day of that month
+    best = np.argmax(np.where(np.isfinite(values), values, -np.inf), axis=0)
+    labels = [monthly_names[i].split("_")[0] for i in ndvi_bands]
+    middle = [(dt.date(int(l[:4]), int(l[5:]), 1) + dt.timedelta(days=14)).timetuple().tm_yday
+              for l in labels]
+    some = np.isfinite(features[2])
+    assert abs(np.take(middle, best)[some] - features[2][some]).max() <= 1
+
+
+def test_features_of_dated_rasters_with_s1_in_db(tmp_path):
+    s2, s1 = ssl4eo_series(tmp_path / "ssl4eo")
+    out = str(tmp_path / "s1_features.tif")
+    temporal_features(s1, out, statistics=["mean", "min", "count"])
+    features, names, *_ = _read(out)
+    assert names == ["VV_dB_mean", "VV_dB_min", "VV_dB_count", "VH_dB_mean", "VH_dB_min",
+                     "VH_dB_count"]
+    with rasterio.open(s1[0]) as a, rasterio.open(s1[1]) as b:
+        vv = np.stack([a.read(1), b.read(1)]).astype(np.float32)
+    expected_mean = 10 * np.log10(np.mean(10 ** (vv / 10), axis=0))
+    np.testing.assert_allclose(features[0], expected_mean, atol=1e-4)
+    np.testing.assert_allclose(features[1], vv.min(axis=0), atol=1e-6)
+
+
+# --- bad input: clear messages, nothing written, inputs untouched --------------------------------
+
+def test_bad_inputs(eolearn, tmp_path):
+    ndvi, masks, _ = eolearn
+    ndvi, masks = ndvi[:8], masks[:8]
+    before = file_digests(ndvi + masks)
+    out = str(tmp_path / "out.tif")
+    undated = tmp_path / "scene.vrt"
+    shutil.copy(ndvi[0], undated)
+    with pytest.raises(InputError, match="No acquisition date found for scene.vrt"):
+        temporal_composite([str(undated)] + ndvi[1:], out)
+    with pytest.raises(InputError, match="3 date.* for 8 raster"):
+        temporal_composite(ndvi, out, dates="2019-01-01,2019-01-02,2019-01-03")
+    with pytest.raises(InputError, match="given twice as input"):
+        temporal_composite(ndvi + [ndvi[0]], out)
+    with pytest.raises(InputError, match="7 mask.* for 8 input"):
+        temporal_composite(ndvi, out, masks=masks[:7], mask_type="binary")
+    renamed = tmp_path / "clm_20990101.vrt"
+    shutil.copy(masks[0], renamed)
+    with pytest.raises(InputError, match="no mask dated 2015-07-11.*2099-01-01 match no input"):
+        temporal_composite(ndvi, out, masks=[str(renamed)] + masks[1:], mask_type="binary")
+    with pytest.raises(InputError, match="given both as an input and as a mask"):
+        temporal_composite(ndvi, out, masks=ndvi, mask_type="binary")
+    float_masks = []
+    for path in ndvi:
+        copy = tmp_path / os.path.basename(path).replace("ndvi_", "float_")
+        shutil.copy(path, copy)
+        float_masks.append(str(copy))
+    with pytest.raises(InputError, match="float32, not an SCL layer"):
+        temporal_composite(ndvi, out, masks=float_masks, mask_type="scl")
+    with pytest.raises(OutputError, match="is one of the inputs"):
+        temporal_composite(ndvi, ndvi[2])
+    with pytest.raises(InputError, match="no custom periods"):
+        temporal_composite(ndvi, out, period="custom")
+    assert file_digests(ndvi + masks) == before
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(("out", ".landfusion"))]
+    assert not os.path.exists(out + ".json")
+
+
+def test_different_band_sets_and_no_overlap(tmp_path):
+    from osgeo import gdal
+
+    s2, s1 = ssl4eo_series(tmp_path / "ssl4eo")
+    three = str(tmp_path / "s2_20200901.vrt")
+    ds = gdal.BuildVRT(three, [s2[0]], bandList=[1, 2, 3])
+    for k, name in enumerate(("B02", "B03", "B04"), start=1):
+        ds.GetRasterBand(k).SetDescription(name)
+    ds = None
+    out = str(tmp_path / "out.tif")
+    with pytest.raises(BandError, match="different band sets.*B08"):
+        check_composite(s2 + [three], output_path=out)
+    far = str(tmp_path / "s2_20201001.tif")
+    with rasterio.open(s2[0]) as src:
+        profile = src.profile | {"driver": "GTiff"}
+        profile["transform"] = src.transform * src.transform.translation(5000, 0)
+        with rasterio.open(far, "w", **profile) as dst:
+            dst.write(src.read())
+            dst.descriptions = src.descriptions
+    with pytest.raises(NoOverlapError, match="s2_20201001.tif' does not overlap"):
+        temporal_composite(s2 + [far], out)
+    assert not os.path.exists(out)
+
+
+def test_cancel_leaves_nothing(eolearn, tmp_path):
+    ndvi, masks, _ = eolearn
+    out = str(tmp_path / "cancelled.tif")
+    calls = []
+
+    def cancel_after_a_few():
+        calls.append(1)
+        return len(calls) > 3
+
+    with pytest.raises(CancelledError):
+        temporal_composite(ndvi, out, masks=masks, mask_type="binary", memory_mb=0.05,
+                           is_cancelled=cancel_after_a_few)
+    assert os.listdir(tmp_path) == []
