@@ -168,10 +168,10 @@ def test_landfusion_cloud_mask_recognised_whatever_the_type(eolearn, tmp_path):
             cloud = src.read(1)
             profile = dict(driver="GTiff", dtype="uint8", count=1, width=src.width,
                            height=src.height, crs=src.crs, transform=src.transform)
-        scl = tmp_path / ("scl_" + os.path.basename(path).replace(".vrt", ".tif"))
+        scl = tmp_path / ("scl_" + os.path.basename(path))
         with rasterio.open(scl, "w", **profile) as dst:
             dst.write(np.where(cloud == 1, 9, 4).astype("uint8"), 1)
-        mask = str(tmp_path / ("lfmask_" + os.path.basename(path).replace(".vrt", ".tif")))
+        mask = str(tmp_path / ("lfmask_" + os.path.basename(path)))
         cloud_mask_from_scl(str(scl), mask)
         lf_masks.append(mask)
     messages = Messages()
@@ -323,9 +323,9 @@ def test_bad_inputs(eolearn, tmp_path):
     ndvi, masks = ndvi[:8], masks[:8]
     before = file_digests(ndvi + masks)
     out = str(tmp_path / "out.tif")
-    undated = tmp_path / "scene.vrt"
+    undated = tmp_path / "scene.tif"
     shutil.copy(ndvi[0], undated)
-    with pytest.raises(InputError, match="No acquisition date found for scene.vrt"):
+    with pytest.raises(InputError, match="No acquisition date found for scene.tif"):
         temporal_composite([str(undated)] + ndvi[1:], out)
     with pytest.raises(InputError, match="3 date.* for 8 raster"):
         temporal_composite(ndvi, out, dates="2019-01-01,2019-01-02,2019-01-03")
@@ -333,7 +333,7 @@ def test_bad_inputs(eolearn, tmp_path):
         temporal_composite(ndvi + [ndvi[0]], out)
     with pytest.raises(InputError, match="7 mask.* for 8 input"):
         temporal_composite(ndvi, out, masks=masks[:7], mask_type="binary")
-    renamed = tmp_path / "clm_20990101.vrt"
+    renamed = tmp_path / "clm_20990101.tif"
     shutil.copy(masks[0], renamed)
     with pytest.raises(InputError, match="no mask dated 2015-07-11.*2099-01-01 match no input"):
         temporal_composite(ndvi, out, masks=[str(renamed)] + masks[1:], mask_type="binary")

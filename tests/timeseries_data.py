@@ -1,8 +1,8 @@
 """Real time series for the time-series tests, laid out as users have them.
 
 The eo-learn patch (68 dated NDVI observations with cloud masks, Slovenia) is split into one
-raster per date (``ndvi_20150711T100008.vrt``, band description NDVI) and one mask per date
-(``clm_...vrt``, 1 = cloud); the SSL4EO location (India, 2020) gives one 4-band Sentinel-2 raster
+raster per date (``ndvi_20150711T100008.tif``, band description NDVI) and one mask per date
+(``clm_...tif``, 1 = cloud); the SSL4EO location (India, 2020) gives one 4-band Sentinel-2 raster
 and one VV/VH Sentinel-1 raster per date, on their own, different grids.
 """
 
@@ -33,9 +33,10 @@ def eolearn_series(folder: Path, years=None):
         for kind, name, description, out in (
                 ("ndvi", "NDVI_timeseries.tif", "NDVI", ndvi),
                 ("clm", "CLM_cloudmask_timeseries.tif", "", masks)):
-            path = folder / f"{kind}_{tag}.vrt"
+            path = folder / f"{kind}_{tag}.tif"
             if not path.exists():
-                ds = gdal.Translate(str(path), str(src / name), format="VRT", bandList=[band])
+                ds = gdal.Translate(str(path), str(src / name), bandList=[band],
+                                    creationOptions=["COMPRESS=DEFLATE"])
                 if description:
                     ds.GetRasterBand(1).SetDescription(description)
                 ds = None

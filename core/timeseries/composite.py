@@ -282,7 +282,8 @@ def _open_plan(stack: contextlib.ExitStack, inputs, masks, mask_type, dates, per
 
     # Periods
     periods = plan_periods([i.date for i in items], period, custom_periods)
-    members = [[k for k, i in enumerate(items) if p.contains(i.date)] for p in periods]
+    members = [sorted((k for k, i in enumerate(items) if p.contains(i.date)),
+                      key=lambda k: (items[k].date, k)) for p in periods]
     outside = [os.path.basename(i.path) for k, i in enumerate(items)
                if not any(k in m for m in members)]
     if outside:
