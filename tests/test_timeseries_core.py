@@ -392,3 +392,34 @@ def test_cancel_leaves_nothing(eolearn, tmp_path):
         temporal_composite(ndvi, out, masks=masks, mask_type="binary", memory_mb=0.05,
                            is_cancelled=cancel_after_a_few)
     assert os.listdir(tmp_path) == []
+
+
+def test_memory_stays_bounded_as_dates_grow(tmp_path):
+    """Peak numpy memory of a whole-range median does not grow with the number of dates."""
+    import tracemalloc
+
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for k in range(32):
+        path = tmp_path / f"ndvi_2019{1 + k // 3:02d}{1 + 9 * (k % 3):02d}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=512, height=512, count=1,
+                           dtype="float32", crs="EPSG:32633", nodata=-2,
+                           transform=from_origin(500000, 5100000, 10, 10)) as dst:
+            dst.write(rng.uniform(-1, 1, (1, 512, 512)).astype("float32"))
+            dst.set_band_description(1, "NDVI")
+        paths.append(str(path))
+    peaks = {}
+    for count in (8, 32):
+        tracemalloc.start()
+        temporal_composite(paths[:count], str(tmp_path / f"c{count}.tif"), period="whole",
+                           memory_mb=4, threads=2)
+        peaks[count] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    in_memory_32 = 32 * 512 * 512 * 4 / 2**20  # 32 MiB for the stack alone
+    assert peaks[32] < 12 and peaks[32] < in_memory_32 / 2, peaks
+    assert peaks[32] < 1.6 * peaks[8], peaks
+    with rasterio.open(tmp_path / "c32.tif") as ds:
+        stack = np.stack([rasterio.open(p).read(1) for p in paths])
+        np.testing.assert_allclose(ds.read(1), np.median(stack, axis=0), atol=1e-6)
