@@ -83,7 +83,8 @@ class TemporalCompositeAlgorithm(LandFusionAlgorithm):
         def add(parameter, help_text, advanced=False):
             parameter.setHelp(self.tr(help_text))
             if advanced:
-                parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+                parameter.setFlags(parameter.flags()
+                                   | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(parameter)
 
         add(QgsProcessingParameterMultipleLayers(

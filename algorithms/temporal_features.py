@@ -64,14 +64,16 @@ class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
         def add(parameter, help_text, advanced=False):
             parameter.setHelp(self.tr(help_text))
             if advanced:
-                parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+                parameter.setFlags(parameter.flags()
+                                   | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(parameter)
 
         add(QgsProcessingParameterMultipleLayers(
             self.INPUT, self.tr("Multi-date stack, or rasters one per date"),
             QgsProcessing.TypeRaster),
             "A temporalcomposite output (2019-09_NDVI...), a stack whose band descriptions are "
-            "dates, a rank-named stack (T1_VV_dB...), or several dated rasters with the same bands.")
+            "dates, a rank-named stack (T1_VV_dB...), or several dated rasters with the same "
+            "bands.")
         add(QgsProcessingParameterMultipleLayers(
             self.MASKS, self.tr("Cloud masks (optional)"), QgsProcessing.TypeRaster, optional=True),
             "For a stack: one raster with one mask band per stack band. For dated rasters: one "

@@ -73,7 +73,7 @@ def make_scenes(count):
 
 
 def timed(code):
-    """Runs Python code in a child process; returns (seconds, peak RSS MiB, its last stdout line)."""
+    """Runs Python code in a child process; returns (seconds, peak RSS MiB, last stdout line)."""
     start = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", code],
                           capture_output=True, text=True)

@@ -296,8 +296,8 @@ def test_features_of_a_monthly_composite(eolearn, tmp_path):
     # the month of the maximum, at the middle day of that month
     best = np.argmax(np.where(np.isfinite(values), values, -np.inf), axis=0)
     labels = [monthly_names[i].split("_")[0] for i in ndvi_bands]
-    middle = [(dt.date(int(l[:4]), int(l[5:]), 1) + dt.timedelta(days=14)).timetuple().tm_yday
-              for l in labels]
+    middle = [(dt.date(int(m[:4]), int(m[5:]), 1) + dt.timedelta(days=14)).timetuple().tm_yday
+              for m in labels]
     some = np.isfinite(features[2])
     assert abs(np.take(middle, best)[some] - features[2][some]).max() <= 1
 

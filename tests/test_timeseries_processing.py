@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import warnings
 
 import numpy as np
@@ -104,7 +103,8 @@ def test_qgis_process_features_of_the_eolearn_stack(qgis_process, tmp_path):
     src = data_path("eolearn_timeseries")
     out = str(tmp_path / "features.tif")
     _, result, _ = qgis_process("landfusion:temporalfeatures", {
-        "INPUT": str(src / "NDVI_timeseries.tif"), "MASKS": str(src / "CLM_cloudmask_timeseries.tif"),
+        "INPUT": str(src / "NDVI_timeseries.tif"),
+        "MASKS": str(src / "CLM_cloudmask_timeseries.tif"),
         "MASK_TYPE": 2, "STATISTICS": [4, 5, 9], "OUTPUT": out})
     assert result["results"]["OUTPUT"] == out
     values, names, *_ = _read(out)

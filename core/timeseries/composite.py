@@ -172,7 +172,8 @@ def _open_plan(stack: contextlib.ExitStack, inputs, masks, mask_type, dates, per
     found, sources = raster_dates(inputs, datasets, given)
     for source in sorted(set(sources)):
         count = sources.count(source)
-        log(f"Acquisition dates of {count} input(s) from {'the given dates' if source == 'given' else 'the ' + source}.")
+        where = "the given dates" if source == "given" else "the " + source
+        log(f"Acquisition dates of {count} input(s) from {where}.")
     items = [CompositeInput(p, d, s) for p, d, s in zip(inputs, found, sources)]
 
     # Band sets and groups
@@ -225,7 +226,8 @@ def _open_plan(stack: contextlib.ExitStack, inputs, masks, mask_type, dates, per
         s1 = [v for v, k in zip(first.variables, first.kinds) if k in ("db", "linear")]
         for other in items:
             if other.group == g:
-                other_s1 = {v for v, k in zip(other.variables, other.kinds) if k in ("db", "linear")}
+                other_s1 = {v for v, k in zip(other.variables, other.kinds)
+                            if k in ("db", "linear")}
                 if other_s1 != set(s1):
                     raise BandError(f"'{os.path.basename(other.path)}' does not have the same "
                                     "Sentinel-1 bands as the other inputs of its band set.")
@@ -245,8 +247,10 @@ def _open_plan(stack: contextlib.ExitStack, inputs, masks, mask_type, dates, per
         groups.append(Group(variables, s1, ndvi, group_method))
 
     # Masks
+    mask_datasets: Dict[str, object] = {}
     if masks:
         mask_sets = [stack.enter_context(raster_io.open_raster(p, "Mask raster")) for p in masks]
+        mask_datasets = dict(zip(masks, mask_sets))
         for i, path in enumerate(masks):
             for j in range(i):
                 if _same_file(path, masks[j]):
@@ -277,8 +281,7 @@ def _open_plan(stack: contextlib.ExitStack, inputs, masks, mask_type, dates, per
     for item, ds in zip(items, datasets):
         check_overlap(ds, grid, f"Input '{os.path.basename(item.path)}'")
         if item.mask:
-            with raster_io.open_raster(item.mask, "Mask raster") as mask_ds:
-                check_overlap(mask_ds, grid, f"Mask '{os.path.basename(item.mask)}'")
+            check_overlap(mask_datasets[item.mask], grid, f"Mask '{os.path.basename(item.mask)}'")
 
     # Periods
     periods = plan_periods([i.date for i in items], period, custom_periods)
@@ -305,7 +308,7 @@ def _open_plan(stack: contextlib.ExitStack, inputs, masks, mask_type, dates, per
     check_outputs_not_inputs(outputs, sources)
     plan = CompositePlan(items, groups, periods, members, grid, grid_source, method, period,
                          band_names, period_files)
-    return plan, datasets
+    return plan, datasets, mask_datasets
 
 
 def check_composite(inputs, masks=(), mask_type="scl", dates=None, period="month",
@@ -317,7 +320,7 @@ def check_composite(inputs, masks=(), mask_type="scl", dates=None, period="month
         LandFusionError: naming the problem and the fix.
     """
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:
-        plan, _ = _open_plan(stack, inputs, masks, mask_type, dates, period, custom_periods,
+        plan, _, _ = _open_plan(stack, inputs, masks, mask_type, dates, period, custom_periods,
                              method, reference, output_path, output_folder, log, warn)
     return plan
 
@@ -364,7 +367,7 @@ def temporal_composite(
     import rasterio
 
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:
-        plan, datasets = _open_plan(stack, inputs, masks, mask_type, dates, period,
+        plan, datasets, mask_datasets = _open_plan(stack, inputs, masks, mask_type, dates, period,
                                     custom_periods, method, reference, output_path, output_folder,
                                     log, warn)
         grid = plan.grid
@@ -390,8 +393,7 @@ def temporal_composite(
                 parts.append((reader, positions))
             mask_reader = None
             if item.mask:
-                mask_ds = stack.enter_context(raster_io.open_raster(item.mask, "Mask raster"))
-                mask_reader = BandReader(mask_ds, grid, [1], "mask")
+                mask_reader = BandReader(mask_datasets[item.mask], grid, [1], "mask")
                 stack.callback(mask_reader.close)
             readers.append((parts, mask_reader))
             log(f"{item.date.isoformat()} {os.path.basename(item.path)}: "
@@ -468,7 +470,8 @@ def temporal_composite(
         _describe(plan, outputs, output_path)
         for dataset in outputs.values():
             dataset.close()
-        cloudy = [p.label for p, m, n in zip(plan.periods, plan.members, clear_total) if m and not n]
+        cloudy = [p.label for p, m, n in zip(plan.periods, plan.members, clear_total)
+                  if m and not n]
         if cloudy:
             warn(f"No clear observation in period(s) {', '.join(cloudy)} (every acquisition masked "
                  "or nodata): their bands are nodata.")

@@ -19,8 +19,9 @@ _ISO = re.compile(r"(?<!\d)((?:19|20)\d{2})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01]
 _COLON = re.compile(r"(?<!\d)((?:19|20)\d{2}):(0[1-9]|1[0-2]):(0[1-9]|[12]\d|3[01])(?!\d)")
 
 #: Metadata keys that may hold an acquisition date, most specific first.
-DATE_KEYS = ("ACQUISITION_DATE", "DATE_ACQUIRED", "SENSING_TIME", "SENSING_DATE", "DATATAKE_SENSING_START",
-             "PRODUCT_START_TIME", "START_TIME", "DATE", "TIMESTAMP", "TIFFTAG_DATETIME")
+DATE_KEYS = ("ACQUISITION_DATE", "DATE_ACQUIRED", "SENSING_TIME", "SENSING_DATE",
+             "DATATAKE_SENSING_START", "PRODUCT_START_TIME", "START_TIME", "DATE", "TIMESTAMP",
+             "TIFFTAG_DATETIME")
 
 
 def parse_date(text: str) -> Optional[dt.date]:

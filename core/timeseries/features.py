@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import BandError, InputError, NoDataError
+from ..errors import BandError, InputError
 from ..io import raster as raster_io
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 from ..sensors import sentinel1 as sar
@@ -166,7 +166,8 @@ def _resolve_stack(path: str, ds, given: List[dt.date], log) -> tuple:
                 Observation(dates[label], 0, band, count_band))
     log(f"'{os.path.basename(path)}': {len(labels)} time steps ({labels[0]} ... {labels[-1]}), "
         f"variables {', '.join(order)}; a period's time is its middle day"
-        + (", CLEAR_COUNT 0 is not clear." if any(CLEAR_COUNT in s for s in steps.values()) else "."))
+        + (", CLEAR_COUNT 0 is not clear." if any(CLEAR_COUNT in s for s in steps.values())
+           else "."))
     return variables, "stack", order
 
 
@@ -243,7 +244,8 @@ def _open_plan(stack, inputs, masks, mask_type, dates, statistics, reference, ou
             if kind in ("db", "s1", "linear"):
                 db_variables.append(name)
         if masks:
-            mask_dates = [date_from_name(p) or date_from_metadata(d) for p, d in zip(masks, mask_sets)]
+            mask_dates = [date_from_name(p) or date_from_metadata(d)
+                          for p, d in zip(masks, mask_sets)]
             pairing = mask_rules.match_masks(found, inputs, masks, mask_dates, log)
             for k, m in enumerate(pairing):
                 mask_types[m] = mask_rules.check_mask_raster(masks[m], mask_sets[m], mask_type, log)

@@ -71,12 +71,12 @@ def check_mask_raster(path: str, dataset, chosen: str, log) -> str:
                 f"read as such rather than as a {MASK_TYPE_NAMES[chosen]}.")
         return "cloudmask"
     if dataset.count != 1:
-        raise InputError(f"Mask '{os.path.basename(path)}' has {dataset.count} bands; a mask is one "
-                         "band per date (give one mask raster per input).")
+        raise InputError(f"Mask '{os.path.basename(path)}' has {dataset.count} bands; a mask "
+                         "is one band per date (give one mask raster per input).")
     if chosen == "scl" and not np.issubdtype(np.dtype(dataset.dtypes[0]), np.integer):
-        raise InputError(f"Mask '{os.path.basename(path)}' is {dataset.dtypes[0]}, not an SCL layer "
-                         "(one integer band, values 0-11). Choose the binary mask type if non-zero "
-                         "means cloud.")
+        raise InputError(f"Mask '{os.path.basename(path)}' is {dataset.dtypes[0]}, not an SCL "
+                         "layer (one integer band, values 0-11). Choose the binary mask type if "
+                         "non-zero means cloud.")
     return chosen
 
 

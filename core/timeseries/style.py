@@ -90,8 +90,9 @@ def write_stack_style(path: str, band_names: Sequence[str], prefer: Sequence[str
                     "    </rasterrenderer>\n")
         else:
             band = 1
-            body = ('    <rasterrenderer type="singlebandgray" grayBand="1" gradient="BlackToWhite" '
-                    'opacity="1" alphaBand="-1" nodataColor="">\n      <rasterTransparency/>\n'
+            body = ('    <rasterrenderer type="singlebandgray" grayBand="1" '
+                    'gradient="BlackToWhite" opacity="1" alphaBand="-1" nodataColor="">\n'
+                    '      <rasterTransparency/>\n'
                     + _MINMAX + _contrast("contrastEnhancement", *_range(dataset, band))
                     + "    </rasterrenderer>\n")
     with open(qml, "w", encoding="utf-8") as handle:
