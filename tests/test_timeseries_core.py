@@ -423,3 +423,37 @@ def test_memory_stays_bounded_as_dates_grow(tmp_path):
     with rasterio.open(tmp_path / "c32.tif") as ds:
         stack = np.stack([rasterio.open(p).read(1) for p in paths])
         np.testing.assert_allclose(ds.read(1), np.median(stack, axis=0), atol=1e-6)
+
+
+def test_features_of_a_monthly_s1_s2_stack_with_repeated_bands(tmp_path):
+    """CropHarvest's Togo stack: 12 months x [VV, VH, B1..B12, weather] + elevation, slope."""
+    from conftest import data_path
+
+    src = str(data_path("cropharvest_togo", "98-togo_2019-02-06_2020-02-01.tif"))
+    months = [dt.date(2019 + (m > 12), (m - 1) % 12 + 1, 15) for m in range(2, 14)]
+    out = str(tmp_path / "togo.tif")
+    messages = Messages()
+    with pytest.raises(InputError, match="repeats its bands .* 12 times .* give the 12 dates"):
+        temporal_features([src], out)
+    temporal_features([src], out, dates=",".join(d.isoformat() for d in months),
+                      statistics=["mean", "max", "trend"], **messages.kwargs())
+    features, names, *_ = _read(out)
+    assert names[:3] == ["VV_dB_mean", "VV_dB_max", "VV_dB_trend"]
+    assert "B04_max" in names and not any(n.startswith(("elevation", "slope")) for n in names)
+    assert any("elevation, slope do not repeat" in m for m in messages.logs)
+    with rasterio.open(src) as ds:
+        descriptions = list(ds.descriptions)
+
+        def monthly(name):
+            labels = [name] + [f"{name}_{k}" for k in range(1, 12)]
+            return ds.read([descriptions.index(label) + 1 for label in labels]).astype(np.float64)
+
+        vv, b4 = monthly("VV"), monthly("B4")
+    assert np.nanmax(vv) < 5  # dB
+    np.testing.assert_allclose(features[0], 10 * np.log10(np.mean(10 ** (vv / 10), axis=0)),
+                               atol=1e-4)
+    np.testing.assert_allclose(features[names.index("B04_max")], b4.max(axis=0), rtol=1e-6)
+    years = np.array([d.year + (d.timetuple().tm_yday - 1) / (365 + (d.year % 4 == 0))
+                      for d in months])
+    slope = np.polyfit(years, b4.reshape(12, -1).astype(np.float64), 1)[0].reshape(b4.shape[1:])
+    np.testing.assert_allclose(features[names.index("B04_trend")], slope, rtol=1e-4, atol=1e-2)

@@ -50,6 +50,7 @@ STATISTIC_NAMES = {
 }
 _DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}(?:[T ]\d{2}:?\d{2}(?::?\d{2}(?:\.\d+)?)?Z?)?$")
 _RANK = re.compile(r"^T(\d+)$")
+_RANK_SUFFIX = re.compile(r"(.+?)_(\d{1,3})")
 
 
 @dataclass
@@ -122,6 +123,8 @@ def _resolve_stack(path: str, ds, given: List[dt.date], log) -> tuple:
             f"descriptions), variable '{name}'.")
         observations = {name: [Observation(d, 0, b + 1) for b, d in enumerate(dates)]}
         return observations, "timestamps", [name]
+    if all(split_period_prefix((d or "").strip())[0] is None for d in descriptions):
+        return _resolve_repeated(path, descriptions, given, log)
     steps: Dict[str, Dict[str, int]] = {}
     for band, description in enumerate(descriptions, start=1):
         label, rest = split_period_prefix((description or "").strip())
@@ -169,6 +172,49 @@ def _resolve_stack(path: str, ds, given: List[dt.date], log) -> tuple:
         + (", CLEAR_COUNT 0 is not clear." if any(CLEAR_COUNT in s for s in steps.values())
            else "."))
     return variables, "stack", order
+
+
+def _resolve_repeated(path: str, descriptions, given: List[dt.date], log) -> tuple:
+    """A stack repeating the same bands once per date.
+
+    Either the same names again (VV, VH, B1, ..., VV, VH, B1, ...) or with a rank suffix
+    (VV, VH, ..., VV_1, VH_1, ..., VV_2, ...: CropHarvest's layout); dates must be given.
+    """
+    from collections import Counter
+
+    ranked = [_RANK_SUFFIX.fullmatch((d or "").strip()) for d in descriptions]
+    if any(ranked):
+        bases = [m.group(1) if m else (d or "").strip() for m, d in zip(ranked, descriptions)]
+        ranks = [int(m.group(2)) if m else 0 for m in ranked]
+    else:
+        bases, ranks = [(d or "").strip() for d in descriptions], list(range(len(descriptions)))
+    names = [band_variable(b, path, 2)[0] for b in bases]
+    if any(n is None for n in names):
+        raise BandError(f"'{os.path.basename(path)}' has unnamed bands; a multi-date stack needs "
+                        "named bands.")
+    counts = Counter(names)
+    steps = max(counts.values())
+    if steps < 2:
+        raise BandError(
+            f"The bands of '{os.path.basename(path)}' ({', '.join(names[:6])}...) name no period "
+            "or date and none repeats: a multi-date stack needs band names such as 2019-09_NDVI "
+            "(a temporalcomposite output), T1_VV_dB, timestamps as band descriptions, or the "
+            "same bands repeated once per date. For one raster per date, give several rasters.")
+    series = [n for n in dict.fromkeys(names) if counts[n] == steps]
+    static = [n for n in dict.fromkeys(names) if counts[n] != steps]
+    if len(given) != steps:
+        raise InputError(
+            f"'{os.path.basename(path)}' repeats its bands ({', '.join(series[:4])}...) "
+            f"{steps} times but its band names carry no dates; give the {steps} dates (DATES), "
+            f"in band order{f' (got {len(given)})' if given else ''}.")
+    variables = {}
+    for name in series:
+        bands = sorted((r, i + 1) for i, (n, r) in enumerate(zip(names, ranks)) if n == name)
+        variables[name] = [Observation(given[k], 0, b) for k, (_, b) in enumerate(bands)]
+    log(f"'{os.path.basename(path)}': bands repeated {steps} times (dates as given), variables "
+        f"{', '.join(series)}"
+        + (f"; {', '.join(static)} do not repeat and are left out." if static else "."))
+    return variables, "repeated bands", series
 
 
 def _open_plan(stack, inputs, masks, mask_type, dates, statistics, reference, output_path, log):
@@ -421,7 +467,7 @@ def temporal_features(
         pool = stack.enter_context(ThreadPoolExecutor(thread_count(threads),
                                                       thread_name_prefix="landfusion-features"))
         s1_linear = set()
-        if plan.layout == "dated rasters":
+        if plan.db_variables:
             for name in plan.db_variables:
                 first = plan.variables[name][0]
                 units = sar.guess_units(reader(first.source, first.band).read(
