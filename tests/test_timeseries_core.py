@@ -457,3 +457,34 @@ def test_features_of_a_monthly_s1_s2_stack_with_repeated_bands(tmp_path):
                       for d in months])
     slope = np.polyfit(years, b4.reshape(12, -1).astype(np.float64), 1)[0].reshape(b4.shape[1:])
     np.testing.assert_allclose(features[names.index("B04_trend")], slope, rtol=1e-4, atol=1e-2)
+
+
+def test_features_of_a_rank_named_stack(tmp_path):
+    """Multi-date stacks name dates by rank (S1_T1_VV_dB...), the dates in band metadata."""
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(3)
+    values = rng.uniform(-22, -5, (3, 20, 30)).astype("float32")
+    dates = ["2021-03-02", "2021-05-13", "2021-09-30"]
+    path = tmp_path / "stack.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=30, height=20, count=3, dtype="float32",
+                       crs="EPSG:32631", transform=from_origin(600000, 5000000, 10, 10)) as dst:
+        dst.write(values)
+        for k, date in enumerate(dates, start=1):
+            dst.set_band_description(k, f"S1_T{k}_VV_dB")
+            dst.update_tags(k, DATE=date)
+    out = str(tmp_path / "features.tif")
+    temporal_features([str(path)], out, statistics=["max", "doymax", "trend"])
+    features, names, *_ = _read(out)
+    assert names == ["VV_dB_max", "VV_dB_doymax", "VV_dB_trend"]
+    doy = np.array([dt.date.fromisoformat(d).timetuple().tm_yday for d in dates])
+    np.testing.assert_array_equal(features[1], doy[np.argmax(values, axis=0)])
+    years = 2021 + (doy - 1) / 365
+    slope = np.polyfit(years, values.reshape(3, -1).astype(np.float64), 1)[0].reshape(20, 30)
+    np.testing.assert_allclose(features[2], slope, rtol=1e-4, atol=1e-3)
+    with rasterio.open(path, "r+") as dst:
+        dst.update_tags(2, DATE="")
+    with pytest.raises(InputError, match="Time step 'T2' of 'stack.tif' has no date"):
+        temporal_features([str(path)], str(tmp_path / "again.tif"))
+    temporal_features([str(path)], str(tmp_path / "given.tif"), dates=",".join(dates))
+    assert not os.path.exists(tmp_path / "again.tif")

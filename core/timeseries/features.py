@@ -238,7 +238,6 @@ def _open_plan(stack, inputs, masks, mask_type, dates, statistics, reference, ou
     if len(inputs) == 1:
         variables, layout, order = _resolve_stack(inputs[0], datasets[0], given, log)
         if masks:
-            steps = sorted({(o.date, o.band) for obs in variables.values() for o in obs})
             if len(masks) != 1 or mask_sets[0].count not in (1, len(datasets[0].descriptions)):
                 raise InputError(
                     f"For a multi-date stack give one mask raster with one band per band of the "
@@ -251,7 +250,6 @@ def _open_plan(stack, inputs, masks, mask_type, dates, statistics, reference, ou
                 for o in obs:
                     o.mask = (0, o.band)
             mask_types[0] = _multiband_mask_type(masks[0], mask_sets[0], mask_type, log)
-            del steps
         for name, obs in variables.items():
             if name.endswith("_dB"):
                 db_variables.append(name)

@@ -20,10 +20,11 @@ SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM", 6: "JJA"
            8: "JJA", 9: "SON", 10: "SON", 11: "SON"}
 _SEASON_START = {"DJF": 12, "MAM": 3, "JJA": 6, "SON": 9}
 
-#: A period label at the start of a band name, then ``_`` and the band's own name.
+#: A period label at the start of a band name (after an optional sensor prefix ``S1_``/``S2_``),
+#: then ``_`` and the band's own name: ``2019-09_NDVI``, ``S1_T2_VV_dB``, ``S1_20210721_VV_dB``.
 PERIOD_PREFIX = re.compile(
-    r"^(?P<label>\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}|\d{4}-\d{2}-\d{2}|\d{4}-(?:DJF|MAM|JJA|SON)"
-    r"|\d{4}-\d{2}|\d{4}|ALL|T\d+)_(?P<name>.+)$")
+    r"^(?:S[12]_)?(?P<label>\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}|\d{4}-\d{2}-\d{2}"
+    r"|\d{4}-(?:DJF|MAM|JJA|SON)|\d{4}-\d{2}|\d{8}|\d{4}|ALL|T\d+)_(?P<name>.+)$")
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,9 @@ def period_from_label(label: str) -> Period:
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}", label):
         start, end = (dt.date.fromisoformat(x) for x in label.split("_"))
         return Period(label, start, end)
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", label):
-        day = dt.date.fromisoformat(label)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}|\d{8}", label):
+        digits = label.replace("-", "")
+        day = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
         return Period(label, day, day)
     if re.fullmatch(r"\d{4}-(DJF|MAM|JJA|SON)", label):
         year, name = int(label[:4]), label[5:]
