@@ -88,7 +88,8 @@ def build(with_change: bool) -> QgsProcessingModelAlgorithm:
         "MODEL", "Classification model (.onnx) trained on temporal features", extension="onnx"),
         120, 320, "A trainclassifier model whose bands are temporalfeatures bands (NDVI_mean...).")
     if with_change:
-        from qgis.core import QgsProcessingParameterRasterLayer, QgsProcessingParameterString
+        from qgis.core import (QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer,
+                               QgsProcessingParameterString)
 
         add_parameter(model, QgsProcessingParameterRasterLayer(
             "PREVIOUS_MAP", "Previous land-cover map"), 120, 400,
@@ -96,6 +97,10 @@ def build(with_change: bool) -> QgsProcessingModelAlgorithm:
         add_parameter(model, QgsProcessingParameterString(
             "DATES", "Dates of the previous and the new map (ISO, comma-separated)"), 120, 480,
             "e.g. 2019-07-01,2020-07-01.")
+        add_parameter(model, QgsProcessingParameterNumber(
+            "FOCUS_CLASS", "Focus class id (optional, e.g. built-up)",
+            QgsProcessingParameterNumber.Integer, optional=True, minValue=0), 120, 560,
+            "Class followed over time: area per date and annual growth rate.")
     add_child(model, "composite", "landfusion:temporalcomposite", "Monthly composites", {
         "INPUT": source_parameter("SCENES"), "MASKS": source_parameter("MASKS"),
         "MASK_TYPE": source_parameter("MASK_TYPE"), "PERIOD": static(0), "METHOD": static(0),
@@ -110,7 +115,7 @@ def build(with_change: bool) -> QgsProcessingModelAlgorithm:
         add_child(model, "change", CHANGE_ALGORITHM, "Land-cover change", {
             "MAPS": [QgsProcessingModelChildParameterSource.fromModelParameter("PREVIOUS_MAP"),
                      QgsProcessingModelChildParameterSource.fromChildOutput("classify", "OUTPUT")],
-            "DATES": source_parameter("DATES"),
+            "DATES": source_parameter("DATES"), "FOCUS_CLASS": source_parameter("FOCUS_CLASS"),
         }, {"OUTPUT": ("Land-cover change", "From-to change raster"),
             "OUTPUT_HTML": ("Change report", "Change report (HTML)")}, 420, 540)
     model.setHelpContent({
