@@ -137,7 +137,11 @@ def build(with_change: bool) -> QgsProcessingModelAlgorithm:
 def main() -> int:
     app = QgsApplication([], False)
     app.initQgis()
-    sys.path.insert(0, os.path.join(ROOT, ".qgis", "plugins"))
+    plugins = os.path.join(ROOT, ".qgis", "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    if not os.path.exists(os.path.join(plugins, "landfusion")):
+        os.symlink(ROOT, os.path.join(plugins, "landfusion"), target_is_directory=True)
+    sys.path.insert(0, plugins)
     sys.path.append("/usr/share/qgis/python/plugins")
     from processing.core.Processing import Processing
 
