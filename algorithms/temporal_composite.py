@@ -2,39 +2,11 @@
 
 import os
 
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingOutputFile,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFolderDestination,
-    QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
-)
+from qgis.core import QgsProcessingOutputFile
 
+from ..core.choices import COMPOSITE_METHODS, COMPOSITE_PERIODS, TIMESERIES_MASK_TYPES
 from .base import LandFusionAlgorithm
-
-MASK_TYPES = ["scl", "cloudmask", "binary"]
-MASK_TYPE_LABELS = ["Sentinel-2 scene classification (SCL)",
-                    "LandFusion cloud mask (landfusion:cloudmask output)",
-                    "Binary mask (non-zero = not clear)"]
-PERIODS = ["month", "season", "year", "whole", "custom"]
-PERIOD_LABELS = ["Month", "Season (DJF, MAM, JJA, SON)", "Year", "Whole date range",
-                 "Custom periods"]
-METHODS = ["median", "mean", "maxndvi", "min", "max"]
-METHOD_LABELS = ["Median of clear observations", "Mean of clear observations",
-                 "Max-NDVI best pixel", "Minimum", "Maximum"]
-HELP = os.path.join(os.path.dirname(__file__), "help")
-
-
-def read_help(name):
-    """Returns the help text kept in algorithms/help/<name>.html, as one line of HTML."""
-    with open(os.path.join(HELP, name + ".html"), encoding="utf-8") as handle:
-        lines = [line.strip() for line in handle if not line.lstrip().startswith("<!--")]
-    return " ".join(line for line in lines if line)
+from .groups import CHANGE
 
 
 class TemporalCompositeAlgorithm(LandFusionAlgorithm):
@@ -48,23 +20,21 @@ class TemporalCompositeAlgorithm(LandFusionAlgorithm):
     CUSTOM_PERIODS = "CUSTOM_PERIODS"
     METHOD = "METHOD"
     REFERENCE = "REFERENCE"
-    THREADS = "THREADS"
     OUTPUT = "OUTPUT"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
     SIDECAR = "SIDECAR"
 
-    GROUP = "5 · Change and time series"
-    GROUP_ID = "change"
+    GROUP = CHANGE
 
     def name(self):
         """Returns the algorithm id."""
         return "temporalcomposite"
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
+    def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
         return self.tr("Temporal composite")
 
-    def shortDescription(self):  # noqa: N802 (QGIS API name)
+    def shortDescription(self):
         """Returns a one-sentence description."""
         return self.tr("Composites dated Sentinel-1/Sentinel-2 rasters per month, season, year or "
                        "custom period onto one grid, over clear observations only.")
@@ -74,93 +44,70 @@ class TemporalCompositeAlgorithm(LandFusionAlgorithm):
         return self.tr("composite,temporal,time series,monthly,season,median,mean,max ndvi,best "
                        "pixel,cloud free,mosaic,sentinel-1,sentinel-2,monitoring").split(",")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        """Returns the help text."""
-        return read_help(self.name())
-
-    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+    def initAlgorithm(self, config=None):
         """Declares the parameters."""
-        def add(parameter, help_text, advanced=False):
-            parameter.setHelp(self.tr(help_text))
-            if advanced:
-                parameter.setFlags(parameter.flags()
-                                   | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
-
-        add(QgsProcessingParameterMultipleLayers(
-            self.INPUT, self.tr("Rasters, one per acquisition date"), QgsProcessing.TypeRaster),
-            "Sentinel-2 rasters or stacks with named bands (B04, NDVI...), or Sentinel-1 VV/VH "
-            "rasters; dates from the file names unless given.")
-        add(QgsProcessingParameterMultipleLayers(
-            self.MASKS, self.tr("Cloud masks (one per input, matched by date or order)"),
-            QgsProcessing.TypeRaster, optional=True),
-            "One mask per input; matched by the date in the file names, else in the same order.")
-        add(QgsProcessingParameterEnum(
-            self.MASK_TYPE, self.tr("Mask type"), options=[self.tr(t) for t in MASK_TYPE_LABELS],
-            defaultValue=0),
-            "How to read the masks. A landfusion:cloudmask output is recognised by its metadata "
-            "whatever is chosen here.")
-        add(QgsProcessingParameterString(
-            self.DATES, self.tr("Acquisition dates (empty: from file names, then metadata)"),
-            optional=True),
-            "Comma-separated ISO dates, one per input in order, e.g. 2019-09-17,2019-09-22.")
-        add(QgsProcessingParameterEnum(
-            self.PERIOD, self.tr("Period"), options=[self.tr(t) for t in PERIOD_LABELS],
-            defaultValue=0), "One composite per period.")
-        add(QgsProcessingParameterString(
-            self.CUSTOM_PERIODS, self.tr("Custom periods (start/end;start/end)"), optional=True),
-            "For the custom period, e.g. 2019-01-01/2019-03-31;2019-04-01/2019-06-30.")
-        add(QgsProcessingParameterEnum(
-            self.METHOD, self.tr("Compositing method"), options=[self.tr(t) for t in METHOD_LABELS],
-            defaultValue=0), "How the clear observations of a period are combined.")
-        add(QgsProcessingParameterRasterLayer(
-            self.REFERENCE, self.tr("Reference grid (optional)"), optional=True),
-            "The output takes this raster's CRS, extent and pixel size; default: the input with "
-            "the finest pixels.")
-        add(QgsProcessingParameterNumber(
-            self.THREADS, self.tr("Threads (0: all cores)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0, maxValue=1024),
-            "Threads for the per-pixel work.", advanced=True)
-        add(QgsProcessingParameterRasterDestination(
-            self.OUTPUT, self.tr("Composite stack"), defaultValue=QgsProcessing.TEMPORARY_OUTPUT),
-            "Float32 stack: <period>_<band> for every period, then <period>_CLEAR_COUNT.")
-        add(QgsProcessingParameterFolderDestination(
-            self.OUTPUT_FOLDER, self.tr("Folder for one raster per period (optional)"),
-            optional=True, createByDefault=False),
-            "One raster per period with period-free band names (B04, NDVI, VV_dB, CLEAR_COUNT), "
-            "so one model classifies every period.")
+        self.addParameterMultipleRasters(
+            self.INPUT, "Rasters, one per acquisition date",
+            help="Sentinel-2 rasters or stacks with named bands (B04, NDVI...), or Sentinel-1 "
+                 "VV/VH rasters; dates from the file names unless given.")
+        self.addParameterMultipleRasters(
+            self.MASKS, "Cloud masks (one per input, matched by date or order)", optional=True,
+            help="One mask per input; matched by the date in the file names, else in the same "
+                 "order.")
+        self.addParameterEnum(
+            self.MASK_TYPE, "Mask type", TIMESERIES_MASK_TYPES, default="scl",
+            help="How to read the masks. A landfusion:cloudmask output is recognised by its "
+                 "metadata whatever is chosen here.")
+        self.addParameterString(
+            self.DATES, "Acquisition dates (empty: from file names, then metadata)",
+            optional=True,
+            help="Comma-separated ISO dates, one per input in order, e.g. 2019-09-17,2019-09-22.")
+        self.addParameterEnum(self.PERIOD, "Period", COMPOSITE_PERIODS, default="month",
+                              help="One composite per period.")
+        self.addParameterString(
+            self.CUSTOM_PERIODS, "Custom periods (start/end;start/end)", optional=True,
+            help="For the custom period, e.g. 2019-01-01/2019-03-31;2019-04-01/2019-06-30.")
+        self.addParameterEnum(self.METHOD, "Compositing method", COMPOSITE_METHODS,
+                              default="median",
+                              help="How the clear observations of a period are combined.")
+        self.addParameterRasterLayer(
+            self.REFERENCE, "Reference grid (optional)", optional=True,
+            help="The output takes this raster's CRS, extent and pixel size; default: the input "
+                 "with the finest pixels.")
+        self.addParameterThreads(help="Threads for the per-pixel work.")
+        self.addParameterMemory(default=256, help="Memory budget for the pixel arrays alive at "
+                                                  "once, in megabytes; split across the dates "
+                                                  "of a period.")
+        self.addParameterRasterOutput(
+            self.OUTPUT, "Composite stack",
+            help="Float32 stack: <period>_<band> for every period, then <period>_CLEAR_COUNT.")
+        self.addParameterFolderOutput(
+            self.OUTPUT_FOLDER, "Folder for one raster per period (optional)", optional=True,
+            help="One raster per period with period-free band names (B04, NDVI, VV_dB, "
+                 "CLEAR_COUNT), so one model classifies every period.")
         self.addOutput(QgsProcessingOutputFile(self.SIDECAR, self.tr("JSON sidecar")))
 
     def _arguments(self, parameters, context):
-        layers = self.parameterAsLayerList(parameters, self.INPUT, context)
-        masks = self.parameterAsLayerList(parameters, self.MASKS, context)
-        reference = self.parameterAsRasterLayer(parameters, self.REFERENCE, context)
         return {
-            "inputs": [layer.source() for layer in layers],
-            "masks": [layer.source() for layer in masks],
-            "mask_type": MASK_TYPES[self.parameterAsEnum(parameters, self.MASK_TYPE, context)],
+            "inputs": [layer.source() for layer in
+                       self.parameterAsLayerList(parameters, self.INPUT, context)],
+            "masks": [layer.source() for layer in
+                      self.parameterAsLayerList(parameters, self.MASKS, context)],
+            "mask_type": self.parameterAsChoice(parameters, self.MASK_TYPE, context),
             "dates": self.parameterAsString(parameters, self.DATES, context) or None,
-            "period": PERIODS[self.parameterAsEnum(parameters, self.PERIOD, context)],
+            "period": self.parameterAsChoice(parameters, self.PERIOD, context),
             "custom_periods": self.parameterAsString(parameters, self.CUSTOM_PERIODS, context),
-            "method": METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
-            "reference": reference.source() if reference else None,
+            "method": self.parameterAsChoice(parameters, self.METHOD, context),
+            "reference": self.parameterAsSourcePath(parameters, self.REFERENCE, context),
         }
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+    def check(self, parameters, context):
         """Checks dates, bands, masks and grid before any pixel is read."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        from ..core.errors import LandFusionError
         from ..core.timeseries.composite import check_composite
 
-        try:
-            check_composite(**self._arguments(parameters, context))
-        except LandFusionError as exc:
-            return False, str(exc)
-        return True, ""
+        check_composite(**self._arguments(parameters, context))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def process(self, parameters, context, feedback):
         """Runs the engine and returns the stack, the period folder and the sidecar."""
         from ..core.timeseries.composite import temporal_composite
 
@@ -170,9 +117,10 @@ class TemporalCompositeAlgorithm(LandFusionAlgorithm):
             folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context) or None
             if folder:
                 os.makedirs(folder, exist_ok=True)
-        result = self.run_engine(
-            temporal_composite, output_path=output, output_folder=folder,
+        result = temporal_composite(
+            output_path=output, output_folder=folder,
             threads=self.parameterAsInt(parameters, self.THREADS, context),
+            memory_mb=self.parameterAsInt(parameters, self.MEMORY, context),
             **self._arguments(parameters, context), **self.callbacks(feedback))
         outputs = {self.OUTPUT: output, self.SIDECAR: result["sidecar"]}
         if folder:

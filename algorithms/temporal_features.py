@@ -1,24 +1,10 @@
 """Processing algorithm ``landfusion:temporalfeatures``."""
 
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingOutputFile,
-    QgsProcessingParameterDefinition,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
-)
+from qgis.core import QgsProcessingOutputFile
 
+from ..core.choices import TEMPORAL_FEATURES, TIMESERIES_MASK_TYPES
 from .base import LandFusionAlgorithm
-from .temporal_composite import MASK_TYPE_LABELS, MASK_TYPES, read_help
-
-STATISTICS = ["mean", "std", "min", "max", "p10", "p90", "amplitude", "trend", "doymax", "count"]
-STATISTIC_LABELS = ["Mean", "Standard deviation", "Minimum", "Maximum", "10th percentile",
-                    "90th percentile", "Amplitude (max - min)", "Linear trend per year",
-                    "Day of year of the maximum", "Number of clear observations"]
+from .groups import CHANGE
 
 
 class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
@@ -30,22 +16,20 @@ class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
     DATES = "DATES"
     STATISTICS = "STATISTICS"
     REFERENCE = "REFERENCE"
-    THREADS = "THREADS"
     OUTPUT = "OUTPUT"
     SIDECAR = "SIDECAR"
 
-    GROUP = "5 · Change and time series"
-    GROUP_ID = "change"
+    GROUP = CHANGE
 
     def name(self):
         """Returns the algorithm id."""
         return "temporalfeatures"
 
-    def displayName(self):  # noqa: N802 (QGIS API name)
+    def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
         return self.tr("Temporal features")
 
-    def shortDescription(self):  # noqa: N802 (QGIS API name)
+    def shortDescription(self):
         """Returns a one-sentence description."""
         return self.tr("Computes per-band temporal statistics (mean, spread, percentiles, trend, "
                        "date of maximum) over the clear observations of a multi-date stack.")
@@ -55,88 +39,67 @@ class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
         return self.tr("temporal,time series,features,statistics,phenology,trend,percentile,"
                        "amplitude,ndvi,sentinel-1,sentinel-2,classification,monitoring").split(",")
 
-    def shortHelpString(self):  # noqa: N802 (QGIS API name)
-        """Returns the help text."""
-        return read_help(self.name())
-
-    def initAlgorithm(self, config=None):  # noqa: N802 (QGIS API name)
+    def initAlgorithm(self, config=None):
         """Declares the parameters."""
-        def add(parameter, help_text, advanced=False):
-            parameter.setHelp(self.tr(help_text))
-            if advanced:
-                parameter.setFlags(parameter.flags()
-                                   | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
-
-        add(QgsProcessingParameterMultipleLayers(
-            self.INPUT, self.tr("Multi-date stack, or rasters one per date"),
-            QgsProcessing.TypeRaster),
-            "A temporalcomposite output (2019-09_NDVI...), a stack whose band descriptions are "
-            "dates, a rank-named stack (T1_VV_dB...), or several dated rasters with the same "
-            "bands.")
-        add(QgsProcessingParameterMultipleLayers(
-            self.MASKS, self.tr("Cloud masks (optional)"), QgsProcessing.TypeRaster, optional=True),
-            "For a stack: one raster with one mask band per stack band. For dated rasters: one "
-            "mask per raster, matched by date or order.")
-        add(QgsProcessingParameterEnum(
-            self.MASK_TYPE, self.tr("Mask type"), options=[self.tr(t) for t in MASK_TYPE_LABELS],
-            defaultValue=2), "How to read the masks (a landfusion:cloudmask output is recognised "
-                             "by its metadata).")
-        add(QgsProcessingParameterString(
-            self.DATES, self.tr("Dates (empty: from band names, file names or metadata)"),
-            optional=True), "Comma-separated ISO dates, one per time step or raster, in order.")
-        add(QgsProcessingParameterEnum(
-            self.STATISTICS, self.tr("Statistics"), options=[self.tr(t) for t in STATISTIC_LABELS],
-            allowMultiple=True, defaultValue=list(range(len(STATISTICS)))),
-            "Statistics written for every band, in this order.")
-        add(QgsProcessingParameterRasterLayer(
-            self.REFERENCE, self.tr("Reference grid (optional)"), optional=True),
-            "The output takes this raster's grid; default: the first input's.", advanced=True)
-        add(QgsProcessingParameterNumber(
-            self.THREADS, self.tr("Threads (0: all cores)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=0, minValue=0, maxValue=1024), "Threads for the per-pixel work.",
-            advanced=True)
-        add(QgsProcessingParameterRasterDestination(
-            self.OUTPUT, self.tr("Temporal features"), defaultValue=QgsProcessing.TEMPORARY_OUTPUT),
-            "Float32 stack with bands <band>_<statistic> (NDVI_mean, VV_dB_p90...), ready for "
-            "trainclassifier and classifyraster.")
+        self.addParameterMultipleRasters(
+            self.INPUT, "Multi-date stack, or rasters one per date",
+            help="A temporalcomposite output (2019-09_NDVI...), a stack whose band descriptions "
+                 "are dates, a rank-named stack (T1_VV_dB...), a stack repeating its bands once "
+                 "per date, or several dated rasters with the same bands.")
+        self.addParameterMultipleRasters(
+            self.MASKS, "Cloud masks (optional)", optional=True,
+            help="For a stack: one raster with one mask band per stack band. For dated rasters: "
+                 "one mask per raster, matched by date or order.")
+        self.addParameterEnum(
+            self.MASK_TYPE, "Mask type", TIMESERIES_MASK_TYPES, default="binary",
+            help="How to read the masks (a landfusion:cloudmask output is recognised by its "
+                 "metadata).")
+        self.addParameterString(
+            self.DATES, "Dates (empty: from band names, file names or metadata)", optional=True,
+            help="Comma-separated ISO dates, one per time step or raster, in order.")
+        self.addParameterEnum(
+            self.STATISTICS, "Statistics", TEMPORAL_FEATURES,
+            default=list(range(len(TEMPORAL_FEATURES))), multiple=True,
+            help="Statistics written for every band, in this order.")
+        self.addParameterRasterLayer(
+            self.REFERENCE, "Reference grid (optional)", optional=True, advanced=True,
+            help="The output takes this raster's grid; default: the first input's.")
+        self.addParameterThreads(help="Threads for the per-pixel work.")
+        self.addParameterMemory(default=256, help="Memory budget for the pixel arrays alive at "
+                                                  "once, in megabytes.")
+        self.addParameterRasterOutput(
+            self.OUTPUT, "Temporal features",
+            help="Float32 stack with bands <band>_<statistic> (NDVI_mean, VV_dB_p90...), ready "
+                 "for trainclassifier and classifyraster.")
         self.addOutput(QgsProcessingOutputFile(self.SIDECAR, self.tr("JSON sidecar")))
 
     def _arguments(self, parameters, context):
-        layers = self.parameterAsLayerList(parameters, self.INPUT, context)
-        masks = self.parameterAsLayerList(parameters, self.MASKS, context)
-        reference = self.parameterAsRasterLayer(parameters, self.REFERENCE, context)
-        chosen = self.parameterAsEnums(parameters, self.STATISTICS, context)
+        chosen = self.parameterAsChoice(parameters, self.STATISTICS, context) or []
         return {
-            "inputs": [layer.source() for layer in layers],
-            "masks": [layer.source() for layer in masks],
-            "mask_type": MASK_TYPES[self.parameterAsEnum(parameters, self.MASK_TYPE, context)],
+            "inputs": [layer.source() for layer in
+                       self.parameterAsLayerList(parameters, self.INPUT, context)],
+            "masks": [layer.source() for layer in
+                      self.parameterAsLayerList(parameters, self.MASKS, context)],
+            "mask_type": self.parameterAsChoice(parameters, self.MASK_TYPE, context),
             "dates": self.parameterAsString(parameters, self.DATES, context) or None,
-            "statistics": [STATISTICS[i] for i in sorted(chosen)] or None,
-            "reference": reference.source() if reference else None,
+            "statistics": [key for key in TEMPORAL_FEATURES if key in chosen] or None,
+            "reference": self.parameterAsSourcePath(parameters, self.REFERENCE, context),
         }
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802 (QGIS API name)
+    def check(self, parameters, context):
         """Checks the layout of the inputs, the dates and the masks before any pixel is read."""
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        from ..core.errors import LandFusionError
         from ..core.timeseries.features import check_features
 
-        try:
-            check_features(**self._arguments(parameters, context))
-        except LandFusionError as exc:
-            return False, str(exc)
-        return True, ""
+        check_features(**self._arguments(parameters, context))
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 (QGIS API name)
+    def process(self, parameters, context, feedback):
         """Runs the engine and returns the feature stack and its sidecar."""
         from ..core.timeseries.features import temporal_features
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        result = self.run_engine(
-            temporal_features, output_path=output,
+        result = temporal_features(
+            output_path=output,
             threads=self.parameterAsInt(parameters, self.THREADS, context),
+            memory_mb=self.parameterAsInt(parameters, self.MEMORY, context),
             **self._arguments(parameters, context), **self.callbacks(feedback))
         return {self.OUTPUT: output, self.SIDECAR: result["sidecar"]}
