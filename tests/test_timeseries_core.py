@@ -488,3 +488,19 @@ def test_features_of_a_rank_named_stack(tmp_path):
         temporal_features([str(path)], str(tmp_path / "again.tif"))
     temporal_features([str(path)], str(tmp_path / "given.tif"), dates=",".join(dates))
     assert not os.path.exists(tmp_path / "again.tif")
+
+
+def test_output_formats(eolearn, tmp_path):
+    """Erdas Imagine outputs are converted when complete; formats that cannot hold the stack
+    are refused before any pixel is read."""
+    ndvi, masks, _ = eolearn
+    img = str(tmp_path / "monthly.img")
+    temporal_composite(ndvi[:6], img, masks=masks[:6], mask_type="binary")
+    tif = str(tmp_path / "monthly.tif")
+    temporal_composite(ndvi[:6], tif, masks=masks[:6], mask_type="binary")
+    with rasterio.open(img) as a, rasterio.open(tif) as b:
+        assert a.driver == "HFA" and list(a.descriptions) == list(b.descriptions)
+        np.testing.assert_array_equal(a.read(), b.read())
+    with pytest.raises(OutputError, match="GeoTIFF"):
+        temporal_composite(ndvi[:6], str(tmp_path / "monthly.png"))
+    assert not os.path.exists(tmp_path / "monthly.png")

@@ -306,6 +306,8 @@ def _open_plan(stack: contextlib.ExitStack, inputs, masks, mask_type, dates, per
     sources = inputs + masks + ([reference] if reference else [])
     outputs = [output_path, sidecar_path(output_path) if output_path else None] + period_files
     check_outputs_not_inputs(outputs, sources)
+    if output_path:
+        raster_io.check_raster_output(output_path, "Composite")
     plan = CompositePlan(items, groups, periods, members, grid, grid_source, method, period,
                          band_names, period_files)
     return plan, datasets, mask_datasets
@@ -449,12 +451,14 @@ def temporal_composite(
 
         outputs = {}
         temps = {}
-        temps["main"] = stack.enter_context(raster_io.atomic_output(output_path, "Composite"))
+        temps["main"] = stack.enter_context(raster_io.atomic_raster_output(output_path,
+                                                                           "Composite"))
         outputs["main"] = stack.enter_context(rasterio.open(
             temps["main"], "w", **raster_io.float_profile(grid, len(plan.band_names))))
         for p, path in enumerate(plan.period_files):
             if path:
-                temps[p] = stack.enter_context(raster_io.atomic_output(path, "Period composite"))
+                temps[p] = stack.enter_context(raster_io.atomic_raster_output(
+                    path, "Period composite"))
                 outputs[p] = stack.enter_context(rasterio.open(
                     temps[p], "w", **raster_io.float_profile(grid, nvars)))
 

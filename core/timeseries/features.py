@@ -309,6 +309,8 @@ def _open_plan(stack, inputs, masks, mask_type, dates, statistics, reference, ou
         check_overlap(ds, grid, f"'{os.path.basename(path)}'")
     band_names = [f"{v}_{s}" for v in order for s in statistics]
     check_outputs_not_inputs([output_path], inputs + masks + ([reference] if reference else []))
+    if output_path:
+        raster_io.check_raster_output(output_path, "Temporal features")
     all_dates = sorted({o.date for obs in variables.values() for o in obs})
     plan = FeaturePlan(inputs, masks, layout, {v: variables[v] for v in order}, db_variables,
                        statistics, grid, band_names, all_dates, mask_types)
@@ -521,7 +523,8 @@ def temporal_features(
             result[~np.isfinite(result)] = raster_io.FLOAT_NODATA
             return result.reshape(len(plan.band_names), block.height, block.width)
 
-        temp = stack.enter_context(raster_io.atomic_output(output_path, "Temporal features"))
+        temp = stack.enter_context(raster_io.atomic_raster_output(output_path,
+                                                                  "Temporal features"))
         dst = stack.enter_context(rasterio.open(
             temp, "w", **raster_io.float_profile(grid, len(plan.band_names))))
 
