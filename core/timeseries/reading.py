@@ -123,7 +123,7 @@ class BandReader:
         kind: 'data' (continuous values), 'db' (Sentinel-1 dB, returned as linear power),
             'linear' (Sentinel-1 linear power; non-positive values invalid) or 'mask'
             (class values, nearest neighbour).
-        workdir: folder for the helper VRT of 'db' bands that need resampling.
+        workdir: folder for the intermediate VRT of 'db' bands that need resampling.
     """
 
     def __init__(self, dataset, grid: Grid, bands: Sequence[int], kind: str = "data",
@@ -201,7 +201,7 @@ class BandReader:
         return out
 
     def close(self) -> None:
-        """Closes the warped view and helper datasets."""
+        """Closes the warped view and the intermediate datasets."""
         if self.vrt is not None:
             self.vrt.close()
         for source in self._sources:
