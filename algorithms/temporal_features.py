@@ -59,8 +59,10 @@ class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
             help="Comma-separated ISO dates, one per time step or raster, in order.")
         self.addParameterEnum(
             self.STATISTICS, "Statistics", TEMPORAL_FEATURES,
-            default=list(range(len(TEMPORAL_FEATURES))), multiple=True,
-            help="Statistics written for every band, in this order.")
+            default=list(range(len(TEMPORAL_FEATURES) - 1)), multiple=True,
+            help="Statistics written for every band, in this order. The count of clear "
+                 "observations is off by default: it describes a year's clouds, not the land "
+                 "cover, and would keep a model from travelling to another year.")
         self.addParameterRasterLayer(
             self.REFERENCE, "Reference grid (optional)", optional=True, advanced=True,
             help="The output takes this raster's grid; default: the first input's.")

@@ -16,7 +16,7 @@ from landfusion.core.errors import BandError, CancelledError, InputError, NoOver
     OutputError
 from landfusion.core.timeseries.composite import check_composite, temporal_composite
 from landfusion.core.timeseries.dates import parse_date, parse_date_list
-from landfusion.core.timeseries.features import temporal_features
+from landfusion.core.timeseries.features import STATISTICS, temporal_features
 from landfusion.core.timeseries.periods import parse_custom_periods, plan_periods
 from timeseries_data import eolearn_arrays, eolearn_series, file_digests, ssl4eo_series
 
@@ -260,7 +260,8 @@ def test_features_of_the_eolearn_stack_equal_numpy(tmp_path):
     messages = Messages()
     result = temporal_features([str(src / "NDVI_timeseries.tif")], out,
                                masks=[str(src / "CLM_cloudmask_timeseries.tif")],
-                               mask_type="binary", memory_mb=1, **messages.kwargs())
+                               mask_type="binary", memory_mb=1, statistics=STATISTICS,
+                               **messages.kwargs())
     features, names, crs, transform, _ = _read(out)
     assert names == [f"NDVI_{s}" for s in ("mean", "std", "min", "max", "p10", "p90",
                                             "amplitude", "trend", "doymax", "count")]

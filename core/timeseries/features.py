@@ -42,6 +42,9 @@ from .reduce import thread_count
 from .style import write_stack_style
 
 STATISTICS = ("mean", "std", "min", "max", "p10", "p90", "amplitude", "trend", "doymax", "count")
+#: Statistics written by default: those describing the land cover. ``count`` (clear
+#: observations) describes the weather of a year, so a model trained on it does not travel.
+DEFAULT_STATISTICS = STATISTICS[:-1]
 STATISTIC_NAMES = {
     "mean": "mean", "std": "standard deviation", "min": "minimum", "max": "maximum",
     "p10": "10th percentile", "p90": "90th percentile", "amplitude": "amplitude (max - min)",
@@ -222,7 +225,7 @@ def _open_plan(stack, inputs, masks, mask_type, dates, statistics, reference, ou
     masks = [str(p) for p in masks or [] if p]
     if not inputs:
         raise InputError("No input raster given; give a multi-date stack or several dated rasters.")
-    statistics = list(statistics or STATISTICS)
+    statistics = list(statistics or DEFAULT_STATISTICS)
     unknown = [s for s in statistics if s not in STATISTICS]
     if unknown:
         raise InputError(f"Unknown statistic(s) {', '.join(unknown)}; use {', '.join(STATISTICS)}.")
@@ -431,7 +434,8 @@ def temporal_features(
         mask_type: 'scl', 'cloudmask' or 'binary' (non-zero = not clear).
         dates: dates of the time steps (rank-named stacks) or of the rasters, when the names
             and metadata do not give them.
-        statistics: subset of :data:`STATISTICS` (default all).
+        statistics: subset of :data:`STATISTICS` (default :data:`DEFAULT_STATISTICS`: all but
+            the count of clear observations).
         reference: optional raster whose grid the output takes (default: the first input's).
 
     Returns:
