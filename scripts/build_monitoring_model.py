@@ -26,7 +26,7 @@ from qgis.core import (  # noqa: E402 (QGIS must find the platform variable firs
 )
 from qgis.PyQt.QtCore import QPointF  # noqa: E402
 
-#: Child algorithms that must exist for the last step; the chain stops at classification without.
+#: The last step; without it (an older checkout) the chain stops at classification.
 CHANGE_ALGORITHM = "landfusion:landcoverchange"
 
 

@@ -118,7 +118,7 @@ def test_qgis_process_features_of_the_eolearn_stack(qgis_process, tmp_path):
 
 
 def test_monitoring_workflow_runs_headless(run_algorithm, tmp_path):
-    """Scenes of 2017 -> monthly composites -> features -> map, with a model trained on 2016."""
+    """Scenes of 2017 -> monthly composites -> features -> map -> change against the 2016 map."""
     from qgis.core import QgsApplication, QgsVectorLayer
 
     registry = QgsApplication.processingRegistry()
@@ -139,10 +139,16 @@ def test_monitoring_workflow_runs_headless(run_algorithm, tmp_path):
         "INPUT": features["OUTPUT"], "TRAINING": polygons, "CLASS_FIELD": "LULC_ID",
         "ALGORITHM": 0, "TREES": 50, "OUTPUT_MODEL": str(tmp_path / "lulc.onnx")})
 
+    previous = run_algorithm("landfusion:classifyraster", {
+        "INPUT": features["OUTPUT"], "MODEL": trained["OUTPUT_MODEL"],
+        "OUTPUT": str(tmp_path / "map_2016.tif")})
     ndvi17, masks17, _ = eolearn_series(tmp_path / "2017", years={2017})
     before = file_digests(ndvi17 + masks17)
     result = run_algorithm("landfusion:monitoring", {
         "SCENES": ndvi17, "MASKS": masks17, "MASK_TYPE": 2, "MODEL": trained["OUTPUT_MODEL"],
+        "PREVIOUS_MAP": previous["OUTPUT"], "DATES": "2016-07-01,2017-07-01",
+        "change:Land-cover change": str(tmp_path / "change.tif"),
+        "change:Change report": str(tmp_path / "change.html"),
         "composite:Monthly composites": str(tmp_path / "monthly_2017.tif"),
         "features:Temporal features": str(tmp_path / "features_2017.tif"),
         "classify:Land-cover map": str(tmp_path / "map_2017.tif")})
@@ -159,3 +165,12 @@ def test_monitoring_workflow_runs_headless(run_algorithm, tmp_path):
     # a sanity check of the chain (same places, another year), not an accuracy claim
     assert np.mean(predicted[labelled] == truth[labelled]) > 0.5
     assert file_digests(ndvi17 + masks17) == before
+    # the last step: land-cover change against the 2016 map, on the same grid
+    with rasterio.open(tmp_path / "change.tif") as change, \
+            rasterio.open(tmp_path / "map_2016.tif") as before_map:
+        assert change.transform == before_map.transform and change.crs == before_map.crs
+        codes = change.read(1)
+        old = before_map.read(1)
+    same = (codes % 100 == codes // 100) & (codes > 0) & (codes != change.nodata)
+    assert same.any() and np.array_equal(codes[same] // 100, old[same])
+    assert "2016" in (tmp_path / "change.html").read_text()
