@@ -97,3 +97,36 @@ PRODUCT_LEVELS = Choices((("L2A", "L2A"), ("L1C", "L1C")))
 COMPRESSIONS = Choices((
     ("NONE", "NONE"), ("ZSTD", "ZSTD"), ("DEFLATE", "DEFLATE"), ("LZW", "LZW"),
 ))
+
+#: How the cloud masks given to the time-series algorithms are read.
+TIMESERIES_MASK_TYPES = Choices((
+    ("scl", "Sentinel-2 scene classification (SCL)"),
+    ("cloudmask", "LandFusion cloud mask (landfusion:cloudmask output)"),
+    ("binary", "Binary mask (non-zero = not clear)"),
+))
+
+#: Periods of a temporal composite.
+COMPOSITE_PERIODS = Choices((
+    ("month", "Month"),
+    ("season", "Season (DJF, MAM, JJA, SON)"),
+    ("year", "Year"),
+    ("whole", "Whole date range"),
+    ("custom", "Custom periods"),
+))
+
+#: How the clear observations of a period are combined.
+COMPOSITE_METHODS = Choices((
+    ("median", "Median of clear observations"),
+    ("mean", "Mean of clear observations"),
+    ("maxndvi", "Max-NDVI best pixel"),
+    ("min", "Minimum"),
+    ("max", "Maximum"),
+))
+
+#: Per-band statistics of ``temporalfeatures``.
+TEMPORAL_FEATURES = Choices((
+    ("mean", "Mean"), ("std", "Standard deviation"), ("min", "Minimum"), ("max", "Maximum"),
+    ("p10", "10th percentile"), ("p90", "90th percentile"), ("amplitude", "Amplitude (max - min)"),
+    ("trend", "Linear trend per year"), ("doymax", "Day of year of the maximum"),
+    ("count", "Number of clear observations"),
+))

@@ -1,9 +1,10 @@
 """Help compliance of every LandFusion algorithm, with the rules QGIS applies to its own."""
 
+import os
 import re
 
 
-from landfusion.algorithms.provider import algorithm_classes
+from landfusion.algorithms.provider import algorithm_classes, model_paths
 
 
 def test_every_algorithm_is_registered(qgis_app):
@@ -12,7 +13,8 @@ def test_every_algorithm_is_registered(qgis_app):
     provider = QgsApplication.processingRegistry().providerById("landfusion")
     assert provider is not None
     ids = {a.id() for a in provider.algorithms()}
-    assert {f"landfusion:{cls().name()}" for cls in algorithm_classes()} == ids
+    workflows = {f"landfusion:{os.path.splitext(os.path.basename(p))[0]}" for p in model_paths()}
+    assert {f"landfusion:{cls().name()}" for cls in algorithm_classes()} | workflows == ids
     assert "landfusion:spectralindices" in ids
 
 
