@@ -43,7 +43,10 @@ def model_paths():
 class WorkflowModel(QgsProcessingModelAlgorithm):
     """A workflow model loaded from resources/models3, shown under a readable name."""
 
-    TITLES = {"monitoring": "Monitoring workflow: scenes of one year to a land-cover map"}
+    TITLES = {
+        "monitoring": "Monitoring workflow: scenes of one year to a land-cover map",
+        "classificationworkflow": "Classification workflow: S1/S2 stack to an assessed map",
+    }
 
     def __init__(self, path):
         super().__init__()
