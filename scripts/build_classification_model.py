@@ -1,4 +1,4 @@
-"""Writes resources/models3/classification.model3, the chain S1/S2 stack -> train -> classify ->
+"""Writes resources/models3/classificationworkflow.model3, the chain S1/S2 stack -> train -> classify ->
 accuracy, with QGIS's model API.
 
 Run with QGIS's Python from the repository root when the chain changes:
@@ -11,7 +11,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.path.join(ROOT, "resources", "models3", "classification.model3")
+TARGET = os.path.join(ROOT, "resources", "models3", "classificationworkflow.model3")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from qgis.core import (  # noqa: E402 (QGIS must find the platform variable first)

@@ -10,7 +10,7 @@ from conftest import data_path
 from osgeo import gdal, ogr, osr
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "resources" / "models3" / "classification.model3"
+MODEL = ROOT / "resources" / "models3" / "classificationworkflow.model3"
 CHIP = "282D_485L_3_3"  # S Brazil coast: water, trees, bare ground, rangeland
 S2_BANDS = "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B11,B12"
 BLOCK = 6  # reference squares of 6 x 6 pixels (60 m), all of one class
