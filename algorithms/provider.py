@@ -17,6 +17,7 @@ from .spectral_indices import SpectralIndicesAlgorithm
 from .stratified_sample import StratifiedSampleAlgorithm
 from .train_change_model import TrainChangeModelAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
+from .train_cnn import TrainCnnAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "landfusion.svg")
 
@@ -24,8 +25,8 @@ ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "ic
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
     return [CloudMaskAlgorithm, SpectralIndicesAlgorithm, CoregisterStackAlgorithm,
-            TrainClassifierAlgorithm, ClassifyRasterAlgorithm, CnnClassifyAlgorithm,
-            ModelInfoAlgorithm,
+            TrainClassifierAlgorithm, ClassifyRasterAlgorithm, TrainCnnAlgorithm,
+            CnnClassifyAlgorithm, ModelInfoAlgorithm,
             StratifiedSampleAlgorithm, AccuracyReportAlgorithm,
             TrainChangeModelAlgorithm, ChangeDetectionAlgorithm, LandCoverChangeAlgorithm]
 
