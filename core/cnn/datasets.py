@@ -103,11 +103,11 @@ def _band_indexes(names: list, wanted: Optional[Sequence[str]], what: str) -> tu
 def _pixel_size_m(dataset) -> Optional[float]:
     if dataset.crs is None:
         return None
-    res = 0.5 * (abs(dataset.transform.a) + abs(dataset.transform.e))
-    if dataset.crs.is_geographic:
+    res_x, res_y = abs(dataset.transform.a), abs(dataset.transform.e)
+    if dataset.crs.is_geographic:  # as the inference engine measures it
         lat = dataset.xy(dataset.height / 2, dataset.width / 2)[1]
-        return res * 111320.0 * math.cos(math.radians(lat))
-    return res
+        return 0.5 * (res_x * 111320.0 * math.cos(math.radians(lat)) + res_y * 110574.0)
+    return 0.5 * (res_x + res_y)
 
 
 def _check_size(dataset, patch_size: int, what: str) -> None:
@@ -274,7 +274,13 @@ def segmentation_samples(
                         "areas, use fewer inputs or fewer bands.")
                 vector = None
                 if not labels:
-                    tv, wkt = _vector_classes(training, class_field, ds, warn)
+                    try:
+                        tv, wkt = _vector_classes(training, class_field, ds, warn)
+                    except NoOverlapError:
+                        if len(inputs) == 1:
+                            raise
+                        warn(f"{what}: no training feature lies on it; the input is not used.")
+                        continue
                     for c in tv.classes:
                         named.setdefault(c.value, c)
                     vector = (tv.features, wkt)
@@ -432,7 +438,13 @@ def point_samples(inputs: Sequence[str], training: str, class_field: str, patch_
                 if chosen is None:
                     chosen, pixel_size = picked, _pixel_size_m(ds)
                 _check_size(ds, patch_size, what)
-                tv, _ = _vector_classes(training, class_field, ds, warn)
+                try:
+                    tv, _ = _vector_classes(training, class_field, ds, warn)
+                except NoOverlapError:
+                    if len(inputs) == 1:
+                        raise
+                    warn(f"{what}: no training point lies on it; the input is not used.")
+                    continue
                 if tv.geometry_kind != "point":
                     warn("Patch classification takes the centroid of each training polygon.")
                 nodata = _nodata_per_band(ds, indexes)
