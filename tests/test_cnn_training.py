@@ -7,6 +7,7 @@ a minute on two CPU cores; they check behaviour, not accuracy.
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -58,7 +59,7 @@ def test_segmentation_on_sen1floods11_writes_a_model_cnnclassify_runs(tmp_path, 
     # Validation held out one whole input; its name is in the summary and the report.
     held = summary["samples"]["validation_groups"]
     assert len(held) == 1 and summary["samples"]["validation"] > 0
-    report = open(options.output_report, encoding="utf-8").read()
+    report = Path(options.output_report).read_text(encoding="utf-8")
     assert "rows = predicted, columns = reference" in report and "<svg" in report
     assert "land" in report and "water" in report and "learning_rate" in report
     card = json.loads(read_props(options.output_model)["model_card"])
@@ -239,7 +240,7 @@ def test_class_absent_from_the_validation_split(tmp_path, crops):
             outcomes.add("error")
             continue
         assert any("water" in w and "absent from the validation" in w for w in warnings)
-        report = open(options.output_report, encoding="utf-8").read()
+        report = Path(options.output_report).read_text(encoding="utf-8")
         assert "Absent from the validation part" in report
         outcomes.add("warning")
         if len(outcomes) == 2:
