@@ -187,6 +187,11 @@ class _LabelSource:
             self.label.close()
 
 
+def check_label_overlap(dataset, label_path: str) -> None:
+    """Raises :class:`NoOverlapError` when a label raster does not overlap its input."""
+    _LabelSource(dataset, label_path).close()
+
+
 def _vector_classes(training: str, class_field: str, dataset, warn: Log):
     from ..classification.samples import read_training_vector
 

@@ -210,13 +210,15 @@ def check_training_inputs(options: TrainingOptions) -> dict:
             raise InputError(f"Give one label raster per input raster: {len(options.inputs)} "
                              f"input(s), {len(options.labels)} label raster(s), in the same order.")
         with raster_io.gdal_env():
-            for path in options.inputs:
+            for i, path in enumerate(options.inputs):
                 what = f"Input raster '{os.path.basename(path)}'"
                 with raster_io.open_raster(path, "Input raster") as ds:
                     names = datasets.raster_band_names(ds, options.input_band_names, what)
                     _, picked = datasets._band_indexes(names, options.bands, what)
                     datasets._check_size(ds, options.patch_size, what)
                     found.setdefault("bands", picked)
+                    if options.labels and task == "segmentation":
+                        datasets.check_label_overlap(ds, options.labels[i])
     arrange_bands(arch.key, found["bands"])
     return found
 
