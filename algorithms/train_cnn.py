@@ -103,9 +103,9 @@ class TrainCnnAlgorithm(LandFusionAlgorithm):
             return parameter
 
         task = QgsProcessingParameterEnum(
-            self.TASK, self.tr("Task"), options=[self.tr("Semantic segmentation (per-pixel labels)"),
-                                                 self.tr("Patch classification (one label per patch)")],
-            defaultValue=0)
+            self.TASK, self.tr("Task"),
+            options=[self.tr("Semantic segmentation (per-pixel labels)"),
+                     self.tr("Patch classification (one label per patch)")], defaultValue=0)
         self.addParameter(task)
         inputs = QgsProcessingParameterMultipleLayers(
             self.INPUT, self.tr("Input rasters"), QgsProcessing.TypeRaster, optional=True)

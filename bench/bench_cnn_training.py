@@ -157,7 +157,8 @@ def main() -> int:
     print("| loop | samples/s (median) | time vs bare loop (median of paired rounds) |")
     print("|---|---:|---:|")
     bare = float(np.median(rows["bare"]))
-    print(f"| bare PyTorch loop (DataLoader, AdamW, validation pass per epoch) | {bare:.1f} | 1.00 |")
+    print(f"| bare PyTorch loop (DataLoader, AdamW, validation pass per epoch) | {bare:.1f} "
+          "| 1.00 |")
     print(f"| LandFusion `fit` (no augmentation) | {np.median(rows['engine']):.1f} | "
           f"{median:.2f} |")
     print(f"| LandFusion `fit` with flips/90° turns | {np.median(rows['engine_augment']):.1f} | "

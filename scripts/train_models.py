@@ -54,7 +54,8 @@ WATER = dict(task="segmentation", architecture="unet", patch_size=64, epochs=10,
              class_names="0:land:#d9c9a3,1:water:#1f78b4", threads=1,
              model_name="Sentinel-1 water (U-Net)",
              description="Segments open water from Sentinel-1 GRD backscatter VV and VH in dB; "
-                         "trained with landfusion:traincnn on the hand-labelled Sen1Floods11 chips.")
+                         "trained with landfusion:traincnn on the hand-labelled Sen1Floods11 "
+                         "chips.")
 EUROSAT_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11",
                  "B12", "B8A"]
 EUROSAT = dict(task="patch_classification", architecture="resnet", epochs=40, batch_size=16,
@@ -65,7 +66,8 @@ EUROSAT = dict(task="patch_classification", architecture="resnet", epochs=40, ba
                       "B11", "B12"],
                model_name="EuroSAT land use (patch CNN)",
                description="Classifies 64 x 64 px Sentinel-2 patches (12 bands, DN = reflectance "
-                           "x 10000) into the 10 EuroSAT classes; trained with landfusion:traincnn.")
+                           "x 10000) into the 10 EuroSAT classes; trained with "
+                           "landfusion:traincnn.")
 
 
 def iou(truth: np.ndarray, predicted: np.ndarray) -> float:

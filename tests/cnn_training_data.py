@@ -72,7 +72,8 @@ def terramind_stacks(folder):
     return stacks
 
 
-def eurosat_subset(folder, classes=("Forest", "SeaLake", "AnnualCrop", "Residential"), per_class=10):
+def eurosat_subset(folder, classes=("Forest", "SeaLake", "AnnualCrop", "Residential"),
+                   per_class=10):
     """A EuroSAT folder with a few classes and patches (symlinks to the real patches)."""
     root = data_path("eurosat_ms", "train")
     for name in classes:

@@ -89,7 +89,8 @@ def test_onnx_predictions_equal_torch_predictions(tmp_path):
              ("fusion", "segmentation", 5, {"radar_bands": 2}),
              ("fusion", "patch_classification", 5, {"radar_bands": 2}),
              ("temporal", "segmentation", 6, {"dates": ["a", "b", "c"], "variables": ["x", "y"]}),
-             ("temporal", "patch_classification", 6, {"dates": ["a", "b"], "variables": ["x", "y", "z"]})]
+             ("temporal", "patch_classification", 6,
+              {"dates": ["a", "b"], "variables": ["x", "y", "z"]})]
     for arch, task, bands, layout in cases:
         network = build_network(arch, task, bands, 3, layout, width=4)
         # A few training steps so that batch-norm statistics are not the initial ones.
@@ -280,7 +281,8 @@ def test_unnamed_bands_and_fusion_without_radar(tmp_path):
     with pytest.raises(BandError, match="no radar band"):
         train_cnn(options)
     lulc_as_input = TrainingOptions(output_model=str(tmp_path / "m.onnx"),
-                                    inputs=[str(data_path("terramind", "S2L2A", "282D_485L_3_3.tif"))],
+                                    inputs=[str(data_path("terramind", "S2L2A",
+                                                          "282D_485L_3_3.tif"))],
                                     labels=[stacks[0][1]], patch_size=32, **FAST)
     with pytest.raises(BandError, match="unnamed or repeated band names"):
         train_cnn(lulc_as_input)

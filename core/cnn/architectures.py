@@ -103,7 +103,7 @@ def date_of(name: str) -> str:
 
 
 def variable_of(name: str) -> str:
-    """Returns a band name without its date: ``VV_2020-01-05`` gives ``VV``; a bare date ``value``."""
+    """Returns a band name without its date (``VV_2020-01-05``: ``VV``; a bare date: ``VALUE``)."""
     rest = _DATE.sub("", name).strip(" _-.:T").upper()
     return normalise_s2_band(rest) or rest or "VALUE"
 

@@ -26,7 +26,8 @@ from ..classification.classify import valid_pixels
 from ..errors import BandError, InputError, NoDataError, NoOverlapError
 from ..io import raster as raster_io
 from ..io.classmap import ClassInfo, palette_color
-from ..runtime import IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress
+from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
+                       no_progress)
 from ..sensors.bands import match_bands
 
 #: Upper bound, in MiB, of the tiles a segmentation run may hold in memory.
@@ -80,7 +81,8 @@ def raster_band_names(dataset, given: Optional[Sequence[str]], what: str) -> lis
     if given:
         if len(given) != dataset.count:
             raise BandError(f"{len(given)} input band names were given ({', '.join(given)}) but "
-                            f"{what} has {dataset.count} band(s). Give one name per band, in order.")
+                            f"{what} has {dataset.count} band(s). Give one name per band, in "
+                            "order.")
         names = list(given)
     else:
         names = raster_io.band_descriptions(dataset)
@@ -152,8 +154,9 @@ class _LabelSource:
         if left >= right or bottom >= top:
             raise NoOverlapError(
                 f"The label raster '{os.path.basename(self.label_path)}' does not overlap the "
-                f"input '{os.path.basename(ds.name)}' (label extent {tuple(round(b, 6) for b in bounds)}"
-                f" vs input extent {tuple(round(b, 6) for b in ds.bounds)} in the input's CRS). "
+                f"input '{os.path.basename(ds.name)}' (label extent "
+                f"{tuple(round(b, 6) for b in bounds)} vs input extent "
+                f"{tuple(round(b, 6) for b in ds.bounds)} in the input's CRS). "
                 "Give the labels of this input, in the same order as the inputs.")
 
     def read(self, window) -> np.ndarray:

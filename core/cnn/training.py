@@ -174,9 +174,10 @@ def check_training_inputs(options: TrainingOptions) -> dict:
     if options.validation not in datasets.VALIDATION_MODES:
         raise InputError(f"Unknown validation '{options.validation}'; use inputs or blocks.")
     if task == "segmentation" and options.patch_size % arch.size_divisor:
-        raise InputError(f"The {arch.label} needs a patch size that is a multiple of "
-                         f"{arch.size_divisor}; {options.patch_size} is not (try "
-                         f"{max(arch.size_divisor, options.patch_size // arch.size_divisor * arch.size_divisor)}).")
+        divisor = arch.size_divisor
+        raise InputError(f"The {arch.label} needs a patch size that is a multiple of {divisor}; "
+                         f"{options.patch_size} is not (try "
+                         f"{max(divisor, options.patch_size // divisor * divisor)}).")
     if not options.output_model or not options.output_model.lower().endswith(".onnx"):
         raise InputError("The output model must be a .onnx file.")
     outputs = [os.path.abspath(p) for p in (options.output_model, options.output_report) if p]
@@ -572,7 +573,8 @@ def train_cnn(options: TrainingOptions, progress: Progress = no_progress,
                     f"Training ran out of memory with batches of {options.batch_size} "
                     f"{samples.patch_size}-pixel {'tiles' if segmentation else 'patches'}. Use a "
                     f"smaller batch size (e.g. {max(1, options.batch_size // 2)}) or patch size "
-                    f"(e.g. {max(8, samples.patch_size // 2)}), or a smaller network width.") from exc
+                    f"(e.g. {max(8, samples.patch_size // 2)}), or a smaller network "
+                    "width.") from exc
             raise
         fit_seconds = time.time() - fit_started
         network = network.cpu().eval()
@@ -608,9 +610,9 @@ def train_cnn(options: TrainingOptions, progress: Progress = no_progress,
             "samples_per_second": round(result["samples_seen"] / max(fit_seconds, 1e-9), 1),
             "torch_version": torch.__version__,
         }
+        held_out = "inputs/patches" if options.validation == "inputs" else "blocks"
         summary["headline"] = (f"overall accuracy {metrics['overall_accuracy']:.3f}, macro F1 "
-                               f"{metrics['macro_f1']:.3f} on held-out "
-                               f"{'inputs/patches' if options.validation == 'inputs' else 'blocks'}")
+                               f"{metrics['macro_f1']:.3f} on held-out {held_out}")
         metadata = build_metadata(samples, stats, options, arch, summary)
         example = vx[: min(4, vx.shape[0])].contiguous()
         _write_outputs(torch, network, example, metadata, summary, options, segmentation)

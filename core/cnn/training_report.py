@@ -95,6 +95,8 @@ def render_training_report(summary: dict) -> str:
     bands = [[html.escape(b), _number(norm["clip_min"][i], 4), _number(norm["clip_max"][i], 4),
               _number(norm["mean"][i], 4), _number(norm["std"][i], 4)]
              for i, b in enumerate(summary["bands"])]
+    task = summary["task"].replace("_", " ")
+    inputs = ", ".join(samples["inputs"])
     matrix_header = ["predicted \u2193 / reference \u2192"] + classes + ["predicted total"]
     absent = summary.get("absent_from_validation") or []
     warning = (f'<p class="warn">Absent from the validation part (no figures): '
@@ -106,7 +108,7 @@ table{{border-collapse:collapse;margin:0.5em 0 1.5em}}td,th{{border:1px solid #b
 text-align:right}}th{{background:#eee}}td:first-child{{text-align:left}}.warn{{color:#a00}}
 .legend span{{margin-right:1.5em}}</style></head><body>
 <h1>CNN training report</h1>
-<p>{html.escape(summary["architecture_label"])} for {html.escape(summary["task"].replace("_", " "))},
+<p>{html.escape(summary["architecture_label"])} for {html.escape(task)},
 {summary["parameters"]:,} parameters, trained on {html.escape(summary["device"].upper())} with
 PyTorch {html.escape(summary["torch_version"])}. Training took {summary["training_seconds"]:.1f} s
 ({summary["samples_per_second"]:.1f} samples/s); best epoch {summary["best_epoch"]} of
@@ -117,7 +119,7 @@ ONNX export checked against the network: probabilities differ by at most
 <p>{samples["total"]} samples of {samples["patch_size"]} × {samples["patch_size"]} px:
 {samples["training"]} for training, {samples["validation"]} held out for validation as whole
 {"inputs or patches" if summary["settings"].get("validation") == "inputs" else "spatial blocks"}
-({len(samples["validation_groups"])} groups). Inputs: {html.escape(", ".join(samples["inputs"]))}.</p>
+({len(samples["validation_groups"])} groups). Inputs: {html.escape(inputs)}.</p>
 <h2>Learning curves</h2>
 {learning_curves_svg(summary["history"])}
 <h2>Validation (held-out groups)</h2>
