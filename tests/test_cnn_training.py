@@ -59,6 +59,7 @@ def test_segmentation_on_sen1floods11_writes_a_model_cnnclassify_runs(tmp_path, 
     # Validation held out one whole input; its name is in the summary and the report.
     held = summary["samples"]["validation_groups"]
     assert len(held) == 1 and summary["samples"]["validation"] > 0
+    assert held[0] in [os.path.basename(p[0]) for p in crops]
     report = Path(options.output_report).read_text(encoding="utf-8")
     assert "rows = predicted, columns = reference" in report and "<svg" in report
     assert "land" in report and "water" in report and "learning_rate" in report

@@ -224,6 +224,14 @@ def _label_classes(values: Sequence[int], label_path: Optional[str], named: dict
     return classes
 
 
+def _input_key(inputs: Sequence[str], index: int) -> str:
+    """The validation group of a whole input: its file name (with its position when two inputs
+    share a name)."""
+    names = [os.path.basename(p) for p in inputs]
+    name = names[index]
+    return name if names.count(name) == 1 else f"{index + 1}:{name}"
+
+
 def _block_key(source: int, row: int, col: int, block: int) -> str:
     return f"{source}:{row // block}:{col // block}"
 
@@ -313,7 +321,7 @@ def segmentation_samples(
                         y = np.where(usable, y, _LABEL_SENTINEL)
                         xs.append(x.copy())
                         ys.append(y)
-                        groups.append(str(i) if validation == "inputs"
+                        groups.append(_input_key(inputs, i) if validation == "inputs"
                                       else _block_key(i, row, col, block))
                         sources.append(i)
                         kept += 1
@@ -474,7 +482,7 @@ def point_samples(inputs: Sequence[str], training: str, class_field: str, patch_
                         continue
                     xs.append(x)
                     ys.append(feature.class_value)
-                    groups.append(str(i) if validation == "inputs"
+                    groups.append(_input_key(inputs, i) if validation == "inputs"
                                   else _block_key(i, row0 + half, col0 + half, block))
                     sources.append(i)
                     progress((i + (n + 1) / len(tv.features)) / len(inputs))
