@@ -321,7 +321,8 @@ def fit(torch, network, train_x, train_y, val_x, val_y, loss_fn, options: Traini
         device, progress: Progress = no_progress, is_cancelled: IsCancelled = never_cancelled,
         log: Log = no_log) -> dict:
     """The training loop: epochs of shuffled batches (augmented), validation loss per epoch,
-    early stopping; the best weights (lowest validation loss) are restored.
+    early stopping; the best weights (lowest validation loss) are restored. With ``patience`` 0
+    there is no early stopping and the last epoch's weights are kept (fixed-length training).
 
     Returns:
         ``{"history": [...], "best_epoch": int, "stopped_early": bool, "samples_seen": int}``.
@@ -375,9 +376,10 @@ def fit(torch, network, train_x, train_y, val_x, val_y, loss_fn, options: Traini
                 f"epoch {best[1]}.")
             stopped = True
             break
-    if best[2] is not None:
+    if options.patience and best[2] is not None:
         network.load_state_dict(best[2])
-    return {"history": history, "best_epoch": best[1], "stopped_early": stopped,
+    kept = best[1] if options.patience else len(history)
+    return {"history": history, "best_epoch": kept, "stopped_early": stopped,
             "samples_seen": seen}
 
 
