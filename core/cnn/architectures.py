@@ -18,10 +18,28 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..choices import Choices
 from ..errors import BandError, InputError
 from ..sensors.bands import normalise_s2_band
 
-TASKS = ("segmentation", "patch_classification")
+#: What a network is trained to do (the index is the Processing value).
+TASKS = Choices((
+    ("segmentation", "Semantic segmentation (per-pixel labels)"),
+    ("patch_classification", "Patch classification (one label per patch)"),
+))
+#: Network designs ('' : the default of the task).
+ARCHITECTURE_CHOICES = Choices((
+    ("", "Automatic (U-Net for segmentation, ResNet for patches)"),
+    ("unet", "U-Net"),
+    ("resnet", "ResNet-style patch CNN"),
+    ("fusion", "Sentinel-1/Sentinel-2 late fusion (two encoders)"),
+    ("temporal", "Multi-date (shared encoder, attention over dates)"),
+))
+#: What validation holds out.
+VALIDATIONS = Choices((
+    ("inputs", "Hold out whole inputs (or patches)"),
+    ("blocks", "Hold out spatial blocks"),
+))
 
 
 @dataclass(frozen=True)
