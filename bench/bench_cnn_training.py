@@ -28,12 +28,10 @@ PATCH, BATCH, WIDTH = 64, 16, 8
 
 
 def _import_landfusion():
-    parent = ROOT / ".qgis" / "plugins"
-    parent.mkdir(parents=True, exist_ok=True)
-    link = parent / "landfusion"
-    if not link.exists():
-        link.symlink_to(ROOT, target_is_directory=True)
-    sys.path.insert(0, str(parent))
+    sys.path.insert(0, str(ROOT))
+    from plugin_import import make_importable
+
+    make_importable()
 
 
 def _generated_scene(folder: Path) -> list:

@@ -39,13 +39,10 @@ OUT = os.path.join(ROOT, "resources", "models")
 
 def import_landfusion():
     """Makes the plugin importable as ``landfusion`` (the repository root is the plugin)."""
-    parent = os.path.join(ROOT, ".qgis", "plugins")
-    os.makedirs(parent, exist_ok=True)
-    link = os.path.join(parent, "landfusion")
-    if not os.path.exists(link):
-        os.symlink(ROOT, link, target_is_directory=True)
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
+    sys.path.insert(0, ROOT)
+    from plugin_import import make_importable
+
+    make_importable()
 
 
 # Fixed-length training (patience 0: no early stopping, the last epoch is kept): early stopping
