@@ -22,13 +22,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..classification.classify import valid_pixels
+from ..io.class_writer import valid_pixels
 from ..errors import BandError, InputError, NoDataError, NoOverlapError
 from ..io import raster as raster_io
 from ..io.classmap import ClassInfo, palette_color
 from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
                        no_progress)
-from ..sensors.bands import match_bands
+from ..sensors.bands import input_band_names, match_bands
 
 #: Upper bound, in MiB, of the tiles a segmentation run may hold in memory.
 MAX_SAMPLES_MB = 4096
@@ -78,14 +78,7 @@ def raster_band_names(dataset, given: Optional[Sequence[str]], what: str) -> lis
     Raises:
         BandError: when the names are missing, duplicated, or the list has the wrong length.
     """
-    if given:
-        if len(given) != dataset.count:
-            raise BandError(f"{len(given)} input band names were given ({', '.join(given)}) but "
-                            f"{what} has {dataset.count} band(s). Give one name per band, in "
-                            "order.")
-        names = list(given)
-    else:
-        names = raster_io.band_descriptions(dataset)
+    names = input_band_names(dataset, given or None)
     upper = [n.upper() for n in names]
     if not all(names) or len(set(upper)) != len(upper):
         shown = ", ".join(n or f"(band {i + 1} unnamed)" for i, n in enumerate(names))
@@ -100,16 +93,6 @@ def _band_indexes(names: list, wanted: Optional[Sequence[str]], what: str) -> tu
         return list(range(1, len(names) + 1)), list(names)
     indexes = match_bands(names, wanted, what)
     return indexes, [names[i - 1] for i in indexes]
-
-
-def _pixel_size_m(dataset) -> Optional[float]:
-    if dataset.crs is None:
-        return None
-    res_x, res_y = abs(dataset.transform.a), abs(dataset.transform.e)
-    if dataset.crs.is_geographic:  # as the inference engine measures it
-        lat = dataset.xy(dataset.height / 2, dataset.width / 2)[1]
-        return 0.5 * (res_x * 111320.0 * math.cos(math.radians(lat)) + res_y * 110574.0)
-    return 0.5 * (res_x + res_y)
 
 
 def _check_size(dataset, patch_size: int, what: str) -> None:
@@ -279,7 +262,7 @@ def segmentation_samples(
                 indexes, picked = _band_indexes(names, bands, what)
                 if chosen is None:
                     chosen = picked
-                    pixel_size = _pixel_size_m(ds)
+                    pixel_size = raster_io.pixel_size_m(ds)
                 _check_size(ds, patch_size, what)
                 planned += (ds.width // patch_size) * (ds.height // patch_size) * \
                     patch_size ** 2 * (4 * len(indexes) + 8)
@@ -390,7 +373,7 @@ def scan_patch_folder(folder: str, input_band_names=None, bands=None) -> dict:
                         first = (path, shape)
                         names = raster_band_names(ds, input_band_names, f"Patch '{path}'")
                         indexes, picked = _band_indexes(names, bands, f"Patch '{path}'")
-                        pixel_size = _pixel_size_m(ds)
+                        pixel_size = raster_io.pixel_size_m(ds)
                     elif shape != first[1]:
                         raise InputError(
                             "The patch folder mixes band counts or sizes: "
@@ -452,7 +435,7 @@ def point_samples(inputs: Sequence[str], training: str, class_field: str, patch_
                 names = raster_band_names(ds, input_band_names, what)
                 indexes, picked = _band_indexes(names, bands, what)
                 if chosen is None:
-                    chosen, pixel_size = picked, _pixel_size_m(ds)
+                    chosen, pixel_size = picked, raster_io.pixel_size_m(ds)
                 _check_size(ds, patch_size, what)
                 try:
                     tv, _ = _vector_classes(training, class_field, ds, warn)
