@@ -31,7 +31,7 @@ def render_training_report(summary: dict) -> str:
     page.paragraph(
         f"{samples['total']} samples of {samples['patch_size']} × {samples['patch_size']} px: "
         f"{samples['training']} for training, {samples['validation']} held out for validation "
-        f"as whole {held} ({len(samples['validation_groups'])} groups: "
+        f"as whole {held} ({len(samples['validation_groups'])} group(s): "
         f"{', '.join(samples['validation_groups'][:12])}"
         f"{' …' if len(samples['validation_groups']) > 12 else ''}).")
     page.heading("Learning curves")
@@ -52,7 +52,7 @@ def render_training_report(summary: dict) -> str:
         f"{metrics['count']} {unit}. Accuracy per held-out group (the grouped figure): mean "
         f"{fmt_value(metrics['group_accuracy_mean'])}, min "
         f"{fmt_value(metrics['group_accuracy_min'])}, max "
-        f"{fmt_value(metrics['group_accuracy_max'])} over {len(metrics['groups'])} groups.")
+        f"{fmt_value(metrics['group_accuracy_max'])} over {len(metrics['groups'])} group(s).")
     absent = summary.get("absent_from_validation") or []
     page.notes([f"Absent from the validation part (no figures): {', '.join(absent)}."]
                if absent else [])
@@ -67,10 +67,9 @@ def render_training_report(summary: dict) -> str:
     matrix = metrics["confusion_matrix"]
     page.table(
         ["predicted \\ reference"] + classes + ["predicted total"],
-        [[classes[i]] + list(row) + [sum(row)] for i, row in enumerate(matrix)]
-        + [["reference total"] + [sum(r[j] for r in matrix) for j in range(len(classes))]
-           + [metrics["count"]]],
-        caption="Confusion matrix (rows = predicted, columns = reference)", diagonal_from=1)
+        [[classes[i]] + list(row) + [sum(row)] for i, row in enumerate(matrix)],
+        caption="Confusion matrix (rows = predicted, columns = reference; column totals are the "
+                "reference counts above)", diagonal_from=1)
     page.figure(heatmap(classes, classes, matrix, "predicted", "reference"),
                 "Rows = predicted, columns = reference; each row shaded by its share of the row "
                 "total (diagonal blue: agreement, red: confusion).")
