@@ -48,7 +48,7 @@ class TrainCnnAlgorithm(LandFusionAlgorithm):
 
     def displayName(self):
         """Returns the algorithm name shown in the toolbox."""
-        return self.tr("Train a CNN (segmentation or patch classification)")
+        return self.tr("Train a CNN")
 
     def shortDescription(self):
         """Returns a one-sentence description."""
