@@ -4,7 +4,6 @@ Runs are kept tiny (crops, a few epochs, narrow networks, one thread) so the who
 a minute on two CPU cores; they check behaviour, not accuracy.
 """
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from landfusion.core.cnn.training import (EXPORT_TOLERANCE, TrainingMemoryError,
                                           train_cnn)
 from landfusion.core.errors import (BandError, CancelledError, DependencyError, InputError,
                                     NoDataError, NoOverlapError)
-from landfusion.core.models.cnn_model import read_model_metadata, read_props
+from landfusion.core.models.format import read_model
 
 pytest.importorskip("torch")
 
@@ -48,7 +47,7 @@ def test_segmentation_on_sen1floods11_writes_a_model_cnnclassify_runs(tmp_path, 
     logs, warnings = [], []
     options = _seg_options(tmp_path, crops)
     summary = train_cnn(options, log=logs.append, warn=warnings.append)
-    meta = read_model_metadata(options.output_model)
+    meta = read_model(options.output_model)
     assert meta.task == "segmentation" and meta.bands == ["VV", "VH"]
     assert [(c.value, c.name) for c in meta.classes] == [(0, "land"), (1, "water")]
     assert meta.size_divisor == 8 and meta.pixel_size and 8 < meta.pixel_size < 12
@@ -63,8 +62,10 @@ def test_segmentation_on_sen1floods11_writes_a_model_cnnclassify_runs(tmp_path, 
     report = Path(options.output_report).read_text(encoding="utf-8")
     assert "rows = predicted, columns = reference" in report and "<svg" in report
     assert "land" in report and "water" in report and "learning_rate" in report
-    card = json.loads(read_props(options.output_model)["model_card"])
-    assert card["settings"]["seed"] == 5 and card["architecture"] == "unet"
+    # The card records the training and the validation figures.
+    assert meta.training["settings"]["seed"] == 5 and meta.training["architecture"] == "unet"
+    assert meta.metrics["overall_accuracy"] == summary["validation"]["overall_accuracy"]
+    assert meta.band_units == ["dB", "dB"] and meta.band_stats[0]["count"] > 0
     # cnnclassify runs it (tiled inference over a whole chip, without torch).
     out = str(tmp_path / "classes.tif")
     result = classify_with_cnn(s1_chip("USA_905409")[0], options.output_model, out)
@@ -139,8 +140,8 @@ def test_patch_classification_on_eurosat_folder(tmp_path):
         task="patch_classification", patch_folder=folder, input_band_names=EUROSAT_ORDER,
         bands=["B02", "B03", "B04", "B08", "B11", "B12"], seed=1, **FAST)
     summary = train_cnn(options)
-    meta = read_model_metadata(options.output_model)
-    assert meta.task == "patch_classification" and meta.patch_size == 64
+    meta = read_model(options.output_model)
+    assert meta.task == "patch_classifier" and meta.patch_size == 64
     assert meta.bands == ["B02", "B03", "B04", "B08", "B11", "B12"]
     assert [c.name for c in meta.classes] == ["AnnualCrop", "Forest", "Residential", "SeaLake"]
     # Every class is validated on held-out patches (patches are split per class).
@@ -156,7 +157,7 @@ def test_fusion_on_terramind_s1_s2_lulc(tmp_path):
         architecture="fusion", inputs=[s for s, _ in stacks], labels=[lab for _, lab in stacks],
         label_nodata=0, patch_size=32, seed=2, validation="blocks", **FAST)
     summary = train_cnn(options)
-    meta = read_model_metadata(options.output_model)
+    meta = read_model(options.output_model)
     # Radar bands first (one encoder), then the optical ones (the other encoder).
     assert meta.bands[:2] == ["VV", "VH"] and len(meta.bands) == 14
     assert summary["layout"] == {"radar_bands": 2}
@@ -180,7 +181,7 @@ def test_temporal_on_a_multi_date_stack_with_spatial_blocks(tmp_path):
         bands=chosen, patch_size=16, validation="blocks", validation_block=32, seed=4, **FAST)
     summary = train_cnn(options)
     assert len(summary["layout"]["dates"]) == 5 and summary["layout"]["variables"] == ["VALUE"]
-    assert read_model_metadata(options.output_model).bands == sorted(
+    assert read_model(options.output_model).bands == sorted(
         chosen, key=architectures.date_of)
     # Blocks: held-out groups are blocks of the single input, never the input as a whole.
     assert all(g.count(":") == 2 for g in summary["samples"]["validation_groups"])
@@ -194,7 +195,7 @@ def test_points_and_polygons_from_a_vector_layer(tmp_path, crops):
         training=points, class_field="cover", patch_size=16, validation="blocks",
         validation_block=48, seed=3, **FAST)
     train_cnn(options)
-    assert [c.name for c in read_model_metadata(options.output_model).classes] == ["land", "water"]
+    assert [c.name for c in read_model(options.output_model).classes] == ["land", "water"]
     polygons = label_polygons(label, tmp_path / "polygons.gpkg")
     options = TrainingOptions(
         output_model=str(tmp_path / "polygons.onnx"), inputs=[p[0] for p in crops],
@@ -204,7 +205,7 @@ def test_points_and_polygons_from_a_vector_layer(tmp_path, crops):
     options.validation = "blocks"
     summary = train_cnn(options)
     assert summary["samples"]["total"] > 0
-    assert [c.value for c in read_model_metadata(options.output_model).classes] == [0, 1]
+    assert [c.value for c in read_model(options.output_model).classes] == [0, 1]
 
 
 # --- bad input: clear messages, nothing written -------------------------------------------------

@@ -9,7 +9,7 @@ import rasterio
 from cnn_training_data import EUROSAT_ORDER, eurosat_subset, s1_chip, s1_crops, terramind_stacks
 
 from landfusion.core.io.classmap import read_class_styling
-from landfusion.core.models.cnn_model import read_model_metadata
+from landfusion.core.models.format import read_model
 
 pytest.importorskip("torch")
 
@@ -43,7 +43,7 @@ def test_segmentation_through_processing_then_cnnclassify(run_algorithm, crops, 
     assert result["OUTPUT_MODEL"] == model and result["OUTPUT_REPORT"] == report
     assert any(i.startswith("Epoch 2/2") for i in feedback.infos)
     assert feedback.progress_values and max(feedback.progress_values) == 100
-    meta = read_model_metadata(model)
+    meta = read_model(model)
     assert meta.bands == ["VV", "VH"] and [c.name for c in meta.classes] == ["land", "water"]
     assert "Confusion matrix" in Path(report).read_text(encoding="utf-8")
     # An unseen chip, through cnnclassify.
@@ -65,8 +65,8 @@ def test_patch_classification_through_qgis_process(qgis_process, tmp_path, run_a
         "BANDS": "B02,B03,B04,B08,B11,B12", "EPOCHS": 1, "BATCH_SIZE": 8, "WIDTH": 4,
         "THREADS": 1, "OUTPUT_MODEL": model, "OUTPUT_REPORT": str(tmp_path / "eurosat.html")})
     assert result["results"]["OUTPUT_MODEL"] == model, log
-    meta = read_model_metadata(model)
-    assert meta.task == "patch_classification" and meta.patch_size == 64
+    meta = read_model(model)
+    assert meta.task == "patch_classifier" and meta.patch_size == 64
     assert [c.name for c in meta.classes] == ["AnnualCrop", "Forest", "Residential", "SeaLake"]
     # The patch classifier maps a named Sentinel-2 stack through cnnclassify.
     stack = terramind_stacks(str(tmp_path))[0][0]

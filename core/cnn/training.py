@@ -13,7 +13,6 @@ required, batches are drawn in the main thread from a seeded generator.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import tempfile
@@ -25,7 +24,7 @@ import numpy as np
 
 from ..errors import CancelledError, DependencyError, InputError, ModelError, NoDataError
 from ..io.classmap import ClassInfo
-from ..models.cnn_model import ModelMetadata, write_model_metadata
+from ..models.format import ModelCard, band_statistics, build_card, write_model
 from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
                        no_progress, sub_progress)
 from . import datasets
@@ -239,14 +238,36 @@ def _read_samples(options: TrainingOptions, progress, is_cancelled, warn):
                                   is_cancelled, warn)
 
 
-def build_metadata(samples, stats: dict, options: TrainingOptions, arch, report: dict
-                   ) -> ModelMetadata:
-    """The LandFusion description of a trained model (the one place that composes it)."""
+def build_metadata(samples, stats: dict, options: TrainingOptions, arch, report: dict,
+                   train_mask=None) -> ModelCard:
+    """The model card of a trained network (the one place that composes it): bands in order with
+    their training statistics, classes, normalisation, tiling, and the training summary and
+    validation metrics when ``report`` has them."""
+    from ..sensors.units import infer_unit
+
     count = len(samples.bands)
     segmentation = samples.task == "segmentation"
     name = options.model_name or os.path.splitext(os.path.basename(options.output_model))[0]
-    return ModelMetadata(
-        task=samples.task, bands=list(samples.bands), classes=list(samples.classes),
+    x = samples.x if train_mask is None else samples.x[train_mask]
+    sample = x[: min(len(x), 64)]
+    training, metrics = {}, {}
+    if report:
+        training = {"algorithm": "landfusion:traincnn", "architecture": report["architecture"],
+                    "layout": report["layout"], "parameters": report["parameters"],
+                    "settings": report["settings"], "samples": report["samples"],
+                    "best_epoch": report["best_epoch"],
+                    "training_seconds": report["training_seconds"],
+                    "torch_version": report["torch_version"]}
+        validation = report["validation"]
+        metrics = {"method": f"held-out {options.validation} ({report['headline']})",
+                   **{k: validation[k] for k in ("overall_accuracy", "kappa", "macro_f1",
+                                                 "group_accuracy_mean", "per_class",
+                                                 "confusion_matrix")}}
+    return build_card(
+        samples.task, list(samples.bands), list(samples.classes),
+        band_units=[infer_unit(b, sample[:, i][np.isfinite(sample[:, i])])
+                    for i, b in enumerate(samples.bands)],
+        band_stats=band_statistics(x[:, :, ::4, ::4] if x.size > 4e7 else x, band_axis=1),
         input_offset=[0.0] * count, input_scale=[1.0] * count,
         clip_min=[_round(v) for v in stats["clip_min"]],
         clip_max=[_round(v) for v in stats["clip_max"]],
@@ -257,24 +278,21 @@ def build_metadata(samples, stats: dict, options: TrainingOptions, arch, report:
         size_divisor=arch.size_divisor if segmentation else 1,
         patch_size=None if segmentation else samples.patch_size,
         pixel_size=round(samples.pixel_size, 3) if samples.pixel_size else None,
-        name=name,
+        name=name, version="1",
         description=options.description or (
             f"{arch.label}, trained with landfusion:traincnn on {len(samples.inputs)} input(s); "
             f"validation {report.get('headline', '')}").strip(),
-        version="1", author="", license="")
+        training=training, metrics=metrics)
 
 
 def _round(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def save_model_metadata(onnx_path: str, metadata: ModelMetadata, output_path: str,
-                        card: dict) -> str:
-    """Writes the metadata (and a JSON model card of settings and metrics) into the model; every
-    trained model's metadata goes through here."""
-    props = metadata.to_props()
-    props["model_card"] = json.dumps(card, default=str)
-    return write_model_metadata(onnx_path, props, output_path)
+def save_model_metadata(onnx_path: str, card: ModelCard, output_path: str) -> str:
+    """Writes the model card into the exported model at ``output_path``; every trained model's
+    description goes through here."""
+    return write_model(onnx_path, card, output_path)
 
 
 # --- torch parts ---------------------------------------------------------------------------------
@@ -455,7 +473,7 @@ def _metrics(reference: np.ndarray, predicted: np.ndarray, groups: np.ndarray, c
     }
 
 
-def _normalise(samples, metadata: ModelMetadata) -> np.ndarray:
+def _normalise(samples, metadata: ModelCard) -> np.ndarray:
     """Applies the model's own normalisation (the inference engine's Normaliser) to the samples."""
     from .inference import Normaliser
 
@@ -543,7 +561,7 @@ def train_cnn(options: TrainingOptions, progress: Progress = no_progress,
         f"{'inputs/patches' if options.validation == 'inputs' else 'spatial blocks'}).")
 
     stats = datasets.band_statistics(samples.x[~val_mask], options.seed)
-    metadata = build_metadata(samples, stats, options, arch, {})
+    metadata = build_metadata(samples, stats, options, arch, {}, ~val_mask)
     x = _normalise(samples, metadata)
     weights = datasets.class_weights(np.maximum(train_counts, 1))
 
@@ -615,7 +633,7 @@ def train_cnn(options: TrainingOptions, progress: Progress = no_progress,
         held_out = "inputs/patches" if options.validation == "inputs" else "blocks"
         summary["headline"] = (f"overall accuracy {metrics['overall_accuracy']:.3f}, macro F1 "
                                f"{metrics['macro_f1']:.3f} on held-out {held_out}")
-        metadata = build_metadata(samples, stats, options, arch, summary)
+        metadata = build_metadata(samples, stats, options, arch, summary, ~val_mask)
         example = vx[: min(4, vx.shape[0])].contiguous()
         _write_outputs(torch, network, example, metadata, summary, options, segmentation)
     finally:
@@ -643,12 +661,8 @@ def _write_outputs(torch, network, example, metadata, summary, options, segmenta
             raise ModelError(f"The exported ONNX model disagrees with the trained network "
                              f"(probabilities differ by up to {difference:.2g}, tolerance "
                              f"{EXPORT_TOLERANCE:g}); the model was not written.")
-        card = {k: summary[k] for k in ("architecture", "layout", "settings", "best_epoch",
-                                        "training_seconds", "torch_version")}
-        card["validation"] = {k: summary["validation"][k] for k in
-                              ("overall_accuracy", "macro_f1", "kappa", "group_accuracy_mean")}
         with atomic_output(options.output_model, "Model file") as model_temp:
-            save_model_metadata(exported, metadata, model_temp, card)
+            save_model_metadata(exported, metadata, model_temp)
             if options.output_report:
                 with atomic_output(options.output_report, "Report") as report_temp:
                     write_training_report(report_temp, summary)
