@@ -34,14 +34,12 @@ TORCH_VERSION = "2.13.0"
 
 
 def install_torch_message() -> str:
-    """How to install PyTorch (from the dependency table), for the missing-torch error."""
-    from ..dependencies import dependency
-
-    torch = dependency("torch")
+    """How to install PyTorch (its CPU build), for the missing-torch error."""
     return (
         "Training CNNs needs PyTorch, which is not installed in the Python that runs QGIS. "
         f"Install its CPU build (no GPU needed): python3 -m pip install --user "
-        f"\"torch=={TORCH_VERSION}\" {torch.pip_args} (on Debian 12 add "
+        f"\"torch=={TORCH_VERSION}\" --index-url https://download.pytorch.org/whl/cpu (on "
+        "Debian 12 add "
         "--break-system-packages, or in a LandFusion checkout run 'make setup', which installs it "
         "into .venv), then restart QGIS. Running trained models (Classify raster with a CNN) "
         "needs no PyTorch.")
