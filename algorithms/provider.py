@@ -20,6 +20,7 @@ from .temporal_composite import TemporalCompositeAlgorithm
 from .temporal_features import TemporalFeaturesAlgorithm
 from .train_change_model import TrainChangeModelAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
+from .train_cnn import TrainCnnAlgorithm
 
 ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icons", "landfusion.svg")
 MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "models3")
@@ -28,8 +29,8 @@ MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "
 def algorithm_classes():
     """Returns the algorithm classes the provider offers, in toolbox order."""
     return [CloudMaskAlgorithm, SpectralIndicesAlgorithm, CoregisterStackAlgorithm,
-            TrainClassifierAlgorithm, ClassifyRasterAlgorithm, CnnClassifyAlgorithm,
-            ModelInfoAlgorithm,
+            TrainClassifierAlgorithm, ClassifyRasterAlgorithm, TrainCnnAlgorithm,
+            CnnClassifyAlgorithm, ModelInfoAlgorithm,
             StratifiedSampleAlgorithm, AccuracyReportAlgorithm, TemporalCompositeAlgorithm,
             TemporalFeaturesAlgorithm,
             TrainChangeModelAlgorithm, ChangeDetectionAlgorithm, LandCoverChangeAlgorithm]

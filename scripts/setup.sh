@@ -32,7 +32,18 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   constraints="$VENV/constraints.txt"
   # Keep Debian's numpy (GDAL, rasterio and scipy are built against it).
   /usr/bin/python3 -c "import numpy; print('numpy==' + numpy.__version__)" > "$constraints"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+  # torch==...+cpu (requirements-optional.txt) is a CPU-only build: a local wheel folder
+  # configured for pip (PIP_FIND_LINKS / pip.conf find-links) has it; otherwise PyTorch's CPU
+  # index does. TORCH_PIP_ARGS overrides the choice.
+  if [ -z "${TORCH_PIP_ARGS+x}" ]; then
+    TORCH_PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+    links=$("$VENV/bin/python" -m pip config get global.find-links 2>/dev/null || true)
+    for folder in ${PIP_FIND_LINKS:-} $links; do
+      if compgen -G "$folder/torch-*+cpu-*.whl" >/dev/null; then TORCH_PIP_ARGS=""; fi
+    done
+  fi
+  # shellcheck disable=SC2086
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $TORCH_PIP_ARGS \
       -c "$constraints" -r "$ROOT/requirements.txt" -r "$ROOT/requirements-optional.txt" \
       -r "$ROOT/requirements-dev.txt"
   for forbidden in rasterio numpy affine; do
@@ -46,11 +57,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 "$VENV/bin/python" - <<'PY'
 import importlib, sys
-for name in ("qgis.core", "osgeo.gdal", "rasterio", "sklearn", "onnxruntime", "skl2onnx", "onnx", "pytest"):
+for name in ("qgis.core", "osgeo.gdal", "rasterio", "sklearn", "onnxruntime", "skl2onnx", "onnx", "pytest",
+             "torch"):
     importlib.import_module(name)
-import numpy, rasterio
+import numpy, rasterio, torch
 assert numpy.__file__.startswith("/usr/lib/python3/"), numpy.__file__
 assert rasterio.__file__.startswith("/usr/lib/python3/"), rasterio.__file__
-print("setup: ok (QGIS, GDAL, rasterio %s, numpy %s from Debian; onnxruntime in .venv)"
-      % (rasterio.__version__, numpy.__version__))
+print("setup: ok (QGIS, GDAL, rasterio %s, numpy %s from Debian; onnxruntime, torch %s in .venv)"
+      % (rasterio.__version__, numpy.__version__, torch.__version__))
 PY
