@@ -41,7 +41,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from . import enums, safety, styles
+from . import enums, preflight, safety, styles
 
 RESOURCES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources")
 ICON = os.path.join(RESOURCES, "icons", "landfusion.svg")
@@ -359,14 +359,28 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
         return enums.normalise(self, parameters)
 
     def prepare_parameters(self, parameters, context):
-        """Normalises enum values and refuses outputs that would overwrite an input or output."""
+        """Runs the shared checks, then refuses outputs the free disk space cannot hold."""
         parameters, problem = self.shared_checks(parameters, context)
         if problem:
             raise QgsProcessingException(problem)
+        try:
+            preflight.check_disk_space(self, parameters, context)
+        except Exception as exc:  # converted or re-raised below
+            message = self.error_message(exc)
+            if message is None:
+                raise
+            raise QgsProcessingException(message) from exc
         return parameters
 
     def shared_checks(self, parameters, context):
-        """Returns (normalised parameters, message of the first problem or None)."""
+        """Returns (normalised parameters, message of the first problem or None).
+
+        Checked in order: missing packages, enum values, outputs overwriting inputs or outputs,
+        layer inputs of the wrong kind, numbers outside their range, outputs in places that
+        cannot hold them.
+        """
+        from ..core.errors import LandFusionError
+
         ready, missing = self.canExecute()  # qgis_process never asks canExecute() itself
         if not ready:
             return parameters, missing
@@ -374,7 +388,45 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
         if problem:
             return parameters, problem
         parameters = self.normalise_parameters(parameters)
-        return parameters, safety.output_conflict(self, parameters, context)
+        problem = safety.output_conflict(self, parameters, context)
+        if problem:
+            return parameters, problem
+        try:
+            preflight.check_input_kinds(self, parameters, context)
+            preflight.check_numbers(self, parameters)
+            preflight.check_output_places(self, parameters, context)
+        except LandFusionError as exc:
+            return parameters, str(exc)
+        return parameters, None
+
+    # -- output size estimates (free-space check) -------------------------------------------------
+
+    def estimate_outputs(self, parameters, context):
+        """Returns {output name: estimated bytes} of the raster outputs, from grid, bands, type.
+
+        The grid is :meth:`output_grid`, bands and data type :meth:`output_layouts`; algorithms
+        whose outputs have another grid or a band count known only to them override those.
+        """
+        from ..core.io.preflight import raster_bytes
+
+        grid = self.output_grid(parameters, context)
+        if not grid:
+            return {}
+        return {name: raster_bytes(grid[0], grid[1], bands, dtype)
+                for name, (bands, dtype) in self.output_layouts(parameters, context).items()}
+
+    def output_grid(self, parameters, context):
+        """Returns (width, height) of the raster outputs: by default the first raster input's."""
+        return preflight.first_raster_grid(self, parameters, context)
+
+    def output_layouts(self, parameters, context):
+        """Returns {raster output name: (bands, dtype)}; by default from the output's style
+        (probability outputs: one band per class of :meth:`model_path`)."""
+        return preflight.raster_output_layouts(self, parameters, context)
+
+    def model_path(self, parameters, context):
+        """Returns the model file the algorithm reads, if any (None)."""
+        return None
 
     def checkParameterValues(self, parameters, context):
         """Runs the output check, QGIS's checks, then :meth:`check`, converting engine errors."""
@@ -386,11 +438,9 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
             return ok, message
         try:
             self.check(parameters, context)
-        except Exception as exc:  # converted or re-raised below
+        except Exception as exc:  # converted below
             message = self.error_message(exc)
-            if message is None:
-                raise
-            return False, message
+            return False, message if message is not None else self.unexpected_error(exc)
         return True, ""
 
     def check(self, parameters, context):
@@ -403,10 +453,10 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
             outputs = self.process(parameters, context, feedback)
         except QgsProcessingException:
             raise
-        except Exception as exc:  # converted or re-raised below
+        except Exception as exc:  # converted below
             message = self.error_message(exc)
             if message is None:
-                raise
+                message = self.unexpected_error(exc, feedback)
             raise QgsProcessingException(message) from exc
         styles.attach(self, outputs, context)
         return outputs
@@ -416,7 +466,10 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
         raise NotImplementedError
 
     def error_message(self, exc):
-        """Returns the user message for an engine error or a missing package (None: a bug)."""
+        """Returns the user message for an engine error, a missing package, a full disk or
+        memory (None: a bug, reported by :meth:`unexpected_error`)."""
+        import errno
+
         from ..core.errors import LandFusionError
 
         if isinstance(exc, LandFusionError):
@@ -426,7 +479,29 @@ class LandFusionAlgorithm(QgsProcessingAlgorithm):
 
             return self.tr("A Python package LandFusion needs is missing ({}). {}").format(
                 exc, missing_message()).strip()
+        if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) \
+                or "No space left on device" in str(exc):
+            return self.tr("No space left on the disk while writing the outputs ({}); nothing "
+                           "was kept. Free some disk space or write to another disk.").format(exc)
+        if isinstance(exc, MemoryError):
+            return self.tr("Not enough memory for this run; lower the memory per block "
+                           "(MEMORY), the tile or batch size, or close other programs.")
         return None
+
+    def unexpected_error(self, exc, feedback=None):
+        """Returns the message for an error LandFusion did not foresee; logs its traceback.
+
+        The user reads what failed and how to report it; the traceback goes to the log's debug
+        level (qgis_process --verbose, the Processing log), never alone in place of a message.
+        """
+        import traceback
+
+        if feedback is not None:
+            feedback.pushDebugInfo("".join(traceback.format_exception(
+                type(exc), exc, exc.__traceback__)))
+        return self.tr("{} stopped on an unexpected error: {}: {}. This is a bug in LandFusion; "
+                       "please report it with the parameters used and the Processing log.").format(
+            self.displayName(), type(exc).__name__, exc)
 
     @staticmethod
     def callbacks(feedback):

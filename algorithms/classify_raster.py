@@ -63,6 +63,10 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.CLASSIFIED_PIXELS,
                                                  self.tr("Classified pixels")))
 
+    def model_path(self, parameters, context):
+        """The model file (its classes size the probability output)."""
+        return self.parameterAsFile(parameters, self.MODEL, context)
+
     def check(self, parameters, context):
         """Checks the model file and the bands before running."""
         from ..core.classification.classify import check_classification

@@ -97,6 +97,10 @@ class CnnClassifyAlgorithm(ModelInputParameters, LandFusionAlgorithm):
             self.OUTPUT_CONFIDENCE, "Confidence and margin", optional=True, style="confidence",
             help="Band 1: probability of the chosen class; band 2: its lead over the second.")
 
+    def model_path(self, parameters, context):
+        """The model file or bundled model (its classes size the probability output)."""
+        return self._arguments(parameters, context)["model_path"]
+
     def _arguments(self, parameters, context):
         model_path = self.parameterAsFile(parameters, self.MODEL_FILE, context)
         if not model_path:

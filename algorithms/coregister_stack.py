@@ -204,6 +204,20 @@ class CoregisterStackAlgorithm(LandFusionAlgorithm):
             "target_extent": extent,
         }
 
+    def _plan(self, parameters, context):
+        from ..core.stack.coregister import check_stack
+
+        return check_stack(**self._arguments(parameters, context))
+
+    def output_grid(self, parameters, context):
+        """The target grid of the stack."""
+        grid = self._plan(parameters, context).grid
+        return grid.width, grid.height
+
+    def output_layouts(self, parameters, context):
+        """One float32 band per planned output band."""
+        return {self.OUTPUT: (len(self._plan(parameters, context).outputs), "float32")}
+
     def check(self, parameters, context):
         """Checks inputs, band names, dates and overlap before running."""
         from ..core.stack.coregister import check_stack

@@ -87,6 +87,12 @@ class SpectralIndicesAlgorithm(LandFusionAlgorithm):
             or "CUSTOM",
         }
 
+    def output_layouts(self, parameters, context):
+        """One float32 band per index (and the custom expression)."""
+        arguments = self._arguments(parameters, context)
+        count = len(arguments["indices"] or []) + (1 if arguments["expression"] else 0)
+        return {self.OUTPUT: (max(1, count), "float32")}
+
     def check(self, parameters, context):
         """Checks band names, indices and expression before running."""
         from ..core.indices.compute import check_spectral_indices

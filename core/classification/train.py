@@ -24,6 +24,7 @@ from ..io.reports import (
     HtmlReport, Markup, bar_chart, fmt_value, heatmap, json_safe, json_text, swatch,
     write_report_files,
 )
+from ..io.preflight import validate_estimator
 from ..errors import InputError, ModelError, NoDataError
 from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
@@ -116,6 +117,7 @@ def build_classifier(algorithm: str, parameters: Optional[dict] = None, seed: in
         estimator.set_params(**settings)
     except (ValueError, TypeError) as exc:
         raise InputError(f"Invalid parameter for {ALGORITHM_NAMES[key]}: {exc}") from exc
+    validate_estimator(estimator, ALGORITHM_NAMES[key])
     steps = [("scale", StandardScaler())] if key in _SCALED else []
     steps.append(("classifier", estimator))
     return Pipeline(steps)

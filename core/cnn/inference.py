@@ -491,8 +491,21 @@ def check_cnn_inputs(input_path: str, model_path: str, band_names=None,
     model = load_model(model_path, metadata)
     with raster_io.gdal_env(), raster_part(input_path, extent, extent_crs) as part, \
             raster_io.open_raster(part, "Input raster") as dataset:
-        return plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size, band_map,
+        plan = plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size, band_map,
                         stride)
+        check_plan_memory(dataset, plan)
+        return plan
+
+
+def check_plan_memory(dataset, plan: CnnPlan) -> None:
+    """Refuses a tile size or batch whose buffers cannot fit in the available memory."""
+    from ..io.preflight import check_tile_memory, first_layer_channels
+
+    if plan.model.metadata.task != SEGMENTATION:
+        return
+    check_tile_memory(dataset.width, plan.tile, plan.overlap, plan.batch_size,
+                      len(plan.band_indexes), len(plan.model.metadata.classes),
+                      first_layer_channels(plan.model.path))
 
 
 def classify_with_cnn(
@@ -558,6 +571,7 @@ def classify_with_cnn(
             raster_io.open_raster(part, "Input raster") as dataset:
         plan = plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size, band_map,
                         stride)
+        check_plan_memory(dataset, plan)
         for note in plan.notes:
             log(note)
         for message in plan.warnings:

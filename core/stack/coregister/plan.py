@@ -12,6 +12,7 @@ import numpy as np
 
 from ...errors import InputError, NoOverlapError
 from ...indices.formulas import INDICES
+from ...io.preflight import check_grid_size
 from ...runtime import Log, no_log
 from ...sensors import sentinel1 as sar
 from ...sensors.bands import require_bands
@@ -132,6 +133,9 @@ def _grid(datasets, o: StackOptions, s2_files, dates: List[S1Date], notes: List[
         o.target_extent)
     if grid.crs is None:
         raise InputError(f"'{base.name}' has no CRS; the target grid needs one. Assign it first.")
+    check_grid_size(grid.width, grid.height, what=f"The target grid ({reason})",
+                    fix="Give the target pixel size in the units of the target CRS (metres for "
+                        "UTM, degrees for EPSG:4326), or a smaller target extent.")
     notes.append(f"Target grid: {reason}; {grid.width} x {grid.height} pixels, "
                  f"{crs_name(grid.crs)}.")
     if grid.crs.is_geographic:
