@@ -204,19 +204,14 @@ class CoregisterStackAlgorithm(LandFusionAlgorithm):
             "target_extent": extent,
         }
 
-    def _plan(self, parameters, context):
+    def estimate_outputs(self, parameters, context):
+        """One float32 band per planned output band, on the target grid."""
+        from ..core.io.preflight import raster_bytes
         from ..core.stack.coregister import check_stack
 
-        return check_stack(**self._arguments(parameters, context))
-
-    def output_grid(self, parameters, context):
-        """The target grid of the stack."""
-        grid = self._plan(parameters, context).grid
-        return grid.width, grid.height
-
-    def output_layouts(self, parameters, context):
-        """One float32 band per planned output band."""
-        return {self.OUTPUT: (len(self._plan(parameters, context).outputs), "float32")}
+        plan = check_stack(**self._arguments(parameters, context))
+        return {self.OUTPUT: raster_bytes(plan.grid.width, plan.grid.height, len(plan.outputs),
+                                          "float32")}
 
     def check(self, parameters, context):
         """Checks inputs, band names, dates and overlap before running."""

@@ -35,8 +35,6 @@ MAX_SIDE = 2 ** 31 - 1
 MAX_PIXELS = 2 * 10 ** 12
 #: Largest tile edge the tiled engines accept.
 MAX_TILE = 8192
-#: Free space kept aside when comparing estimates with the free space of a file system.
-SPACE_MARGIN = 16 * MB
 
 _DTYPE_BYTES = {"uint8": 1, "int8": 1, "byte": 1, "uint16": 2, "int16": 2, "uint32": 4,
                 "int32": 4, "float32": 4, "float64": 8, "int64": 8, "uint64": 8}
@@ -212,11 +210,11 @@ def check_free_space(outputs: Iterable[Tuple[str, int]], what: str = "The output
             free = shutil.disk_usage(folder).free
         except OSError:
             continue
-        if total + SPACE_MARGIN > free:
+        if total > free:
             names = ", ".join(os.path.basename(p) for p in paths)
             raise OutputError(
-                f"No space left for {what.lower() if what != 'The outputs' else 'the outputs'} "
-                f"in '{folder}': {format_bytes(total)} needed ({names}), "
+                f"No space left for {what[0].lower() + what[1:]} in '{folder}': "
+                f"{format_bytes(total)} needed ({names}), "
                 f"{format_bytes(free)} free. Free some disk space or write to another disk.")
 
 
