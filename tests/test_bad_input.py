@@ -460,7 +460,6 @@ def test_bad_input(results, case_id):
         assert code == 0, text[-3000:]
     else:
         assert code != 0, text[-3000:]
-        assert "ERROR" in text
     lowered = text.lower()
     missing = [w for w in case.words if w.lower() not in lowered]
     assert not missing, (missing, text[-3000:])
