@@ -36,9 +36,6 @@ S2_NAMES = ",".join(TERRAMIND_S2_BANDS)
 WATER_CNN = ROOT / "resources" / "models" / "s1_water_unet.onnx"
 
 #: Reasons of cases whose fix is being made on another branch (removed when it lands).
-PENDING_FORMATS = "issue 11 §2: multi-file atomic outputs and honoured extensions (engines)"
-PENDING_TEMPS = "issue 11 §4: stale temporaries of dead processes removed (engines)"
-PENDING_CSV = "issue 11 §5: formula-safe CSV cells (engines)"
 PENDING_MODELS = "issue 11 §3 / issue 10: one model format with band, units and range checks (models)"
 
 
@@ -283,7 +280,7 @@ def cases(i):
         # §2 Complete outputs in every format offered; extensions honoured or refused.
         Case("sample-shapefile", "stratifiedsample", {**sample, "OUTPUT": f"{out}/points.shp"},
              ok=True, outputs=["points.shp", "points.shx", "points.dbf", "points.prj",
-                               "points.cpg"], check=_shapefile_complete, pending=PENDING_FORMATS),
+                               "points.cpg"], check=_shapefile_complete),
         Case("sample-gpkg", "stratifiedsample", {**sample, "OUTPUT": f"{out}/points.gpkg"},
              ok=True, outputs=["points.gpkg"], check=_vector_opens("points.gpkg")),
         Case("sample-geojson", "stratifiedsample",
@@ -294,13 +291,12 @@ def cases(i):
         Case("sample-sqlite", "stratifiedsample", {**sample, "OUTPUT": f"{out}/points.sqlite"},
              ok=True, outputs=["points.sqlite"], check=_vector_opens("points.sqlite")),
         Case("raster-png-refused", "spectralindices", {**s2, "OUTPUT": f"{out}/c.png"},
-             ["GeoTIFF", "png"], pending=PENDING_FORMATS),
+             ["GeoTIFF", "png"]),
         Case("raster-img-honoured", "spectralindices", {**s2, "OUTPUT": f"{out}/c.img"},
-             ok=True, outputs=["c.img"], check=_driver_is("c.img", "HFA"),
-             pending=PENDING_FORMATS),
+             ok=True, outputs=["c.img"], check=_driver_is("c.img", "HFA")),
         Case("stale-temporaries-removed", "stratifiedsample",
              {**sample, "OUTPUT": f"{out}/points.gpkg"}, ok=True, outputs=["points.gpkg"],
-             prepare=_plant_stale, check=_stale_removed, pending=PENDING_TEMPS),
+             prepare=_plant_stale, check=_stale_removed),
         # §3 No silent garbage.
         Case("unnamed-reversed-bands", "classifyraster",
              {"INPUT": i["stack_reversed_unnamed"], "MODEL": i["model"],
@@ -323,7 +319,7 @@ def cases(i):
              {"CLASSIFICATION": i["formula_names"], "REFERENCE": i["polygons"],
               "CLASS_FIELD": "class", "OUTPUT_HTML": f"{out}/r.html",
               "OUTPUT_CSV": f"{out}/r.csv"},
-             ok=True, outputs=["r.html", "r.csv"], check=_csv_is_safe, pending=PENDING_CSV),
+             ok=True, outputs=["r.html", "r.csv"], check=_csv_is_safe),
         Case("html-escaped-class-names", "accuracyreport",
              {"CLASSIFICATION": i["formula_names"], "REFERENCE": i["polygons"],
               "CLASS_FIELD": "class", "OUTPUT_HTML": f"{out}/r.html"},
@@ -565,7 +561,6 @@ def test_unexpected_errors_are_a_message_not_a_traceback(inputs, run_algorithm, 
 # --- §4 interrupted runs ----------------------------------------------------------------------
 
 @pytest.mark.qgis_process
-@pytest.mark.xfail(strict=True, reason="issue 11 §4: SIGTERM handled like cancel (engines)")
 def test_sigterm_during_a_run_leaves_nothing(tmp_path):
     """SIGTERM while the output is being written: the run stops and leaves no temporary."""
     from cnn_fixtures import write_raster

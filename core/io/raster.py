@@ -69,6 +69,12 @@ def open_raster(path: str, what: str = "Raster"):
     try:
         return rasterio.open(path)
     except (RasterioIOError, OSError, ValueError) as exc:
+        from .preflight import describe_file
+
+        kind = describe_file(path)
+        if kind not in ("a raster", "missing"):
+            raise InputError(f"{what} '{path}' is {kind}, not a raster. Choose a raster GDAL "
+                             "can read (e.g. a GeoTIFF).") from exc
         raise InputError(f"{what} '{path}' cannot be read as a raster: {exc}") from exc
 
 

@@ -73,8 +73,11 @@ def open_vector_layer(source: str, layer_name: Optional[str] = None, what: str =
     finally:
         if not exceptions:
             ogr.DontUseExceptions()
-    if dataset is None:
-        raise InputError(f"{what} '{path}' cannot be read as a vector layer by OGR.")
+    if dataset is None or dataset.GetLayerCount() == 0:
+        from .preflight import describe_file
+
+        raise InputError(f"{what} '{path}' is {describe_file(path)}, not a vector layer. Choose "
+                         "a layer OGR can read (e.g. GeoPackage, shapefile, GeoJSON).")
     layer = dataset.GetLayerByName(layer_name) if layer_name else dataset.GetLayer(0)
     if layer is None:
         raise InputError(f"{what} '{path}' has no layer named '{layer_name}'.")
