@@ -279,8 +279,8 @@ def cases(i):
              ["would overwrite", "INPUT"]),
         # §2 Complete outputs in every format offered; extensions honoured or refused.
         Case("sample-shapefile", "stratifiedsample", {**sample, "OUTPUT": f"{out}/points.shp"},
-             ok=True, outputs=["points.shp", "points.shx", "points.dbf", "points.prj",
-                               "points.cpg"], check=_shapefile_complete),
+             ok=True, outputs=["points.shp", "points.shx", "points.dbf", "points.prj"],
+             check=_shapefile_complete),
         Case("sample-gpkg", "stratifiedsample", {**sample, "OUTPUT": f"{out}/points.gpkg"},
              ok=True, outputs=["points.gpkg"], check=_vector_opens("points.gpkg")),
         Case("sample-geojson", "stratifiedsample",
