@@ -492,17 +492,22 @@ def test_inputs_are_byte_identical_after_every_case(results):
 
 # --- through processing.run -------------------------------------------------------------------
 
+def _free_space(monkeypatch, free):
+    """Makes every disk report ``free`` bytes free."""
+    real = shutil.disk_usage
+
+    def patched(path):
+        usage = real(path)
+        return type(usage)(usage.total, usage.total - free, free)
+
+    monkeypatch.setattr(shutil, "disk_usage", patched)
+
+
 def test_full_disk_is_refused_before_running(inputs, run_algorithm, tmp_path, monkeypatch):
     """'No space left: N MB needed, M MB free', estimated from grid, bands and data type."""
     from qgis.core import QgsProcessingException
 
-    real = shutil.disk_usage
-
-    def nearly_full(path):
-        usage = real(path)
-        return type(usage)(usage.total, usage.total - 100 * 1024, 100 * 1024)
-
-    monkeypatch.setattr(shutil, "disk_usage", nearly_full)
+    _free_space(monkeypatch, 100 * 1024)
     output = tmp_path / "indices.tif"
     with pytest.raises(QgsProcessingException) as error:
         run_algorithm("landfusion:spectralindices", {
@@ -521,13 +526,7 @@ def test_full_disk_is_refused_before_running(inputs, run_algorithm, tmp_path, mo
 
 def test_enough_disk_runs(inputs, run_algorithm, tmp_path, monkeypatch):
     """The estimate does not refuse what fits: 0.9 MB free holds the 0.8 MB of indices."""
-    real = shutil.disk_usage
-
-    def little(path):
-        usage = real(path)
-        return type(usage)(usage.total, usage.total - 900 * 1024, 900 * 1024)
-
-    monkeypatch.setattr(shutil, "disk_usage", little)
+    _free_space(monkeypatch, 900 * 1024)
     result = run_algorithm("landfusion:spectralindices", {
         "INPUT": inputs["s2"], "INPUT_BANDS": S2_NAMES, "OUTPUT": str(tmp_path / "i.tif")})
     assert os.path.exists(result["OUTPUT"])

@@ -448,7 +448,7 @@ def test_unreadable_file_is_named(tmp_path):
     broken = tmp_path / "S1A_20170613_VV.tif"
     broken.write_text("not a raster")
     out = str(tmp_path / "out.tif")
-    with pytest.raises(InputError, match="S1A_20170613_VV.tif' cannot be read as a raster"):
+    with pytest.raises(InputError, match="S1A_20170613_VV.tif' is a text file, not a raster"):
         coregister_stack(out, s2=s2, s1=[str(broken)])
     with pytest.raises(InputError, match="does not exist"):
         coregister_stack(out, s2=s2 + [str(tmp_path / "missing_B12.tif")])

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from typing import Iterable, Optional, Sequence, Tuple
 
 from ..errors import InputError, OutputError
@@ -150,8 +149,11 @@ def check_output_location(path: str, what: str = "Output") -> None:
     if not os.path.isdir(folder):
         raise OutputError(f"{what}: '{folder}' is not a folder, so '{os.path.basename(path)}' "
                           "cannot be created in it; choose another location.")
+    from .raster import temporary_path
+
+    probe = temporary_path(folder, ".probe")  # a later run removes it, should this one die here
     try:
-        handle, probe = tempfile.mkstemp(prefix=".landfusion-probe-", dir=folder)
+        handle = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise OutputError(f"{what}: the folder '{folder}' does not accept new files ({reason}); "

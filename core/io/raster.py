@@ -274,16 +274,11 @@ def compression_options(compress: str, dtype: str) -> dict:
 
 
 def check_writable(path: str, what: str = "Output") -> None:
-    """Raises :class:`OutputError` when ``path`` cannot be created."""
-    if not path:
-        raise OutputError(f"{what}: no file name given.")
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if not os.path.isdir(folder):
-        raise OutputError(f"{what} folder '{folder}' does not exist; create it or choose another.")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{what} folder '{folder}' is not writable; choose another location.")
-    if os.path.isdir(path):
-        raise OutputError(f"{what} '{path}' is a folder; give a file name.")
+    """Raises :class:`OutputError` when ``path`` cannot be created (see
+    :func:`.preflight.check_output_location`)."""
+    from .preflight import check_output_location
+
+    check_output_location(path, what)
 
 
 #: Raster extensions LandFusion writes, with their GDAL drivers. Engines write GeoTIFF; other
