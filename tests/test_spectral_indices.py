@@ -171,7 +171,7 @@ def test_missing_band_is_named(tmp_path):
 def test_not_a_raster_is_named(tmp_path):
     bogus = tmp_path / "notes.tif"
     bogus.write_text("not a raster")
-    with pytest.raises(InputError, match="notes.tif' cannot be read as a raster"):
+    with pytest.raises(InputError, match="notes.tif' is a text file, not a raster"):
         compute_spectral_indices(str(bogus), str(tmp_path / "o.tif"), band_names="B04,B08")
 
 
