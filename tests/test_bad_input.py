@@ -10,8 +10,8 @@ output folder), and asserts:
   ``.landfusion-*`` temporaries, nothing at all after a refusal.
 
 The free-space check and a few others run through ``processing.run`` (cheaper, and they need a
-patched ``shutil.disk_usage``). Cases whose fix is not on the main branch yet are marked
-``xfail(strict=True)``: they flip to failures the day the fix lands, and the mark is removed.
+patched ``shutil.disk_usage``). A case whose fix is not on the main branch yet gets
+``pending="<reason>"`` (an ``xfail(strict=True)``), removed when the fix lands.
 """
 
 import csv
