@@ -45,7 +45,11 @@ def test_core_imports_without_qgis_on_the_path():
         "sys.meta_path.insert(0, Block())\n"
         f"sys.path.insert(0, {str(PLUGINS)!r})\n"
         f"for m in {modules!r}:\n"
-        "    importlib.import_module('landfusion.core.' + m)\n"
+        "    try:\n"
+        "        importlib.import_module('landfusion.core.' + m)\n"
+        "    except ModuleNotFoundError as exc:\n"
+        "        if exc.name != 'torch':  # optional: only the training networks need it\n"
+        "            raise\n"
         "print('ok')\n"
     )
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-c", code],
