@@ -325,8 +325,8 @@ def validate_estimator(estimator, what: str) -> None:
     steps: Sequence = getattr(estimator, "steps", None) or [(None, estimator)]
     for _, step in steps:
         validate = getattr(step, "_validate_params", None)
-        if validate is None:
-            continue
+        if validate is None or not hasattr(step, "_parameter_constraints"):
+            continue  # an estimator outside scikit-learn (LightGBM) checks its values when fit
         try:
             validate()
         except (ValueError, TypeError) as exc:
