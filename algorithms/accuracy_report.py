@@ -127,7 +127,7 @@ class AccuracyReportAlgorithm(LandFusionAlgorithm):
 
     def process(self, parameters, context, feedback):
         """Runs the engine and returns the report paths and headline numbers."""
-        from ..core.accuracy.estimates import assess_accuracy
+        from ..core.accuracy.assess import assess_accuracy
 
         reference, is_vector = self._reference(parameters, context, feedback)
         outputs = {key: self.parameterAsFileOutput(parameters, key, context) or None

@@ -105,7 +105,7 @@ draw_stratified_sample({map!r}, {out!r}, 1000, "olofsson", 50, seed=1)
 OURS_REPORT = """
 import sys
 sys.path.insert(0, {plugins!r})
-from landfusion.core.accuracy.estimates import assess_accuracy
+from landfusion.core.accuracy.assess import assess_accuracy
 r = assess_accuracy({map!r}, {points!r}, "reference", output_html={html!r},
                     output_json={js!r}, output_csv={csv!r})
 print(r["area_adjusted"]["overall_accuracy"])

@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from landfusion.core.accuracy.estimates import (assess_accuracy, error_matrix, plain_metrics,
-                                      stratified_estimates)
+from landfusion.core.accuracy.assess import assess_accuracy
+from landfusion.core.accuracy.estimates import error_matrix, plain_metrics, stratified_estimates
 from landfusion.core.accuracy.areas import count_classes
 from landfusion.core.io.classmap import ClassInfo, apply_class_styling
 from landfusion.core.errors import (CrsError, InputError, LandFusionError, NoDataError,

@@ -82,6 +82,58 @@ def row_pixel_areas_ha(dataset) -> np.ndarray:
     return np.full(dataset.height, area)
 
 
+@dataclass
+class _Tally:
+    """Pixels and hectares of each class value, added block by block."""
+
+    src: object
+    nodata: Optional[float]
+    areas: np.ndarray  # pixel area (ha) of each row
+    pixels: Dict[int, int] = field(default_factory=dict)
+    area_ha: Dict[int, float] = field(default_factory=dict)
+    nodata_pixels: int = 0
+    #: Equal pixel areas; with small unsigned values too (``fast``): raw bincounts per block and
+    #: areas from counts.
+    uniform: bool = field(init=False)
+    fast: bool = field(init=False)
+
+    def __post_init__(self):
+        self.uniform = bool(np.all(self.areas == self.areas[0]))
+        self.fast = self.uniform and np.dtype(self.src.dtypes[0]) in (np.dtype("uint8"),
+                                                                       np.dtype("uint16"))
+
+    def read(self, block) -> np.ndarray:
+        return self.src.read(1, window=block.window)
+
+    def work(self, block, data: np.ndarray) -> None:
+        nodata = self.nodata
+        if self.fast:
+            # One bincount over the raw block, nodata's bin taken out after.
+            counts = np.bincount(data.ravel())
+            if nodata is not None and not np.isnan(nodata) and 0 <= nodata < counts.size \
+                    and float(nodata).is_integer():
+                self.nodata_pixels += int(counts[int(nodata)])
+                counts[int(nodata)] = 0
+            for value in np.flatnonzero(counts):
+                self.pixels[int(value)] = self.pixels.get(int(value), 0) + int(counts[value])
+            return
+        valid = (np.ones(data.shape, bool) if nodata is None or np.isnan(nodata)
+                 else data != nodata)
+        self.nodata_pixels += int(valid.size - valid.sum())
+        values = data[valid].astype(np.int64)
+        if values.size == 0:
+            return
+        rows = np.broadcast_to(self.areas[block.row_off:block.row_off + block.height, None],
+                               data.shape)[valid]
+        low = int(values.min())
+        counts = np.bincount(values - low)
+        weights = np.bincount(values - low, weights=rows)
+        for offset in np.flatnonzero(counts):
+            value = low + int(offset)
+            self.pixels[value] = self.pixels.get(value, 0) + int(counts[offset])
+            self.area_ha[value] = self.area_ha.get(value, 0.0) + float(weights[offset])
+
+
 def count_classes(
     path: str,
     nodata: Optional[float] = None,
@@ -101,58 +153,20 @@ def count_classes(
     """
     with gdal_env(), open_raster(path, "Classification raster") as src:
         _check_integer(src)
-        nodata = src.nodata if nodata is None else nodata
-        areas = row_pixel_areas_ha(src)
-        uniform = bool(np.all(areas == areas[0]))
-        pixels: Dict[int, int] = {}
-        area_ha: Dict[int, float] = {}
-        nodata_pixels = 0
-
-        def read(block):
-            return src.read(1, window=block.window)
-
-        small_unsigned = np.dtype(src.dtypes[0]) in (np.dtype("uint8"), np.dtype("uint16"))
-
-        def work(block, data):
-            nonlocal nodata_pixels
-            if uniform and small_unsigned:
-                # Fast path: one bincount over the raw block, nodata's bin taken out after.
-                counts = np.bincount(data.ravel())
-                if nodata is not None and not np.isnan(nodata) and 0 <= nodata < counts.size \
-                        and float(nodata).is_integer():
-                    nodata_pixels += int(counts[int(nodata)])
-                    counts[int(nodata)] = 0
-                for value in np.flatnonzero(counts):
-                    pixels[int(value)] = pixels.get(int(value), 0) + int(counts[value])
-                return
-            valid = (np.ones(data.shape, bool) if nodata is None or np.isnan(nodata)
-                     else data != nodata)
-            nodata_pixels += int(valid.size - valid.sum())
-            values = data[valid].astype(np.int64)
-            if values.size == 0:
-                return
-            rows = np.broadcast_to(areas[block.row_off:block.row_off + block.height, None],
-                                   data.shape)[valid]
-            low = int(values.min())
-            shifted = values - low
-            counts = np.bincount(shifted)
-            weights = np.bincount(shifted, weights=rows)
-            for offset in np.flatnonzero(counts):
-                value = low + int(offset)
-                pixels[value] = pixels.get(value, 0) + int(counts[offset])
-                area_ha[value] = area_ha.get(value, 0.0) + float(weights[offset])
-
+        tally = _Tally(src, src.nodata if nodata is None else nodata, row_pixel_areas_ha(src))
         blocks = plan_blocks(src.width, src.height, np.dtype(src.dtypes[0]).itemsize + 24,
                              memory_mb)
-        run_blocks(blocks, read, work, progress, is_cancelled)
+        run_blocks(blocks, tally.read, tally.work, progress, is_cancelled)
+    pixels, area_ha, areas = tally.pixels, tally.area_ha, tally.areas
     if not pixels:
         raise NoDataError(f"Classification raster '{path}' holds only nodata pixels; choose a "
                           "classified raster with at least one class.")
     order = sorted(pixels)
-    if uniform:  # exact products rather than sums of many equal floats
+    if tally.uniform:  # exact products rather than sums of many equal floats
         area_ha = {v: pixels[v] * float(areas[0]) for v in order}
     return ClassCounts({v: pixels[v] for v in order}, {v: area_ha[v] for v in order},
-                       nodata, nodata_pixels, float(areas[0]) if uniform else None)
+                       tally.nodata, tally.nodata_pixels,
+                       float(areas[0]) if tally.uniform else None)
 
 
 def _check_integer(src) -> None:

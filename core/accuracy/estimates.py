@@ -10,7 +10,8 @@ al. 2014), so ``counts[i, j]`` is the number of samples mapped as class i and la
   stratified by map class (or a simple random sample post-stratified by map class): the error
   matrix in estimated area proportions, overall / user's / producer's accuracy and class areas
   with 95 % confidence intervals.
-- :func:`assess_accuracy` is the engine function behind ``landfusion:accuracyreport``.
+
+The engine behind ``landfusion:accuracyreport`` is :func:`.assess.assess_accuracy`.
 
 References: Olofsson, P., Foody, G. M., Herold, M., Stehman, S. V., Woodcock, C. E., Wulder, M. A.
 (2014). Good practices for estimating area and assessing accuracy of land change. Remote Sensing
@@ -22,25 +23,15 @@ Making better use of accuracy data in land change studies. Remote Sensing of Env
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..choices import SAMPLING_DESIGNS
 from ..errors import InputError, NoDataError
-from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
-                      no_progress, sub_progress)
 
 #: Normal quantile of a two-sided 95 % confidence interval.
 Z95 = 1.96
-
-#: Sampling designs understood by :func:`assess_accuracy` (the vocabulary lives in core.choices).
-DESIGNS = SAMPLING_DESIGNS
-DESIGN_TITLES = {
-    "stratified": "stratified random, strata = map classes",
-    "simple": "simple random",
-    "unknown": "unknown",
-}
 
 
 def error_matrix(map_labels: Sequence[int], reference_labels: Sequence[int],
@@ -135,6 +126,123 @@ def _ci(se: Optional[float]) -> Optional[float]:
     return None if se is None else Z95 * se
 
 
+@dataclass
+class _Strata:
+    """A sample stratified by map class, in the notation of Olofsson et al. (2014)."""
+
+    n: np.ndarray  # sample counts n_ij, rows = map class (stratum)
+    w: np.ndarray  # mapped-area weights W_i
+    names: List[str]
+
+    @property
+    def k(self) -> int:
+        return self.n.shape[0]
+
+    @property
+    def n_i(self) -> np.ndarray:
+        return self.n.sum(axis=1)
+
+    @property
+    def sampled(self) -> np.ndarray:
+        return self.n_i > 0
+
+    @property
+    def strata(self) -> np.ndarray:
+        return self.w > 0
+
+    @property
+    def frac(self) -> np.ndarray:
+        """n_ij / n_i. (0 in strata without samples)."""
+        frac = np.zeros_like(self.n)
+        frac[self.sampled] = self.n[self.sampled] / self.n_i[self.sampled, None]
+        return frac
+
+    @property
+    def p(self) -> np.ndarray:
+        """Estimated area proportions p_ij."""
+        return self.w[:, None] * self.frac
+
+    @property
+    def single(self) -> List[int]:
+        """Mapped strata with a single sample (their variance is undefined)."""
+        return [i for i in range(self.k) if self.w[i] > 0 and self.n_i[i] == 1]
+
+    @property
+    def users_hat(self) -> np.ndarray:
+        frac = self.frac
+        return np.array([frac[i, i] if self.sampled[i] else np.nan for i in range(self.k)])
+
+
+def _strata(counts: np.ndarray, mapped_area: Sequence[float],
+            names: Optional[Sequence[str]]) -> _Strata:
+    """Checks that every mapped class has samples and returns the strata."""
+    n = np.asarray(counts, dtype=np.float64)
+    area = np.asarray(mapped_area, dtype=np.float64)
+    names = list(names) if names is not None else [str(i) for i in range(n.shape[0])]
+    if area.sum() <= 0:
+        raise NoDataError("The map has no classified area; nothing to estimate.")
+    s = _Strata(n, area / area.sum(), names)
+    missing = [names[i] for i in range(s.k) if s.w[i] > 0 and s.n_i[i] == 0]
+    if missing:
+        raise NoDataError(
+            "Map class(es) " + ", ".join(f"'{m}'" for m in missing) + " cover part of the map but "
+            "have no reference sample; the stratified estimators need samples in every mapped "
+            "class. Add samples there (Stratified random sample with a minimum per class).")
+    return s
+
+
+def _overall_se(s: _Strata) -> Optional[float]:
+    """Standard error of the overall accuracy (Olofsson et al. 2014, eq. 5)."""
+    if s.single:
+        return None
+    ua, denom = s.users_hat, np.where(s.n_i > 1, s.n_i - 1, np.nan)
+    return math.sqrt(float(np.nansum((s.w ** 2 * ua * (1 - ua) / denom)[s.strata])))
+
+
+def _users(s: _Strata) -> tuple:
+    """User's accuracy of each map class and its standard error (eq. 6)."""
+    ua, n_i = s.users_hat, s.n_i
+    users = [float(ua[i]) if s.sampled[i] else None for i in range(s.k)]
+    users_se = [float(math.sqrt(ua[i] * (1 - ua[i]) / (n_i[i] - 1)))
+                if s.sampled[i] and n_i[i] > 1 else None for i in range(s.k)]
+    return users, users_se
+
+
+def _producers(s: _Strata) -> tuple:
+    """Producer's accuracy of each reference class and its standard error (eq. 7)."""
+    p, frac, w, n_i, ua = s.p, s.frac, s.w, s.n_i, s.users_hat
+    p_col = p.sum(axis=0)
+    producers, producers_se = [], []
+    for j in range(s.k):
+        if p_col[j] <= 0:
+            producers.append(None)
+            producers_se.append(None)
+            continue
+        pa = float(p[j, j] / p_col[j])
+        producers.append(pa)
+        if s.single:
+            producers_se.append(None)
+            continue
+        # Olofsson et al. 2014, eq. 7, with mapped-area weights in place of pixel counts.
+        first = (w[j] ** 2 * (1 - pa) ** 2 * ua[j] * (1 - ua[j]) / (n_i[j] - 1)
+                 if s.sampled[j] and n_i[j] > 1 else 0.0)
+        second = sum(w[i] ** 2 * frac[i, j] * (1 - frac[i, j]) / (n_i[i] - 1)
+                     for i in range(s.k) if i != j and s.strata[i])
+        producers_se.append(float(math.sqrt((first + pa ** 2 * second) / p_col[j] ** 2)))
+    return producers, producers_se
+
+
+def _area_se(s: _Strata) -> List[Optional[float]]:
+    """Standard error of each reference class's area proportion (eq. 10):
+    S(p_.k) = sqrt(sum_i (W_i p_ik - p_ik^2) / (n_i. - 1))."""
+    if s.single:
+        return [None] * s.k
+    p, strata = s.p, s.strata
+    return [float(math.sqrt(max(((s.w * p[:, j] - p[:, j] ** 2)[strata]
+                                 / (s.n_i[strata] - 1)).sum(), 0.0)))
+            for j in range(s.k)]
+
+
 def stratified_estimates(counts: np.ndarray, mapped_area: Sequence[float],
                          pixel_area_ha: Optional[float] = None,
                          total_area_ha: Optional[float] = None,
@@ -159,301 +267,41 @@ def stratified_estimates(counts: np.ndarray, mapped_area: Sequence[float],
     Raises:
         NoDataError: when a mapped class has no sample (its stratum cannot be estimated).
     """
-    n = np.asarray(counts, dtype=np.float64)
-    area = np.asarray(mapped_area, dtype=np.float64)
-    k = n.shape[0]
-    names = list(names) if names is not None else [str(i) for i in range(k)]
-    if area.sum() <= 0:
-        raise NoDataError("The map has no classified area; nothing to estimate.")
-    w = area / area.sum()
-    n_i = n.sum(axis=1)
-    missing = [names[i] for i in range(k) if w[i] > 0 and n_i[i] == 0]
-    if missing:
-        raise NoDataError(
-            "Map class(es) " + ", ".join(f"'{m}'" for m in missing) + " cover part of the map but "
-            "have no reference sample; the stratified estimators need samples in every mapped "
-            "class. Add samples there (Stratified random sample with a minimum per class).")
-    notes: List[str] = []
-    sampled = n_i > 0
-    frac = np.zeros_like(n)
-    frac[sampled] = n[sampled] / n_i[sampled, None]
-    p = w[:, None] * frac  # estimated area proportions p_ij
-    single = [i for i in range(k) if w[i] > 0 and n_i[i] == 1]
-    for i in single:
-        notes.append(f"Map class '{names[i]}' has a single sample: the variance within its stratum "
-                     "is undefined (n - 1 = 0), so every standard error and confidence interval "
-                     "that depends on it is not reported. Add samples to this class.")
-    variance_ok = not single
-    denom = np.where(n_i > 1, n_i - 1, np.nan)
-    strata = w > 0
-
-    ua_hat = np.array([frac[i, i] if sampled[i] else np.nan for i in range(k)])
-    oa = float(np.trace(p))
-    oa_var = None
-    if variance_ok:
-        oa_var = float(np.nansum((w ** 2 * ua_hat * (1 - ua_hat) / denom)[strata]))
-
+    s = _strata(counts, mapped_area, names)
+    notes = [f"Map class '{s.names[i]}' has a single sample: the variance within its stratum "
+             "is undefined (n - 1 = 0), so every standard error and confidence interval that "
+             "depends on it is not reported. Add samples to this class." for i in s.single]
+    p = s.p
     p_col = p.sum(axis=0)  # estimated area proportion of each reference class
-    users, users_se, producers, producers_se, area_se = [], [], [], [], []
-    for i in range(k):
-        if not sampled[i]:
-            users.append(None)
-            users_se.append(None)
-        else:
-            users.append(float(ua_hat[i]))
-            users_se.append(float(math.sqrt(ua_hat[i] * (1 - ua_hat[i]) / (n_i[i] - 1)))
-                            if n_i[i] > 1 else None)
-    for j in range(k):
-        if p_col[j] <= 0:
-            producers.append(None)
-            producers_se.append(None)
-        else:
-            pa = float(p[j, j] / p_col[j])
-            producers.append(pa)
-            if variance_ok:
-                # Olofsson et al. 2014, eq. 7, with mapped-area weights in place of pixel counts.
-                first = (w[j] ** 2 * (1 - pa) ** 2 * ua_hat[j] * (1 - ua_hat[j]) / (n_i[j] - 1)
-                         if sampled[j] and n_i[j] > 1 else 0.0)
-                second = sum(w[i] ** 2 * frac[i, j] * (1 - frac[i, j]) / (n_i[i] - 1)
-                             for i in range(k) if i != j and strata[i])
-                producers_se.append(float(math.sqrt((first + pa ** 2 * second) / p_col[j] ** 2)))
-            else:
-                producers_se.append(None)
-        if variance_ok:
-            # Olofsson et al. 2014, eq. 10: S(p_.k) = sqrt(sum_i (W_i p_ik - p_ik^2) / (n_i. - 1)).
-            terms = (w * p[:, j] - p[:, j] ** 2)[strata] / (n_i[strata] - 1)
-            area_se.append(float(math.sqrt(max(terms.sum(), 0.0))))
-        else:
-            area_se.append(None)
-
+    oa_se = _overall_se(s)
+    users, users_se = _users(s)
+    producers, producers_se = _producers(s)
+    area_se = _area_se(s)
+    mapped_total = float(np.sum(np.asarray(mapped_area, dtype=np.float64)))
     if total_area_ha is None and pixel_area_ha is not None:
-        total_area_ha = float(pixel_area_ha * area.sum())
-    scale = total_area_ha if total_area_ha is not None else float(area.sum())
-    oa_se = math.sqrt(oa_var) if oa_var is not None else None
+        total_area_ha = float(pixel_area_ha * mapped_total)
+    scale = total_area_ha if total_area_ha is not None else mapped_total
     return {
-        "weights": w.tolist(),
+        "weights": s.w.tolist(),
         "proportions": p.tolist(),
         "map_proportions": p.sum(axis=1).tolist(),
         "reference_proportions": p_col.tolist(),
-        "overall_accuracy": oa,
+        "overall_accuracy": float(np.trace(p)),
         "overall_accuracy_se": oa_se,
         "overall_accuracy_ci95": _ci(oa_se),
         "users_accuracy": users,
         "users_accuracy_se": users_se,
-        "users_accuracy_ci95": [_ci(s) for s in users_se],
+        "users_accuracy_ci95": [_ci(se) for se in users_se],
         "producers_accuracy": producers,
         "producers_accuracy_se": producers_se,
-        "producers_accuracy_ci95": [_ci(s) for s in producers_se],
+        "producers_accuracy_ci95": [_ci(se) for se in producers_se],
         "area_proportion": p_col.tolist(),
         "area_proportion_se": area_se,
-        "area_proportion_ci95": [_ci(s) for s in area_se],
+        "area_proportion_ci95": [_ci(se) for se in area_se],
         "total_area_ha": scale,
-        "mapped_area_ha": (w * scale).tolist(),
+        "mapped_area_ha": (s.w * scale).tolist(),
         "area_ha": (p_col * scale).tolist(),
-        "area_ha_se": [None if s is None else s * scale for s in area_se],
-        "area_ha_ci95": [None if s is None else Z95 * s * scale for s in area_se],
+        "area_ha_se": [None if se is None else se * scale for se in area_se],
+        "area_ha_ci95": [None if se is None else Z95 * se * scale for se in area_se],
         "notes": notes,
     }
-
-
-def _is_vector(path: str) -> bool:
-    from osgeo import gdal
-
-    from ..io.vector import split_ogr_source
-
-    file_path, _ = split_ogr_source(path)
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        ds = gdal.OpenEx(file_path, gdal.OF_VECTOR)
-        return ds is not None and ds.GetLayerCount() > 0
-    finally:
-        gdal.PopErrorHandler()
-
-
-def assess_accuracy(
-    classification: str,
-    reference: str,
-    class_field: Optional[str] = None,
-    design: str = "stratified",
-    polygon_mode: str = "majority",
-    output_html: Optional[str] = None,
-    output_json: Optional[str] = None,
-    output_csv: Optional[str] = None,
-    map_nodata: Optional[float] = None,
-    title: Optional[str] = None,
-    progress: Progress = no_progress,
-    is_cancelled: IsCancelled = never_cancelled,
-    log: Log = no_log,
-    warn: Log = no_log,
-) -> dict:
-    """Assesses a class map against reference samples and writes the report files.
-
-    Args:
-        classification: the class raster (the map).
-        reference: reference points/polygons (any OGR vector; ``file|layername=x`` accepted) or a
-            reference class raster.
-        class_field: field of the reference layer holding the reference class (integer value or
-            class name); not used for a reference raster.
-        design: 'stratified' (stratified random by map class), 'simple' (simple random) or
-            'unknown'. The area-adjusted estimators are computed for the first two only.
-        polygon_mode: for polygon references: 'majority', 'centroid' or 'all_pixels'.
-        output_html, output_json, output_csv: report files to write (each optional).
-        map_nodata: overrides the classification raster's nodata value.
-
-    Returns:
-        The report as a JSON-friendly dict (the content of the JSON output), with the written
-        paths under ``outputs``.
-
-    Raises:
-        LandFusionError subclasses naming the problem; no output is left behind on failure.
-    """
-    from .areas import count_classes
-    from ..io.classmap import read_class_styling
-
-    _check_request(design, {"html": output_html, "json": output_json, "csv": output_csv})
-    log("Counting mapped pixels per class...")
-    counts = count_classes(classification, map_nodata, progress=sub_progress(progress, 0, 0.4),
-                           is_cancelled=is_cancelled)
-    styled = {c.value: c for c in read_class_styling(classification)}
-    if not styled:
-        log("The classification raster has no category names; classes are shown by value.")
-    samples = _read_reference(classification, reference, class_field, styled, polygon_mode,
-                              counts.nodata, sub_progress(progress, 0.4, 0.8), is_cancelled, log,
-                              warn)
-    log(f"{samples.count} reference samples paired with the map.")
-
-    values = sorted(set(counts.pixels) | set(np.unique(samples.map_values).tolist())
-                    | set(np.unique(samples.reference_values).tolist()))
-    if len(values) > 1000:
-        raise InputError(f"The classification and reference hold {len(values)} distinct values; "
-                         "a class raster has a few classes. Check that the inputs are class maps.")
-    classes = _class_list(values, styled, samples.reference_names)
-    names = [c["name"] for c in classes]
-    matrix = error_matrix(samples.map_values, samples.reference_values, values, samples.weights)
-    notes = list(samples.notes) + _class_notes(values, names, matrix, counts.pixels)
-    mapped_ha = [counts.area_ha.get(v, 0.0) for v in values]
-    estimates = _area_adjusted(design, matrix, mapped_ha, counts.total_area_ha, names,
-                               samples.independent, notes, warn)
-    for note in notes[len(samples.notes):]:
-        warn(note)
-
-    from datetime import datetime, timezone
-
-    result = {
-        "title": title or "Accuracy assessment",
-        "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-        "classification": classification,
-        "reference": samples.source,
-        "class_field": class_field if samples.kind != "raster" else None,
-        "orientation": "rows = map classes, columns = reference classes",
-        "design": design,
-        "design_title": DESIGN_TITLES[design],
-        "classes": classes,
-        "samples": {
-            "count": samples.count, "kind": samples.kind, "polygon_mode": samples.mode or None,
-            "independent": samples.independent, "features": samples.features,
-            "outside_map": samples.outside, "on_map_nodata": samples.on_map_nodata,
-            "unlabelled": samples.unlabelled,
-        },
-        "map": {
-            "nodata": counts.nodata,
-            "pixel_area_ha": counts.pixel_area_ha,
-            "pixels": [int(counts.pixels.get(v, 0)) for v in values],
-            "area_ha": mapped_ha,
-            "total_area_ha": counts.total_area_ha,
-        },
-        "error_matrix": matrix.tolist(),
-        "metrics": plain_metrics(matrix),
-        "area_adjusted": estimates,
-        "confidence_level": 0.95,
-        "notes": notes,
-    }
-    check_cancelled(is_cancelled)
-    from .report import write_reports
-
-    result["outputs"] = write_reports(result, output_html, output_json, output_csv)
-    progress(1.0)
-    return result
-
-
-def _check_request(design: str, outputs: dict) -> None:
-    """Checks the design and the report outputs before any work."""
-    from ..io.raster import check_writable
-
-    if design not in DESIGNS:
-        raise InputError(f"Unknown sampling design '{design}'; use one of {', '.join(DESIGNS)}.")
-    for key, path in outputs.items():
-        if path:
-            check_writable(path, f"{key.upper()} report")
-    if not any(outputs.values()):
-        raise InputError("Choose at least one report output (HTML, JSON or CSV).")
-
-
-def _read_reference(classification, reference, class_field, styled, polygon_mode, map_nodata,
-                    progress, is_cancelled, log, warn):
-    """Pairs the reference (vector or raster) with the map."""
-    from .reference import read_raster_reference, read_vector_reference
-
-    if _is_vector(reference):
-        return read_vector_reference(
-            classification, reference, class_field or "",
-            {v: c.name for v, c in styled.items()}, polygon_mode, map_nodata=map_nodata,
-            progress=progress, is_cancelled=is_cancelled, log=log, warn=warn)
-    return read_raster_reference(classification, reference, map_nodata=map_nodata,
-                                 progress=progress, is_cancelled=is_cancelled, log=log,
-                                 warn=warn)
-
-
-def _class_list(values, styled, reference_names) -> list:
-    """``[{"value", "name", "color"}]``: the map's names and colours, else the reference's names
-    and palette colours."""
-    from ..io.classmap import palette_color
-
-    classes = []
-    for index, value in enumerate(values):
-        if value in styled:
-            c = styled[value]
-            classes.append({"value": value, "name": c.name, "color": c.hex()})
-        else:
-            name = reference_names.get(value, str(value))
-            classes.append({"value": value, "name": name,
-                            "color": "#%02x%02x%02x" % palette_color(index)})
-    return classes
-
-
-def _class_notes(values, names, matrix: np.ndarray, pixels: dict) -> list:
-    """Notes on classes only one side (map or reference) knows."""
-    notes = []
-    for i, value in enumerate(values):
-        if matrix[:, i].sum() > 0 and pixels.get(value, 0) == 0:
-            notes.append(f"Class '{names[i]}' occurs in the reference but the map never assigns "
-                         "it (its producer's accuracy is 0).")
-        elif pixels.get(value, 0) > 0 and matrix[:, i].sum() == 0 and matrix[i].sum() > 0:
-            notes.append(f"Map class '{names[i]}' is never found in the reference sample (its "
-                         "user's accuracy is 0).")
-    return notes
-
-
-def _area_adjusted(design: str, matrix: np.ndarray, mapped_ha, total_area_ha: float, names,
-                   independent: bool, notes: list, warn: Log) -> Optional[dict]:
-    """The area-adjusted estimates for a known design (None otherwise), with their notes."""
-    if design == "unknown":
-        notes.append("Sampling design unknown: the area-adjusted estimators are not computed, "
-                     "because the sample need not represent the map's classes in known "
-                     "proportions. The sample-count metrics describe this sample only.")
-        return None
-    try:
-        estimates = stratified_estimates(matrix, mapped_ha, total_area_ha=total_area_ha,
-                                         names=names)
-    except NoDataError as exc:
-        notes.append(f"Area-adjusted estimates not computed: {exc}")
-        warn(str(exc))
-        return None
-    notes.extend(estimates.pop("notes"))
-    if design == "simple":
-        notes.append("Simple random sample: the stratified estimators are applied with the "
-                     "map classes as post-strata (Olofsson et al. 2014).")
-    if not independent:
-        notes.append("The confidence intervals assume independent samples; with all "
-                     "pixels of polygons or of a reference raster they are too narrow.")
-    return estimates

@@ -8,6 +8,7 @@ nodata, or without a reference label are dropped and counted, never silently kep
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -48,41 +49,154 @@ class ReferenceSamples:
         return int(self.map_values.size)
 
 
-def _add_pair(pairs: Dict[tuple, int], map_value: int, reference_value: int,
-              count: int = 1) -> None:
-    key = (int(map_value), int(reference_value))
-    pairs[key] = pairs.get(key, 0) + count
+class _Labels:
+    """Turns reference field values into integer classes: numbers as they are, names by the map's
+    class names (case-insensitively), other names as new values after the map's."""
 
+    def __init__(self, class_names: Dict[int, str]):
+        self.by_name = {name.lower(): value for value, name in class_names.items()}
+        self.new_names: Dict[str, tuple] = {}  # lower-case name -> (value, name as written)
+        self.next_value = max(list(class_names) + [0]) + 1
 
-def _parse_label(value, name_to_value: Dict[str, int], new_names: Dict[str, int],
-                 next_value: List[int]):
-    """Returns the integer class of a field value, or None when it is empty."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        if np.isnan(value):
+    def parse(self, value) -> Optional[int]:
+        """Returns the integer class of a field value, or None when it is empty."""
+        if value is None:
             return None
-        if value != int(value):
-            raise InputError(f"Reference class {value} is not an integer class value.")
-        return int(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
+        if isinstance(value, float):
+            if np.isnan(value):
+                return None
+            if value != int(value):
+                raise InputError(f"Reference class {value} is not an integer class value.")
+            return int(value)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            return self._by_name(text)
+        if number != int(number):
+            raise InputError(f"Reference class '{text}' is not an integer class value.")
+        return int(number)
+
+    def _by_name(self, text: str) -> int:
         key = text.lower()
-        if key in name_to_value:
-            return name_to_value[key]
-        if key not in new_names:
-            new_names[key] = (next_value[0], text)
-            next_value[0] += 1
-        return new_names[key][0]
-    if number != int(number):
-        raise InputError(f"Reference class '{text}' is not an integer class value.")
-    return int(number)
+        if key in self.by_name:
+            return self.by_name[key]
+        if key not in self.new_names:
+            self.new_names[key] = (self.next_value, text)
+            self.next_value += 1
+        return self.new_names[key][0]
+
+    @property
+    def reference_names(self) -> Dict[int, str]:
+        """Names the map does not know, by the value given to them."""
+        return {v: text for v, text in self.new_names.values()}
+
+
+@dataclass
+class _VectorPairing:
+    """Pairs the features of a reference layer with the map, one feature at a time."""
+
+    src: object  # the open map (rasterio dataset)
+    nodata: Optional[float]
+    transform: object  # OGR transformation to the map's CRS, or None
+    polygon_mode: str
+    path: str
+    labels: _Labels
+    field_index: int
+    pairs: Dict[tuple, int] = field(default_factory=dict)  # (map, reference) -> samples
+    points: List[tuple] = field(default_factory=list)  # (x, y, reference): points, centroids
+    features: int = 0
+    outside: int = 0
+    on_nodata: int = 0
+    unlabelled: int = 0
+
+    def add_pair(self, map_value: int, reference_value: int, count: int = 1) -> None:
+        key = (int(map_value), int(reference_value))
+        self.pairs[key] = self.pairs.get(key, 0) + count
+
+    def add_feature(self, feature) -> None:
+        """Counts one feature and adds its sample(s) (points are paired later, all at once)."""
+        from osgeo import ogr
+
+        self.features += 1
+        geometry = feature.GetGeometryRef()
+        if geometry is None or geometry.IsEmpty():
+            self.outside += 1
+            return
+        i = self.field_index
+        label = self.labels.parse(feature.GetField(i) if feature.IsFieldSet(i)
+                                  and not feature.IsFieldNull(i) else None)
+        if label is None:
+            self.unlabelled += 1
+            return
+        geometry = geometry.Clone()
+        if self.transform is not None:
+            geometry.Transform(self.transform)
+        flat = ogr.GT_Flatten(geometry.GetGeometryType())
+        if flat in (ogr.wkbPoint, ogr.wkbMultiPoint):
+            parts = ([geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())]
+                     if flat == ogr.wkbMultiPoint else [geometry])
+            self.points.extend((part.GetX(), part.GetY(), label) for part in parts)
+        elif flat in (ogr.wkbPolygon, ogr.wkbMultiPolygon):
+            self.add_polygon(geometry, label)
+        else:
+            raise InputError(f"Reference layer '{self.path}' holds {geometry.GetGeometryName()} "
+                             "geometries; use points or polygons.")
+
+    def add_polygon(self, geometry, label: int) -> None:
+        """One sample (majority or centroid) or every pixel of a polygon."""
+        if self.polygon_mode == "centroid":
+            centre = geometry.Centroid()
+            if not geometry.Contains(centre):
+                centre = geometry.PointOnSurface()
+            self.points.append((centre.GetX(), centre.GetY(), label))
+            return
+        histogram = polygon_pixels(self.src, geometry, self.nodata)
+        if histogram is None:
+            self.outside += 1
+        elif not histogram:
+            self.on_nodata += 1
+        elif self.polygon_mode == "majority":
+            # ties go to the smallest class value, so the result never depends on order
+            top = max(histogram.values())
+            self.add_pair(min(v for v, n in histogram.items() if n == top), label)
+        else:
+            for value, count in histogram.items():
+                self.add_pair(value, label, count)
+
+    def pair_points(self, is_cancelled: IsCancelled) -> None:
+        """Reads the map under every point, strip by strip."""
+        if not self.points:
+            return
+        src = self.src
+        xy = np.array([(x, y) for x, y, _ in self.points], dtype=np.float64)
+        labels = np.array([lab for _, _, lab in self.points], dtype=np.int64)
+        cols, rows = ~src.transform * (xy[:, 0], xy[:, 1])
+        finite = np.isfinite(rows) & np.isfinite(cols)
+        rows = np.floor(np.where(finite, rows, -1)).astype(np.int64)
+        cols = np.floor(np.where(finite, cols, -1)).astype(np.int64)
+        inside = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
+        self.outside += int((~inside).sum())
+        values = _values_at(src, rows[inside], cols[inside], is_cancelled)
+        keep = np.ones(values.size, bool) if self.nodata is None else values != self.nodata
+        self.on_nodata += int((~keep).sum())
+        for value, label in zip(values[keep].tolist(), labels[inside][keep].tolist()):
+            self.add_pair(int(value), int(label))
+
+    def samples(self, kind: str) -> ReferenceSamples:
+        keys = np.array(list(self.pairs), dtype=np.int64).reshape(-1, 2)
+        polygons = kind == "polygons"
+        return ReferenceSamples(
+            keys[:, 0], keys[:, 1], self.path, "polygons" if polygons else "points",
+            independent=not (polygons and self.polygon_mode == "all_pixels"),
+            mode=self.polygon_mode if polygons else "", features=self.features,
+            outside=self.outside, on_map_nodata=self.on_nodata, unlabelled=self.unlabelled,
+            reference_names=self.labels.reference_names,
+            weights=np.array(list(self.pairs.values()), dtype=np.int64))
 
 
 def read_vector_reference(
@@ -113,12 +227,33 @@ def read_vector_reference(
         NoOverlapError: no feature inside the raster.
         NoDataError: no labelled feature on classified pixels.
     """
-    from osgeo import ogr
-
     if polygon_mode not in POLYGON_MODES:
         raise InputError(f"Unknown polygon mode '{polygon_mode}'; use one of {POLYGON_MODES}.")
     path, _ = split_ogr_source(reference)
     ds, layer = open_vector_layer(reference, layer_name, "Reference layer")
+    field_index = _field_index(layer, class_field, path)
+    with gdal_env(), open_raster(classification, "Classification raster") as src:
+        pairing = _VectorPairing(
+            src, src.nodata if map_nodata is None else map_nodata,
+            _transform_to_map(src, layer, path, log), polygon_mode, path,
+            _Labels(class_names), field_index)
+        total = max(1, layer.GetFeatureCount())
+        layer.ResetReading()
+        for number, feature in enumerate(layer):
+            if number % 200 == 0:
+                check_cancelled(is_cancelled)
+                progress(0.9 * number / total)
+            pairing.add_feature(feature)
+        pairing.pair_points(is_cancelled)
+    progress(1.0)
+    samples = pairing.samples(_geometry_kind(layer))
+    ds = None  # the layer was alive as long as its data source
+    _finish(samples, warn)
+    return samples
+
+
+def _field_index(layer, class_field: str, path: str) -> int:
+    """The index of the reference class field (matched case-insensitively)."""
     definition = layer.GetLayerDefn()
     fields = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
     if not class_field:
@@ -129,110 +264,30 @@ def read_vector_reference(
         raise InputError(f"Reference layer '{path}' has no field '{class_field}'; its fields "
                          f"are: {', '.join(fields) or 'none'}. Choose the field holding the "
                          "reference class.")
-    field_index = definition.GetFieldIndex(matches[0])
-    geom_type = ogr.GT_Flatten(layer.GetGeomType())
-    kind = {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbPolygon: "polygons",
-            ogr.wkbMultiPolygon: "polygons"}.get(geom_type, "unknown")
+    return definition.GetFieldIndex(matches[0])
 
-    name_to_value = {name.lower(): value for value, name in class_names.items()}
-    new_names: Dict[str, int] = {}
-    next_value = [max(list(class_names) + [0]) + 1]
 
-    with gdal_env(), open_raster(classification, "Classification raster") as src:
-        nodata = src.nodata if map_nodata is None else map_nodata
-        if src.crs is None:
-            raise CrsError("The classification raster has no CRS; assign one before assessing it.")
-        transform, crs_status = transform_to_raster(layer.GetSpatialRef(), src.crs.to_wkt())
-        if crs_status == "missing":
-            raise CrsError(f"Reference layer '{path}' has no CRS; assign its CRS (Layer "
-                           "Properties > Source) so it can be matched to the classification "
-                           "raster.")
-        if crs_status == "reprojected":
-            log(f"Reference layer reprojected on the fly to the classification raster's CRS "
-                f"({src.crs.to_string()}).")
-        inverse = ~src.transform
-        total = max(1, layer.GetFeatureCount())
-        pairs: Dict[tuple, int] = {}  # (map value, reference value) -> number of samples
-        features = outside = on_nodata = unlabelled = 0
-        points: List[tuple] = []  # (row, col, reference) for points and centroids
-        layer.ResetReading()
-        for number, feature in enumerate(layer):
-            if number % 200 == 0:
-                check_cancelled(is_cancelled)
-                progress(0.9 * number / total)
-            features += 1
-            geometry = feature.GetGeometryRef()
-            if geometry is None or geometry.IsEmpty():
-                outside += 1
-                continue
-            label = _parse_label(feature.GetField(field_index) if feature.IsFieldSet(field_index)
-                                 and not feature.IsFieldNull(field_index) else None,
-                                 name_to_value, new_names, next_value)
-            if label is None:
-                unlabelled += 1
-                continue
-            geometry = geometry.Clone()
-            if transform is not None:
-                geometry.Transform(transform)
-            flat = ogr.GT_Flatten(geometry.GetGeometryType())
-            if flat in (ogr.wkbPoint, ogr.wkbMultiPoint):
-                parts = ([geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())]
-                         if flat == ogr.wkbMultiPoint else [geometry])
-                for part in parts:
-                    points.append((part.GetX(), part.GetY(), label))
-                continue
-            if flat not in (ogr.wkbPolygon, ogr.wkbMultiPolygon):
-                raise InputError(f"Reference layer '{path}' holds {geometry.GetGeometryName()} "
-                                 "geometries; use points or polygons.")
-            if polygon_mode == "centroid":
-                centre = geometry.Centroid()
-                if not geometry.Contains(centre):
-                    centre = geometry.PointOnSurface()
-                points.append((centre.GetX(), centre.GetY(), label))
-                continue
-            histogram = polygon_pixels(src, geometry, nodata)
-            if histogram is None:
-                outside += 1
-                continue
-            if not histogram:
-                on_nodata += 1
-                continue
-            if polygon_mode == "majority":
-                # ties go to the smallest class value, so the result never depends on order
-                top = max(histogram.values())
-                _add_pair(pairs, min(v for v, n in histogram.items() if n == top), label)
-            else:
-                for value, count in histogram.items():
-                    _add_pair(pairs, value, label, count)
+def _geometry_kind(layer) -> str:
+    """'points', 'polygons' or 'unknown' (from the layer's declared geometry type)."""
+    from osgeo import ogr
 
-        if points:
-            xy = np.array([(x, y) for x, y, _ in points], dtype=np.float64)
-            labels = np.array([lab for _, _, lab in points], dtype=np.int64)
-            cols, rows = inverse * (xy[:, 0], xy[:, 1])
-            finite = np.isfinite(rows) & np.isfinite(cols)
-            rows = np.floor(np.where(finite, rows, -1)).astype(np.int64)
-            cols = np.floor(np.where(finite, cols, -1)).astype(np.int64)
-            inside = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
-            outside += int((~inside).sum())
-            values = _values_at(src, rows[inside], cols[inside], is_cancelled)
-            keep = np.ones(values.size, bool) if nodata is None else values != nodata
-            on_nodata += int((~keep).sum())
-            for value, label in zip(values[keep].tolist(), labels[inside][keep].tolist()):
-                _add_pair(pairs, int(value), int(label))
-    progress(1.0)
-    ds = None
+    return {ogr.wkbPoint: "points", ogr.wkbMultiPoint: "points", ogr.wkbPolygon: "polygons",
+            ogr.wkbMultiPolygon: "polygons"}.get(ogr.GT_Flatten(layer.GetGeomType()), "unknown")
 
-    keys = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
-    samples = ReferenceSamples(
-        keys[:, 0], keys[:, 1], path,
-        "polygons" if kind == "polygons" else "points",
-        independent=not (kind == "polygons" and polygon_mode == "all_pixels"),
-        mode=polygon_mode if kind == "polygons" else "", features=features, outside=outside,
-        on_map_nodata=on_nodata, unlabelled=unlabelled,
-        reference_names={v: text for v, text in new_names.values()},
-        weights=np.array(list(pairs.values()), dtype=np.int64))
-    _finish(samples, warn)
-    return samples
+
+def _transform_to_map(src, layer, path: str, log: Log):
+    """The OGR transformation from the layer's CRS to the map's (None when they match)."""
+    if src.crs is None:
+        raise CrsError("The classification raster has no CRS; assign one before assessing it.")
+    transform, crs_status = transform_to_raster(layer.GetSpatialRef(), src.crs.to_wkt())
+    if crs_status == "missing":
+        raise CrsError(f"Reference layer '{path}' has no CRS; assign its CRS (Layer "
+                       "Properties > Source) so it can be matched to the classification "
+                       "raster.")
+    if crs_status == "reprojected":
+        log(f"Reference layer reprojected on the fly to the classification raster's CRS "
+            f"({src.crs.to_string()}).")
+    return transform
 
 
 def polygon_pixels(src, geometry, nodata,
@@ -307,6 +362,38 @@ def _values_at(src, rows: np.ndarray, cols: np.ndarray, is_cancelled: IsCancelle
     return out
 
 
+@dataclass
+class _RasterPairing:
+    """Pairs map and reference pixels block by block (the reference read on the map's grid)."""
+
+    src: object
+    reader: object  # the reference, or a WarpedVRT of it on the map's grid
+    nodata: Optional[float]
+    reference_nodata: Optional[float]
+    pairs: Dict[tuple, int] = field(default_factory=dict)
+    on_nodata: int = 0
+
+    def read(self, block) -> tuple:
+        return (self.src.read(1, window=block.window),
+                self.reader.read(1, window=block.window))
+
+    def work(self, block, data: tuple) -> None:
+        m, r = data
+        valid = (np.ones(r.shape, bool) if self.reference_nodata is None
+                 else r != self.reference_nodata)
+        if self.nodata is not None:
+            on_nodata = valid & (m == self.nodata)
+            self.on_nodata += int(on_nodata.sum())
+            valid &= ~on_nodata
+        mv = m[valid].astype(np.int64)
+        rv = r[valid].astype(np.int64)
+        if mv.size == 0:
+            return
+        keys, counts = np.unique(np.stack([mv, rv]), axis=1, return_counts=True)
+        for (a, b), c in zip(keys.T.tolist(), counts.tolist()):
+            self.pairs[(a, b)] = self.pairs.get((a, b), 0) + c
+
+
 def read_raster_reference(
     classification: str,
     reference: str,
@@ -323,9 +410,6 @@ def read_raster_reference(
     A reference raster on another grid or CRS is warped on the fly onto the map's grid with
     nearest-neighbour resampling. Pixels of a reference raster are not independent samples.
     """
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-
     with gdal_env(), open_raster(classification, "Classification raster") as src, \
             open_raster(reference, "Reference raster") as ref:
         if not np.issubdtype(np.dtype(ref.dtypes[0]), np.integer):
@@ -333,55 +417,40 @@ def read_raster_reference(
                              "hold integer class values.")
         if ref.crs is None or src.crs is None:
             raise CrsError("The classification or the reference raster has no CRS; assign one.")
-        nodata = src.nodata if map_nodata is None else map_nodata
-        ref_nodata = ref.nodata if reference_nodata is None else reference_nodata
-        warp_nodata = ref_nodata
+        warp_nodata = ref.nodata if reference_nodata is None else reference_nodata
         if warp_nodata is None:
             warp_nodata = np.iinfo(np.dtype(ref.dtypes[0])).max
             log("Reference raster has no nodata value; pixels outside it are marked "
                 f"{warp_nodata}.")
-        same_grid = (ref.crs == src.crs and ref.transform == src.transform
-                     and ref.shape == src.shape)
-        if not same_grid:
-            log("Reference raster is on another grid; warping it onto the classification grid "
-                "(nearest neighbour).")
-        reader = ref if same_grid else WarpedVRT(
-            ref, crs=src.crs, transform=src.transform, width=src.width, height=src.height,
-            resampling=Resampling.nearest, nodata=warp_nodata)
-        pairs: Dict[tuple, int] = {}
-        state = {"nodata": 0, "outside": 0}
-
-        def read(block):
-            return src.read(1, window=block.window), reader.read(1, window=block.window)
-
-        def work(block, data):
-            m, r = data
-            valid_ref = np.ones(r.shape, bool) if warp_nodata is None else r != warp_nodata
-            state["outside"] += int((~valid_ref).sum())
-            valid = valid_ref.copy()
-            if nodata is not None:
-                on_nodata = valid_ref & (m == nodata)
-                state["nodata"] += int(on_nodata.sum())
-                valid &= ~on_nodata
-            mv = m[valid].astype(np.int64)
-            rv = r[valid].astype(np.int64)
-            if mv.size == 0:
-                return
-            keys, counts = np.unique(np.stack([mv, rv]), axis=1, return_counts=True)
-            for (a, b), c in zip(keys.T.tolist(), counts.tolist()):
-                pairs[(a, b)] = pairs.get((a, b), 0) + c
-
-        blocks = plan_blocks(src.width, src.height, 48, memory_mb)
-        run_blocks(blocks, read, work, progress, is_cancelled, read_ahead=False)
-        if not same_grid:
-            reader.close()
-    keys = np.array(list(pairs), dtype=np.int64).reshape(-1, 2)
-    reps = np.array(list(pairs.values()), dtype=np.int64)
+        with _on_map_grid(src, ref, warp_nodata, log) as reader:
+            pairing = _RasterPairing(src, reader, src.nodata if map_nodata is None
+                                     else map_nodata, warp_nodata)
+            blocks = plan_blocks(src.width, src.height, 48, memory_mb)
+            run_blocks(blocks, pairing.read, pairing.work, progress, is_cancelled,
+                       read_ahead=False)
+    keys = np.array(list(pairing.pairs), dtype=np.int64).reshape(-1, 2)
+    reps = np.array(list(pairing.pairs.values()), dtype=np.int64)
     samples = ReferenceSamples(keys[:, 0], keys[:, 1], reference, "raster", independent=False,
-                               mode="all_pixels", features=int(reps.sum() + state["nodata"]),
-                               outside=0, on_map_nodata=state["nodata"], weights=reps)
+                               mode="all_pixels", features=int(reps.sum() + pairing.on_nodata),
+                               outside=0, on_map_nodata=pairing.on_nodata, weights=reps)
     _finish(samples, warn)
     return samples
+
+
+@contextlib.contextmanager
+def _on_map_grid(src, ref, nodata, log: Log):
+    """The reference as is when it is on the map's grid, else warped onto it (nearest)."""
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    if ref.crs == src.crs and ref.transform == src.transform and ref.shape == src.shape:
+        yield ref
+        return
+    log("Reference raster is on another grid; warping it onto the classification grid "
+        "(nearest neighbour).")
+    with WarpedVRT(ref, crs=src.crs, transform=src.transform, width=src.width,
+                   height=src.height, resampling=Resampling.nearest, nodata=nodata) as vrt:
+        yield vrt
 
 
 def _finish(samples: ReferenceSamples, warn: Log) -> None:

@@ -23,13 +23,6 @@ from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_p
                       sub_progress)
 
 
-ALLOCATION_TITLES = {
-    "equal": "equal number per class",
-    "proportional": "proportional to mapped area",
-    "olofsson": "minimum per class, rest proportional (Olofsson et al. 2014)",
-}
-
-
 
 def _largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
     """Integer allocation of ``total`` proportional to ``shares`` (Hamilton's method)."""
@@ -269,7 +262,7 @@ def draw_stratified_sample(
     ids = rng.permutation(rows.size) + 1  # random ids, so labelling order is not class by class
     description = (
         f"Stratified random sample of {os.path.basename(classification)}: strata = map classes, "
-        f"allocation {ALLOCATION_TITLES[allocation]}, seed {seed}. Fill '{field}' with the "
+        f"allocation: {ALLOCATIONS.title(allocation)}; seed {seed}. Fill '{field}' with the "
         "reference class value (without looking at map_class), then run the LandFusion "
         "accuracy report with the stratified design.")
     points = [(int(ids[i]), int(values[i]), names.get(int(values[i]), str(int(values[i]))),
