@@ -306,9 +306,11 @@ def train_classifier(
     build_classifier(key, parameters, seed, threads)  # fail fast on bad parameters
 
     log("Extracting training samples...")
-    samples = extract_samples(raster_path, vector_path, class_field, layer_name, name_field,
-                              color_field, max_per_class, seed, memory_mb,
-                              sub_progress(progress, 0.0, 0.2), is_cancelled, log, warn)
+    samples = extract_samples(raster_path, vector_path, class_field,
+                              sub_progress(progress, 0.0, 0.2), is_cancelled, log, warn,
+                              layer_name=layer_name, name_field=name_field,
+                              color_field=color_field, max_per_class=max_per_class, seed=seed,
+                              memory_mb=memory_mb)
     check_training_samples(samples)
     counts = samples.class_counts()
     per_class = samples.polygons_per_class()
