@@ -23,7 +23,6 @@ from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_p
                       sub_progress)
 
 
-
 def _largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
     """Integer allocation of ``total`` proportional to ``shares`` (Hamilton's method)."""
     if total <= 0 or shares.sum() <= 0:
