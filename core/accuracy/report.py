@@ -14,7 +14,7 @@ from typing import Optional
 
 from ..io.reports import (
     FONT, NA, SMALL_FONT, HtmlReport, Markup, csv_text, fmt_value, heatmap, json_text,
-    nice_ceiling, tick_label, write_report_files,
+    nice_ceiling, write_report_files, y_grid,
 )
 
 _DIAG = ' class="diag"'
@@ -300,12 +300,7 @@ def _area_figure(result: dict) -> str:
         name = c["name"] if len(c["name"]) <= 24 else c["name"][:23] + "…"
         out.append(f'<text x="{ox + panel_w / 2}" y="{oy + 16}" text-anchor="middle" '
                    f'font-weight="bold"><title>{escape(c["name"])}</title>{escape(name)}</text>')
-        for step in range(3):
-            value = top * step / 2
-            out.append(f'<line x1="{left}" x2="{left + 112}" y1="{y(value):.1f}" '
-                       f'y2="{y(value):.1f}" stroke="#e4e4e4"/>')
-            out.append(f'<text x="{left - 4}" y="{y(value) + 4:.1f}" text-anchor="end" '
-                       f'font-size="{SMALL_FONT}">{tick_label(value, top)}</text>')
+        out.extend(y_grid(left, 112, y, top, 2, gap=4, baseline=4))
         out.append(f'<rect x="{left + 8}" y="{y(mapped[i]):.1f}" width="32" '
                    f'height="{y0 - y(mapped[i]):.1f}" fill="#bbbbbb" stroke="#666">'
                    f'<title>mapped {fmt_area(mapped[i], d)} ha</title></rect>')

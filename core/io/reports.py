@@ -195,6 +195,25 @@ def tick_label(value: float, top: float) -> str:
     return f"{value:,.{digits}f}"
 
 
+def y_grid(left: float, width: float, y, top: float, steps: int, gap: float = 6,
+           baseline: float = 5) -> List[str]:
+    """SVG gridlines and tick labels of a vertical value axis from 0 to ``top``.
+
+    Args:
+        y: maps a value to its SVG y coordinate.
+        steps: intervals between 0 and ``top`` (``steps + 1`` lines).
+        gap, baseline: offset of the labels left of ``left`` and below their line.
+    """
+    out = []
+    for step in range(steps + 1):
+        value = top * step / steps
+        out.append(f'<line x1="{left}" x2="{left + width}" y1="{y(value):.1f}" '
+                   f'y2="{y(value):.1f}" stroke="#e4e4e4"/>')
+        out.append(f'<text x="{left - gap}" y="{y(value) + baseline:.1f}" text-anchor="end" '
+                   f'font-size="{SMALL_FONT}">{tick_label(value, top)}</text>')
+    return out
+
+
 def _text_width(text: str, size: float = FONT) -> float:
     return len(text) * CHAR_WIDTH * size / FONT
 
@@ -273,12 +292,7 @@ def line_chart(x_labels: Sequence[str], series: Dict[str, Sequence[Optional[floa
     def y(v):
         return y0 - plot_h * v / top
 
-    for step in range(6):
-        value = top * step / 5
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" '
-                   f'y2="{y(value):.1f}" stroke="#e4e4e4"/>')
-        out.append(f'<text x="{left - 6}" y="{y(value) + 5:.1f}" text-anchor="end" '
-                   f'font-size="{SMALL_FONT}">{tick_label(value, top)}</text>')
+    out.extend(y_grid(left, plot_w, y, top, 5))
     out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y0}" y2="{y0}" stroke="#000"/>')
     for i, label in enumerate(x_labels):
         out.append(f'<text x="{x(i):.1f}" y="{y0 + 20}" text-anchor="middle" '

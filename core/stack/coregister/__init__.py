@@ -21,12 +21,12 @@ run), :mod:`.inputs` (band identity, dates), :mod:`.grid` (the target grid), :mo
 """
 
 from .grid import Grid, target_grid
-from .options import DEFAULT_S2_BANDS, PRESETS, TEMPORAL_STATISTICS, StackOptions
+from .options import DEFAULT_S2_BANDS, StackOptions
 from .plan import OutBand, StackPlan, plan_stack
 from .run import SIDECAR_SUFFIX, check_stack, coregister_stack, sidecar_path
 
 __all__ = [
-    "DEFAULT_S2_BANDS", "PRESETS", "SIDECAR_SUFFIX", "TEMPORAL_STATISTICS", "Grid", "OutBand",
+    "DEFAULT_S2_BANDS", "SIDECAR_SUFFIX", "Grid", "OutBand",
     "StackOptions", "StackPlan", "check_stack", "coregister_stack", "plan_stack", "sidecar_path",
     "target_grid",
 ]

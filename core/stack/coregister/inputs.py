@@ -14,7 +14,7 @@ from ...errors import BandError, InputError
 from ...io import raster as raster_io
 from ...runtime import Log
 from ...sensors import sentinel1 as sar
-from ...sensors.bands import normalise_s2_band, parse_band_list, resolve_s2_band_names
+from ...sensors.bands import normalise_s2_band, resolve_s2_band_names
 from ...sensors.units import units_problem
 from .options import StackOptions
 
@@ -62,12 +62,8 @@ def s2_file_bands(datasets, paths, explicit: Optional[str]) -> List[Tuple[str, s
         return [(name, paths[0], i + 1) for i, name in enumerate(names)]
     total = sum(datasets[p].count for p in paths)
     if explicit and explicit.strip():
-        names = parse_band_list(explicit)
-        if len(names) != total:
-            raise BandError(
-                f"{len(names)} Sentinel-2 band names were given ({', '.join(names)}) for "
-                f"{total} bands in {len(paths)} files. Give one name per band, in the order of "
-                "the files and their bands.")
+        names = resolve_s2_band_names(explicit, [None] * total,
+                                      f"the Sentinel-2 input ({len(paths)} files, in order)")
         found = []
         for path in paths:
             found += [(path, band) for band in range(1, datasets[path].count + 1)]

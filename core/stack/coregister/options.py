@@ -8,7 +8,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ...choices import MASK_TYPES, S2_VALUES, TEMPORAL_STATISTICS
+from ...choices import MASK_TYPES, PRESETS, S2_VALUES, SPECKLE_FILTERS, TEMPORAL_STATISTICS
 from ...errors import BandError, InputError
 from ...indices.formulas import DEFAULT_INDICES, INDICES
 from ...io import raster as raster_io
@@ -20,11 +20,6 @@ from ...sensors.sentinel2 import (
 
 #: Sentinel-2 bands written by default.
 DEFAULT_S2_BANDS = ("B02", "B03", "B04", "B08")
-PRESETS = {
-    "rouen": "Rouen study, 20 bands: VV_1..4, VH_1..4, VVVH_1..4 (dB), NDVI, SAVI, BAI, NDWI, "
-             "B2, B3, B4, B8 from four Sentinel-1 dates and one Sentinel-2 scene",
-}
-SPECKLE_FILTERS = ("lee",)
 
 
 def units_name(text: Optional[str], what: str) -> str:
@@ -97,7 +92,7 @@ class StackOptions:
 
     def _validate_speckle(self) -> None:
         name = (self.speckle_filter or "").strip().lower() or None
-        if name not in (None, "none") + SPECKLE_FILTERS:
+        if name is not None and name not in SPECKLE_FILTERS:
             raise InputError(f"Unknown speckle filter '{self.speckle_filter}'; use 'lee' or none.")
         self.speckle_filter = None if name == "none" else name
         if self.speckle_filter and (self.speckle_window < 3 or self.speckle_window % 2 == 0):
@@ -110,7 +105,8 @@ class StackOptions:
     def _apply_preset(self) -> None:
         self.preset = (self.preset or "").strip().lower() or None
         if self.preset and self.preset not in PRESETS:
-            raise InputError(f"Unknown preset '{self.preset}'. Available: {', '.join(PRESETS)}.")
+            raise InputError(f"Unknown preset '{self.preset}'. Available: "
+                             f"{', '.join(p for p in PRESETS if p)}.")
         if self.preset == "rouen":
             self.s2_bands, self.indices = list(DEFAULT_S2_BANDS), list(DEFAULT_INDICES)
             self.s1_output_units, self.s1_ratio, self.s1_rvi, self.temporal = "dB", True, False, []
