@@ -41,6 +41,7 @@ from ..models.format import (
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
 from ..paths import MODELS_DIR
+from .tiling import edge_weights, mirror, softmax, tile_origins
 
 
 def bundled_models() -> dict:
@@ -217,62 +218,6 @@ def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[i
     return CnnPlan(model, bands.indexes, tile, lap, int(batch_size), warnings, bands.notes, step)
 
 
-# --- tiling geometry ----------------------------------------------------------------------------
-
-def tile_origins(length: int, tile: int, overlap: int) -> tuple:
-    """Tile origins along one axis, in raster coordinates (the first one may be negative).
-
-    The raster is extended by ``overlap // 2`` mirrored pixels on both sides (and further at the
-    far side when it is smaller than a tile); tiles step by ``tile - overlap``, the last one is
-    aligned on the far edge of the extended raster.
-
-    Returns:
-        ``(origins, pad)`` with ``pad`` the mirrored margin before pixel 0.
-    """
-    pad = overlap // 2
-    extent = max(length + 2 * pad, tile)
-    last = extent - tile - pad
-    step = max(1, tile - overlap)
-    origins = list(range(-pad, last, step)) + [last]
-    return origins, pad
-
-
-def edge_weights(tile: int, overlap: int, first: bool, last: bool) -> np.ndarray:
-    """Blending weights along one tile axis.
-
-    Zero for a margin of ``overlap // 4`` pixels at each inner border, then rising linearly to 1
-    over the rest of the overlap; borders on the raster's edge (``first``/``last``) keep weight 1.
-    """
-    weights = np.ones(tile, dtype="float32")
-    if overlap <= 0:
-        return weights
-    margin = overlap // 4
-    ramp_len = max(1, overlap - 2 * margin)
-    ramp = np.clip((np.arange(tile, dtype="float32") - margin + 1) / (ramp_len + 1), 0.0, 1.0)
-    if not first:
-        weights = np.minimum(weights, ramp)
-    if not last:
-        weights = np.minimum(weights, ramp[::-1])
-    return weights
-
-
-def _mirror(array: np.ndarray, before: int, after: int, axis: int) -> np.ndarray:
-    if before <= 0 and after <= 0:
-        return array
-    widths = [(0, 0)] * array.ndim
-    widths[axis] = (max(0, before), max(0, after))
-    mode = "reflect" if array.shape[axis] > 1 else "edge"
-    return np.pad(array, widths, mode=mode)
-
-
-def softmax(scores: np.ndarray, axis: int = 1) -> np.ndarray:
-    """Numerically stable softmax."""
-    shifted = scores - scores.max(axis=axis, keepdims=True)
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=axis, keepdims=True)
-    return shifted
-
-
 class Normaliser:
     """Turns raw band values into model input, with the nodata mask (per the metadata)."""
 
@@ -361,8 +306,8 @@ def _read_strip(dataset, indexes, row0: int, height: int, col_pad: int, width: i
     top, bottom = max(0, row0), min(dataset.height, row0 + height)
     raw = dataset.read(indexes, window=Window(0, top, dataset.width, bottom - top))
     x, invalid = normalise(raw)
-    x = _mirror(x, top - row0, row0 + height - bottom, axis=1)
-    x = _mirror(x, col_pad, width - col_pad - dataset.width, axis=2)
+    x = mirror(x, top - row0, row0 + height - bottom, axis=1)
+    x = mirror(x, col_pad, width - col_pad - dataset.width, axis=2)
     return x, invalid, top
 
 
