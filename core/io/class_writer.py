@@ -85,7 +85,7 @@ class ClassificationWriter:
 
     Use as a context manager on the grid of an open ``reference`` dataset::
 
-        with ClassificationWriter(src, classes, class_path, confidence_path, probability_path,
+        with ClassificationWriter(src, classes, class_path, confidence_path, probabilities_path,
                                   nodata) as writer:
             writer.write(window, labels, valid, probabilities)
 
@@ -100,12 +100,12 @@ class ClassificationWriter:
     """
 
     def __init__(self, reference, classes: Sequence[ClassInfo], class_path: str,
-                 confidence_path: Optional[str] = None, probability_path: Optional[str] = None,
+                 confidence_path: Optional[str] = None, probabilities_path: Optional[str] = None,
                  nodata: Optional[int] = None, compress: str = "ZSTD"):
         self.reference = reference
         self.classes = list(classes)
         self.paths = {"class": class_path, "confidence": confidence_path,
-                      "probabilities": probability_path}
+                      "probabilities": probabilities_path}
         self.profile = class_profile(reference, self.classes, nodata)
         self.nodata = self.profile["nodata"]
         self.compress = compress
