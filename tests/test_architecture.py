@@ -114,3 +114,44 @@ def test_plugin_import_works_in_a_fresh_clone(tmp_path):
     assert lines[0] == str(clone / ".qgis" / "plugins" / "landfusion" / "core" / "choices.py")
     # Child processes inherit the path through PYTHONPATH.
     assert lines[1].startswith(str(clone / ".qgis" / "plugins" / "landfusion"))
+
+
+#: Engine size limits (issue 13): functions read as short steps, modules stay one subject.
+MAX_FUNCTION_LINES = 80
+MAX_MODULE_LINES = 500
+
+
+def _function_spans(path: Path):
+    """(name, first line, lines) of every function and method, decorators and docstring
+    included."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            yield node.name, node.lineno, node.end_lineno - start + 1
+
+
+def test_engine_functions_and_modules_stay_short():
+    too_long = [
+        f"{path.relative_to(ROOT)}:{line} {name}() is {lines} lines"
+        for path in sorted((ROOT / "core").rglob("*.py"))
+        for name, line, lines in _function_spans(path)
+        if lines > MAX_FUNCTION_LINES
+    ]
+    too_big = [
+        f"{path.relative_to(ROOT)} is {lines} lines"
+        for path in sorted((ROOT / "core").rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    assert too_long + too_big == [], (
+        f"core/ functions stay within {MAX_FUNCTION_LINES} lines and modules within "
+        f"{MAX_MODULE_LINES}; split into named steps (see core/stack/coregister/): "
+        + "; ".join(too_long + too_big))
+
+
+def test_size_guard_measures_what_it_claims(tmp_path):
+    """The span counts decorators, docstring and body, so the guard cannot be dodged by them."""
+    source = tmp_path / "sample.py"
+    source.write_text("import functools\n\n\n@functools.lru_cache\ndef f():\n"
+                      '    """Doc."""\n' + "    x = 1\n" * 5 + "    return x\n", encoding="utf-8")
+    assert list(_function_spans(source)) == [("f", 5, 9)]
