@@ -492,3 +492,28 @@ def test_polygon_pixels_read_in_strips_give_same_histogram(small_map):
         strips = polygon_pixels(src, polygon, 0, budget_pixels=7)
     # rows and columns 5..34: 15 columns of forest, 15 of crops less the 5 x 5 water corner
     assert whole == strips == {1: 450, 2: 425, 3: 25}
+
+
+def test_count_classes_fast_and_general_paths_agree(tmp_path):
+    """uint8 maps are counted with raw bincounts, others value by value: the same numbers."""
+    rng = np.random.default_rng(3)
+    data = rng.choice([0, 1, 2, 5, 9], size=(37, 23)).astype(np.uint8)
+    fast = count_classes(_write_class_raster(tmp_path / "u8.tif", data, nodata=0))
+    general = count_classes(_write_class_raster(tmp_path / "i16.tif", data.astype(np.int16),
+                                                nodata=0))
+    assert fast.pixels == general.pixels == {v: int((data == v).sum()) for v in (1, 2, 5, 9)}
+    assert fast.nodata_pixels == general.nodata_pixels == int((data == 0).sum())
+    assert fast.area_ha == pytest.approx(general.area_ha)
+    assert fast.pixel_area_ha == general.pixel_area_ha == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("option, match", [
+    ({"polygon_mode": "bogus"}, "Unknown polygon mode 'bogus'"),
+    ({"design": "cluster"}, "Unknown sampling design 'cluster'"),
+    ({"output_html": None}, "at least one report output"),
+])
+def test_options_are_checked_before_any_input_is_opened(tmp_path, option, match):
+    options = dict({"class_field": "ref", "output_html": str(tmp_path / "r.html")}, **option)
+    with pytest.raises(InputError, match=match):
+        assess_accuracy(str(tmp_path / "absent.tif"), str(tmp_path / "absent.gpkg"), **options)
+    assert os.listdir(tmp_path) == []

@@ -674,3 +674,12 @@ def test_forest_export_drops_zero_leaf_weights_without_changing_predictions(monk
     assert np.array_equal(runs[0][0], model.predict(Xt))
     assert np.allclose(runs[0][1], model.predict_proba(Xt), atol=1e-5)
     assert runs[0][1].max() <= 1.0
+
+
+def test_sample_options_are_checked_before_any_input_is_opened(tmp_path):
+    with pytest.raises(InputError, match="cap of samples per class"):
+        extract_samples(str(tmp_path / "absent.tif"), str(tmp_path / "absent.gpkg"), "class",
+                        max_per_class=-1)
+    with pytest.raises(InputError, match="memory budget"):
+        extract_samples(str(tmp_path / "absent.tif"), str(tmp_path / "absent.gpkg"), "class",
+                        memory_mb=0)
