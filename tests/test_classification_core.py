@@ -21,7 +21,8 @@ from landfusion.core.errors import (
 )
 from landfusion.core.models.format import read_model
 from landfusion.core.classification.samples import extract_samples
-from landfusion.core.classification.train import ALGORITHMS, train_classifier
+from landfusion.core.choices import CLASSIFIERS
+from landfusion.core.classification.train import train_classifier
 
 CHIP = "433D_629L_3_1"  # Chile: water, trees, crops, built area, rangeland
 CHIP_CLASSES = [1, 2, 4, 5, 9]
@@ -218,7 +219,7 @@ def test_sen1floods11_fusion_is_not_worse_than_the_best_single_source(tmp_path):
 def test_every_algorithm_exports_an_onnx_model_that_agrees_with_scikit_learn(terramind):
     parameters = {"random_forest": {"n_estimators": 10}, "mlp": {"max_iter": 60},
                   "hist_gradient_boosting": {"max_iter": 15}}
-    for key in ALGORITHMS:
+    for key in CLASSIFIERS:
         model_path = str(terramind["tmp"] / f"{key}.onnx")
         result = train_classifier(terramind["stack"], terramind["train"], "class", model_path,
                                   None, algorithm=key, parameters=parameters.get(key), folds=0,

@@ -28,7 +28,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..classification.train import ALGORITHM_NAMES, algorithm_key, build_classifier
+from ..choices import CLASSIFIERS
+from ..classification.train import algorithm_key, build_classifier
 from ..errors import InputError, ModelError, NoDataError
 from ..io import raster as raster_io
 from ..io.reports import json_safe
@@ -214,7 +215,7 @@ def train_change_model(
         training, class_field: polygons with integer class ids instead of label rasters.
         class_names: ``"1=no change,2=change"``; the class named "no change" (else the lowest
             id) is the no-change class.
-        algorithm: the classifier (key, name or index of :data:`classification.train.ALGORITHMS`).
+        algorithm: the classifier (key, name or index of :data:`core.choices.CLASSIFIERS`).
         parameters: scikit-learn parameters overriding the defaults.
         feature_groups, scales: see :class:`features.FeatureSpec`.
         samples_per_pair: cap of samples drawn per pair and class.
@@ -337,7 +338,7 @@ def train_change_model(
             f"{_f(pixel['recall'])}.")
 
     check_cancelled(is_cancelled)
-    log(f"Fitting the final {ALGORITHM_NAMES[key]} on all {y.size} samples...")
+    log(f"Fitting the final {CLASSIFIERS.title(key)} on all {y.size} samples...")
     model = fit(make_model(), np.arange(y.size))
     progress(0.92)
     check_cancelled(is_cancelled)
@@ -368,7 +369,7 @@ def train_change_model(
                    "label_counts": {str(k): v for k, v in label_info[i]["counts"].items()},
                    "after_resampled": pairs[i].resampled}
                   for i, (b, a) in enumerate(zip(before, after))],
-        "algorithm": ALGORITHM_NAMES[key], "algorithm_key": key,
+        "algorithm": CLASSIFIERS.title(key), "algorithm_key": key,
         "parameters": json_safe(model.steps[-1][1].get_params()),
         "scaling": ("standardisation inside the model" if "scale" in model.named_steps else
                     "none needed"),
@@ -387,7 +388,7 @@ def train_change_model(
         onnx_model, model_path, spec, classes, no_change, threshold,
         f"maximum F1 of change over leave-one-{grouping}-out predictions",
         choose_nodata(classes), crs_wkt, pixel_size,
-        extra={"algorithm": ALGORITHM_NAMES[key], "parameters": report["parameters"],
+        extra={"algorithm": CLASSIFIERS.title(key), "parameters": report["parameters"],
                "scores": scores, "samples": int(y.size),
                "pairs": [os.path.basename(b) for b in before]},
         band_stats=band_statistics(X))
