@@ -89,7 +89,7 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
             model_path=self.parameterAsFile(parameters, self.MODEL, context),
             output_path=output,
             confidence_path=confidence or None,
-            probability_path=probabilities or None,
+            probabilities_path=probabilities or None,
             mask_path=self.parameterAsSourcePath(parameters, self.MASK, context),
             band_map=self.parameterAsBandMap(parameters, context),
             extent=self.parameterAsInputExtent(parameters, context),

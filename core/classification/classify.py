@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -114,7 +115,7 @@ def classify_raster(
     model_path: str,
     output_path: str,
     confidence_path: Optional[str] = None,
-    probability_path: Optional[str] = None,
+    probabilities_path: Optional[str] = None,
     mask_path: Optional[str] = None,
     threads: int = 0,
     memory_mb: float = raster_io.DEFAULT_MEMORY_MB,
@@ -130,10 +131,10 @@ def classify_raster(
 
     Args:
         input_path: raster with the model's bands (by name, or same count and order).
-        model_path: ``.onnx`` model written by :func:`train_classifier.train_classifier`.
+        model_path: ``.onnx`` model written by :func:`.train.train_classifier`.
         output_path: class raster (GeoTIFF, uint8 or uint16, colour table, category names, .qml).
         confidence_path: optional 2-band float32 raster: max probability and top-1 − top-2 margin.
-        probability_path: optional float32 raster with one probability band per class.
+        probabilities_path: optional float32 raster with one probability band per class.
         mask_path: optional raster; pixels where it is 0 or nodata are not classified.
         band_map: ``model_band=raster_band,...`` (text or dict) for bands that neither names nor
             roles match (see :func:`core.sensors.bands.match_model_bands`).
@@ -152,85 +153,123 @@ def classify_raster(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..models.pixel_model import open_model
+    from ..models.info import card_text
     from .compiled import load_compiled
 
     workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
-    from ..models.bands import check_model_bands
+    session, info = _open_classifier(model_path)
+    log(card_text(info))
+    with raster_io.gdal_env(), contextlib.ExitStack() as stack:
+        part = stack.enter_context(raster_part(input_path, extent, extent_crs, log))
+        src = stack.enter_context(raster_io.open_raster(part, "Input raster"))
+        indexes = _model_bands(info, src, band_map, log, warn)
+        _check_pixel_size(info, src, warn)
+        run = _Classification(
+            src, indexes, tuple(src.nodatavals[i - 1] for i in indexes),
+            _open_mask(mask_path, src, stack) if mask_path else None, session, info,
+            stack.enter_context(ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="landfusion-predict"))
+            if workers > 1 else None, workers,
+            stack.enter_context(ClassificationWriter(
+                src, info.classes, output_path, confidence_path, probabilities_path,
+                info.output_nodata)))
+        n_classes = len(info.classes)
+        bytes_per_pixel = (4 * len(indexes) * 3 + 4 * n_classes * (3 if probabilities_path else 2)
+                           + 24)
+        blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, memory_mb)
+        log(f"Classifying {src.width} x {src.height} pixels in {len(blocks)} blocks with "
+            f"{n_classes} classes, {len(indexes)} bands.")
+        run.fast = load_compiled(model_path, info, session, workers, src.width * src.height, log)
+        raster_io.run_blocks(blocks, run.read, run.work, progress, is_cancelled)
+        run.check_classified(input_path)
+    if run.skipped_blocks:
+        log(f"{run.skipped_blocks} block(s) held no valid pixel and were not classified.")
+    class_pixels = {c.name: int(n) for c, n in zip(info.classes, run.writer.class_counts)}
+    log("Pixels per class: " + ", ".join(f"{k}: {v}" for k, v in class_pixels.items()) + ".")
+    return {"output": output_path, "confidence": confidence_path,
+            "probabilities": probabilities_path, "classified_pixels": run.writer.valid_pixels,
+            "class_pixels": class_pixels, "skipped_blocks": run.skipped_blocks}
 
-    from ..models.info import card_text
+
+def _open_classifier(model_path: str) -> tuple:
+    """``(session, card)`` of a pixel classifier whose outputs match its class list."""
+    from ..models.pixel_model import open_model
 
     session, info = open_model(model_path, 1)
-    log(card_text(info))
     n_classes = len(info.classes)
     shape = session.get_outputs()[[o.name for o in session.get_outputs()].index(
         info.probability_output)].shape
     if len(shape) == 2 and isinstance(shape[1], int) and shape[1] != n_classes:
         raise ModelError(f"The model lists {n_classes} classes but outputs {shape[1]} "
                          "probabilities; its metadata is damaged.")
+    return session, info
 
-    with raster_io.gdal_env(), contextlib.ExitStack() as stack:
-        part = stack.enter_context(raster_part(input_path, extent, extent_crs, log))
-        src = stack.enter_context(raster_io.open_raster(part, "Input raster"))
-        bands = check_model_bands(info, src, band_map=band_map)
-        for note in bands.notes:
-            log(note)
-        for message in bands.warnings:
-            warn(message)
-        indexes = bands.indexes
-        pool = stack.enter_context(ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="landfusion-predict")) if workers > 1 else None
-        actual = raster_io.pixel_size_m(src)
-        if info.pixel_size and actual and not math.isclose(actual, info.pixel_size, rel_tol=0.1):
-            warn(f"The model was trained on {info.pixel_size:.3g} m pixels, the input has "
-                 f"{actual:.3g} m pixels; results may be unreliable.")
-        mask = _open_mask(mask_path, src, stack) if mask_path else None
-        nodata = [src.nodatavals[i - 1] for i in indexes]
-        bands = len(indexes)
-        bytes_per_pixel = 4 * bands * 3 + 4 * n_classes * (3 if probability_path else 2) + 24
-        blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, memory_mb)
-        log(f"Classifying {src.width} x {src.height} pixels in {len(blocks)} blocks with "
-            f"{len(info.classes)} classes, {bands} bands.")
-        stats = {"skipped_blocks": 0}
-        fast = load_compiled(model_path, info, session, workers, src.width * src.height, log)
 
-        def read(block):
-            data = src.read(indexes=indexes, window=block.window, out_dtype="float32")
-            block_mask = None
-            if mask is not None:
-                m = mask.read(1, window=block.window, masked=True)
-                block_mask = np.asarray(m.filled(0) != 0)
-            return data, valid_pixels(data, nodata, block_mask)
+def _model_bands(info, src, band_map, log: Log, warn: Log) -> list:
+    """The raster's band indexes feeding the model, with the matching's notes and warnings."""
+    from ..models.bands import check_model_bands
 
-        writer = stack.enter_context(ClassificationWriter(
-            src, info.classes, output_path, confidence_path, probability_path,
-            info.output_nodata))
+    bands = check_model_bands(info, src, band_map=band_map)
+    for note in bands.notes:
+        log(note)
+    for message in bands.warnings:
+        warn(message)
+    return bands.indexes
 
-        def work(block, item):
-            data, valid = item
-            if not valid.any():
-                stats["skipped_blocks"] += 1
-                writer.write(block.window, None, valid)
-                return
-            X = data[:, valid].T
-            if fast is not None:
-                labels, probabilities = fast.predict(X)
-            else:
-                labels, probabilities = predict_pixels_parallel(session, info, X, pool, workers)
-            writer.write(block.window, labels, valid, probabilities)
 
-        raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
-        if writer.valid_pixels == 0:
-            where = " inside the mask" if mask_path else ""
+def _check_pixel_size(info, src, warn: Log) -> None:
+    """Warns when the raster's pixels differ from the training raster's by more than 10 %."""
+    actual = raster_io.pixel_size_m(src)
+    if info.pixel_size and actual and not math.isclose(actual, info.pixel_size, rel_tol=0.1):
+        warn(f"The model was trained on {info.pixel_size:.3g} m pixels, the input has "
+             f"{actual:.3g} m pixels; results may be unreliable.")
+
+
+@dataclass
+class _Classification:
+    """Reads the model's bands (and the mask) of a block, predicts its valid pixels, writes."""
+
+    src: object
+    indexes: list
+    nodata: tuple
+    mask: object
+    session: object
+    info: object
+    pool: object
+    workers: int
+    writer: ClassificationWriter
+    skipped_blocks: int = 0
+    fast: object = None  # a compiled model (core.classification.compiled), when one serves
+
+
+    def read(self, block) -> tuple:
+        data = self.src.read(indexes=self.indexes, window=block.window, out_dtype="float32")
+        block_mask = None
+        if self.mask is not None:
+            m = self.mask.read(1, window=block.window, masked=True)
+            block_mask = np.asarray(m.filled(0) != 0)
+        return data, valid_pixels(data, self.nodata, block_mask)
+
+    def work(self, block, item: tuple) -> None:
+        data, valid = item
+        if not valid.any():
+            self.skipped_blocks += 1
+            self.writer.write(block.window, None, valid)
+            return
+        X = data[:, valid].T
+        if self.fast is not None:
+            labels, probabilities = self.fast.predict(X)
+        else:
+            labels, probabilities = predict_pixels_parallel(self.session, self.info, X,
+                                                            self.pool, self.workers)
+        self.writer.write(block.window, labels, valid, probabilities)
+
+    def check_classified(self, input_path: str) -> None:
+        """Raises (and the writer leaves nothing) when not one pixel was classified."""
+        if self.writer.valid_pixels == 0:
+            where = " inside the mask" if self.mask is not None else ""
             raise NoDataError(
                 f"The input raster '{os.path.basename(input_path)}' has no valid pixel{where} in "
                 f"the bands the model uses (all nodata, NaN or masked out); nothing was "
                 "classified and no output was written. Check the input's nodata value, the "
                 "mask (pixels where it is 0 or nodata are skipped) and the extent.")
-    if stats["skipped_blocks"]:
-        log(f"{stats['skipped_blocks']} block(s) held no valid pixel and were not classified.")
-    class_pixels = {c.name: int(n) for c, n in zip(info.classes, writer.class_counts)}
-    log("Pixels per class: " + ", ".join(f"{k}: {v}" for k, v in class_pixels.items()) + ".")
-    return {"output": output_path, "confidence": confidence_path,
-            "probabilities": probability_path, "classified_pixels": writer.valid_pixels,
-            "class_pixels": class_pixels, "skipped_blocks": stats["skipped_blocks"]}
