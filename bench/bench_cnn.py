@@ -92,7 +92,7 @@ def _time_inside_onnxruntime():
     """Wraps the engine's batch runner to add up the seconds spent in onnxruntime."""
     from landfusion.core.cnn import inference as cnn_inference
 
-    original = cnn_inference._Runner.__call__
+    original = cnn_inference.BatchRunner.__call__
 
     def timed(self, tiles):
         started = time.perf_counter()
@@ -101,7 +101,7 @@ def _time_inside_onnxruntime():
         finally:
             INSIDE["seconds"] += time.perf_counter() - started
 
-    cnn_inference._Runner.__call__ = timed
+    cnn_inference.BatchRunner.__call__ = timed
 
 
 def run_ours(path, model_path, out):

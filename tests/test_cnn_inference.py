@@ -8,6 +8,7 @@ import rasterio
 from cnn_fixtures import LAND_WATER, conv_model, pooling_patch_model, write_raster
 
 from landfusion.core.cnn import inference as cnn
+from landfusion.core.cnn import tiling
 from landfusion.core.io.classmap import read_class_styling
 from landfusion.core.errors import BandError, CancelledError, ModelError, NoDataError
 from landfusion.core.models.format import (
@@ -39,7 +40,7 @@ def _one_pass(x, weights, bias, kernel):
                 for dx in range(kernel):
                     out[o] += k[o, c, dy, dx] * padded[c, dy:dy + rows, dx:dx + cols]
         out[o] += bias[o]
-    return cnn.softmax(out[None].astype("float32"))[0]
+    return tiling.softmax(out[None].astype("float32"))[0]
 
 
 @pytest.mark.parametrize("kernel,shape,tile,overlap", [
@@ -74,10 +75,10 @@ def test_tiled_inference_equals_one_pass(tmp_path, kernel, shape, tile, overlap)
 
 def test_edge_weights_cover_every_pixel():
     for length, tile, overlap in [(100, 32, 8), (33, 32, 16), (10, 32, 8), (257, 64, 0), (97, 16, 4)]:
-        origins, pad = cnn.tile_origins(length, tile, overlap)
+        origins, pad = tiling.tile_origins(length, tile, overlap)
         total = np.zeros(length + 2 * pad + tile)
         for i, o in enumerate(origins):
-            w = cnn.edge_weights(tile, overlap, i == 0, i == len(origins) - 1)
+            w = tiling.edge_weights(tile, overlap, i == 0, i == len(origins) - 1)
             total[o + pad:o + pad + tile] += w
         assert (total[pad:pad + length] > 0).all(), (length, tile, overlap)
         assert origins[0] == -pad
@@ -320,7 +321,7 @@ def test_memory_bounded_strips(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cnn, "_read_strip", recording)
     cnn.classify_with_cnn(src, model, str(tmp_path / "cls.tif"), tile_size=32, overlap=8)
-    rows, _ = cnn.tile_origins(300, 32, 8)
+    rows, _ = tiling.tile_origins(300, 32, 8)
     assert len(heights) == len(rows) and max(heights) <= 32
 
 
@@ -344,7 +345,7 @@ def test_bundled_unet_small_tiles_agree_with_one_tile(tmp_path):
     assert ((p1 > 0.5) == (p2 > 0.5)).mean() > 0.99
     assert np.median(difference) < 0.01
     # No seams: rows/columns at tile borders differ no more than the others.
-    origins, _ = cnn.tile_origins(512, 128, 48)
+    origins, _ = tiling.tile_origins(512, 128, 48)
     borders = sorted({r for o in origins for r in (o, o + 127) if 0 <= r < 512})
     inner = [r for r in range(0, 512) if r not in borders]
     assert difference[borders].mean() < 2 * difference[inner].mean() + 0.01

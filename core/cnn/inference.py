@@ -32,7 +32,7 @@ import numpy as np
 from ..io import raster as raster_io
 from ..classification.extent import raster_part
 from ..errors import InputError, ModelError, NoDataError
-from ..io.class_writer import ClassificationWriter, class_fractions, valid_pixels
+from ..io.class_writer import ClassificationWriter, class_fractions
 from ..models.bands import check_model_bands
 from ..models.format import (
     PATCH_CLASSIFIER, SEGMENTATION, ModelCard, card_from_props, read_props, refuse_non_onnx,
@@ -41,7 +41,8 @@ from ..models.format import (
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
 from ..paths import MODELS_DIR
-from .tiling import edge_weights, mirror, softmax, tile_origins
+from .batches import BatchRunner, Normaliser, write_rows
+from .tiling import edge_weights, mirror, tile_origins
 
 
 def bundled_models() -> dict:
@@ -218,82 +219,6 @@ def plan_cnn(dataset, model: LoadedModel, band_names=None, tile_size: Optional[i
     return CnnPlan(model, bands.indexes, tile, lap, int(batch_size), warnings, bands.notes, step)
 
 
-class Normaliser:
-    """Turns raw band values into model input, with the nodata mask (per the metadata)."""
-
-    def __init__(self, meta: ModelCard, raster_nodata):
-        """``raster_nodata``: the nodata of the bands read (one value per band, or one value for
-        all; None where unset)."""
-        def column(values, default):
-            return np.array([default if v is None else v for v in values],
-                            dtype="float32")[:, None, None]
-
-        self.offset = column(meta.input_offset, 0.0)
-        self.scale = column(meta.input_scale, 1.0)
-        self.lo = column(meta.clip_min, -np.inf)
-        self.hi = column(meta.clip_max, np.inf)
-        self.mean = column(meta.input_mean, 0.0)
-        self.std = column(meta.input_std, 1.0)
-        self.clip = any(v is not None for v in meta.clip_min + meta.clip_max)
-        self.fill = np.float32(meta.nodata_fill)
-        if not isinstance(raster_nodata, (list, tuple)):
-            raster_nodata = [raster_nodata] * meta.band_count
-        # Per band: the model's nodata values and the band's own (see valid_pixels).
-        self.nodata = [list(meta.nodata_values) + [value] for value in raster_nodata]
-
-    def __call__(self, raw: np.ndarray) -> tuple:
-        """Returns ``(model input float32 (C, h, w), nodata mask (h, w))``; works in place."""
-        x = raw.astype("float32", copy=False)
-        invalid = ~valid_pixels(x, self.nodata)
-        x += self.offset
-        x *= self.scale
-        if self.clip:
-            np.clip(x, self.lo, self.hi, out=x)
-        x -= self.mean
-        x /= self.std
-        if invalid.any():
-            x[:, invalid] = self.fill
-        return x, invalid
-
-
-def _write_rows(writer: ClassificationWriter, row: int, probabilities: np.ndarray,
-                invalid: np.ndarray) -> None:
-    """Writes raster rows from ``row`` on: class probabilities (K, h, w) and a nodata mask."""
-    from rasterio.windows import Window
-
-    height, width = invalid.shape
-    writer.write(Window(0, row, width, height), None, ~invalid, probabilities)
-
-
-class _Runner:
-    """Runs batches of model input through the session (softmax applied to logits)."""
-
-    def __init__(self, model: LoadedModel, batch_size: int):
-        self.model = model
-        self.batch_size = batch_size
-        self.logits = model.metadata.output_type == "logits"
-
-    def __call__(self, tiles: list) -> list:
-        results = []
-        for start in range(0, len(tiles), self.batch_size):
-            batch = np.ascontiguousarray(np.stack(tiles[start:start + self.batch_size]))
-            try:
-                out = self.model.session.run([self.model.output_name],
-                                             {self.model.input_name: batch})[0]
-            except Exception as exc:  # onnxruntime's own error types
-                raise ModelError(f"{self.model.label} failed on a batch of shape "
-                                 f"{batch.shape}: {exc}") from exc
-            expected = len(self.model.metadata.classes)
-            if out.shape[0] != batch.shape[0] or out.shape[1] != expected or (
-                    out.ndim == 4 and out.shape[2:] != batch.shape[2:]):
-                raise ModelError(f"{self.model.label} returned shape {out.shape} for input "
-                                 f"{batch.shape}; expected {expected} class scores per "
-                                 f"{'pixel' if out.ndim == 4 else 'patch'}.")
-            out = out.astype("float32", copy=False)
-            results.extend(softmax(out) if self.logits else out)
-        return results
-
-
 def _read_strip(dataset, indexes, row0: int, height: int, col_pad: int, width: int,
                 normalise: Normaliser) -> tuple:
     """Reads virtual rows [row0, row0 + height) mirrored beyond the raster, with column padding.
@@ -318,7 +243,7 @@ def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writer: Classificati
     cols, pad = tile_origins(dataset.width, tile, overlap)
     virtual_width = cols[-1] + pad + tile
     classes = plan.model.metadata.class_count
-    run = _Runner(plan.model, plan.batch_size)
+    run = BatchRunner(plan.model, plan.batch_size)
     wx = [edge_weights(tile, overlap, i == 0, i == len(cols) - 1) for i in range(len(cols))]
     acc = np.zeros((classes, tile, virtual_width), dtype="float32")
     weight = np.zeros((tile, virtual_width), dtype="float32")
@@ -355,7 +280,7 @@ def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writer: Classificati
             total = weight[a:b, pad:pad + dataset.width]
             probs = acc[:, a:b, pad:pad + dataset.width] / np.maximum(total, 1e-12)
             mask = invalid[r0 - top:r1 - top] | (total <= 0)
-            _write_rows(writer, r0, probs, mask)
+            write_rows(writer, r0, probs, mask)
         acc[:, :tile - done] = acc[:, done:]
         acc[:, tile - done:] = 0.0
         weight[:tile - done] = weight[done:]
@@ -397,7 +322,7 @@ def _classify_patches(dataset, plan: CnnPlan, normalise: Normaliser, writer: Cla
     before = patch // 2 - stride // 2  # input pixels of the patch before its cell's first pixel
     col_pad = max(0, before)
     virtual_width = col_pad + grid.width * stride + patch
-    run = _Runner(plan.model, plan.batch_size)
+    run = BatchRunner(plan.model, plan.batch_size)
     blocks = [raster_io.Block(r * stride - before, patch, virtual_width)
               for r in range(grid.height)]
 
@@ -507,26 +432,13 @@ def classify_with_cnn(
     """
     model = load_model(model_path, metadata, threads)
     meta = model.metadata
-    outputs = [p for p in (output_path, probabilities_path, confidence_path) if p]
-    if len({os.path.abspath(p) for p in outputs}) != len(outputs):
-        raise InputError("The class, probability and confidence outputs must be different files.")
-    if os.path.abspath(input_path) in {os.path.abspath(p) for p in outputs}:
-        raise InputError("An output would overwrite the input raster; choose another file name.")
+    _check_outputs(input_path, [output_path, probabilities_path, confidence_path])
     with raster_io.gdal_env(), raster_part(input_path, extent, extent_crs, log) as part, \
             raster_io.open_raster(part, "Input raster") as dataset:
         plan = plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size, band_map,
                         stride)
         check_plan_memory(dataset, plan)
-        for note in plan.notes:
-            log(note)
-        for message in plan.warnings:
-            warn(message)
-        log(f"{model.label}: {meta.task}, bands {', '.join(meta.bands)} read from raster band(s) "
-            f"{', '.join(map(str, plan.band_indexes))}; "
-            + (f"tiles {plan.tile} px, overlap {plan.overlap} px, " if meta.task == SEGMENTATION
-               else f"patches {plan.tile} px, stride {plan.stride} px (output cells of "
-                    f"{plan.stride} x {plan.stride} input pixels), ")
-            + f"batch {plan.batch_size}.")
+        _log_plan(model, plan, log, warn)
         normalise = Normaliser(meta, [dataset.nodatavals[i - 1] for i in plan.band_indexes])
         reference = dataset if meta.task == SEGMENTATION else patch_grid(dataset, plan.stride)
         with ClassificationWriter(reference, meta.classes, output_path, confidence_path,
@@ -547,3 +459,27 @@ def classify_with_cnn(
             "class_pixels": {c.name: int(n) for c, n in zip(meta.classes, writer.class_counts)},
             "tile_size": plan.tile, "overlap": plan.overlap, "stride": plan.stride,
             "nodata": writer.nodata}
+
+
+def _check_outputs(input_path: str, paths) -> None:
+    """Refuses outputs that are the same file, or the input."""
+    outputs = [p for p in paths if p]
+    if len({os.path.abspath(p) for p in outputs}) != len(outputs):
+        raise InputError("The class, probability and confidence outputs must be different files.")
+    if os.path.abspath(input_path) in {os.path.abspath(p) for p in outputs}:
+        raise InputError("An output would overwrite the input raster; choose another file name.")
+
+
+def _log_plan(model: LoadedModel, plan: CnnPlan, log: Log, warn: Log) -> None:
+    """Says how the model reads the raster: bands, tiles or patches, batch size."""
+    meta = model.metadata
+    for note in plan.notes:
+        log(note)
+    for message in plan.warnings:
+        warn(message)
+    log(f"{model.label}: {meta.task}, bands {', '.join(meta.bands)} read from raster band(s) "
+        f"{', '.join(map(str, plan.band_indexes))}; "
+        + (f"tiles {plan.tile} px, overlap {plan.overlap} px, " if meta.task == SEGMENTATION
+           else f"patches {plan.tile} px, stride {plan.stride} px (output cells of "
+                f"{plan.stride} x {plan.stride} input pixels), ")
+        + f"batch {plan.batch_size}.")
