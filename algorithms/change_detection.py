@@ -70,12 +70,7 @@ class ChangeDetectionAlgorithm(LandFusionAlgorithm):
             QgsProcessingParameterNumber.Double, optional=True)
         threshold.setHelp(self.tr("Pixels whose magnitude reaches it are change."))
         self.addParameter(threshold)
-        threads = QgsProcessingParameterNumber(
-            self.THREADS, self.tr("CPU threads for the model (0: all)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0)
-        threads.setFlags(threads.flags() | threads.FlagAdvanced)
-        threads.setHelp(self.tr("Threads of the model inference."))
-        self.addParameter(threads)
+        self.addParameterThreads(help="Threads of the model inference.")
         output = QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Change map"))
         output.setHelp(self.tr("Class raster with colours and names."))
         self.addParameter(output)

@@ -124,7 +124,7 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
                 self.SEED, self.tr("Random seed"), QgsProcessingParameterNumber.Integer,
                 defaultValue=0, minValue=0), "Seed of sampling and estimators."),
             (QgsProcessingParameterNumber(
-                self.THREADS, self.tr("CPU threads (0: all)"),
+                self.THREADS, self.tr("Threads (0: all cores)"),
                 QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0),
              "Threads used for training."),
         ]
