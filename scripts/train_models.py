@@ -312,7 +312,9 @@ def eurosat() -> None:
     from sklearn.metrics import accuracy_score, f1_score
 
     from landfusion.core.cnn import datasets
-    from landfusion.core.cnn.inference import Normaliser, load_model, softmax
+    from landfusion.core.cnn.batches import Normaliser
+    from landfusion.core.cnn.inference import load_model
+    from landfusion.core.cnn.tiling import softmax
 
     folder = os.path.join(DATA, "eurosat_ms", "train")
     everything = datasets.folder_samples(folder, EUROSAT["bands"], EUROSAT_BANDS)

@@ -361,10 +361,15 @@ def check_cnn_inputs(input_path: str, model_path: str, band_names=None,
     model = load_model(model_path, metadata)
     with raster_io.gdal_env(), raster_part(input_path, extent, extent_crs) as part, \
             raster_io.open_raster(part, "Input raster") as dataset:
-        plan = plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size, band_map,
-                        stride)
-        check_plan_memory(dataset, plan)
-        return plan
+        return _plan_within_memory(dataset, model, band_names, tile_size, overlap,
+                                     batch_size, band_map, stride)
+
+
+def _plan_within_memory(dataset, model: LoadedModel, *plan_args) -> CnnPlan:
+    """:func:`plan_cnn` followed by :func:`check_plan_memory`."""
+    plan = plan_cnn(dataset, model, *plan_args)
+    check_plan_memory(dataset, plan)
+    return plan
 
 
 def check_plan_memory(dataset, plan: CnnPlan) -> None:
@@ -435,9 +440,8 @@ def classify_with_cnn(
     _check_outputs(input_path, [output_path, probabilities_path, confidence_path])
     with raster_io.gdal_env(), raster_part(input_path, extent, extent_crs, log) as part, \
             raster_io.open_raster(part, "Input raster") as dataset:
-        plan = plan_cnn(dataset, model, band_names, tile_size, overlap, batch_size, band_map,
-                        stride)
-        check_plan_memory(dataset, plan)
+        plan = _plan_within_memory(dataset, model, band_names, tile_size, overlap,
+                                     batch_size, band_map, stride)
         _log_plan(model, plan, log, warn)
         normalise = Normaliser(meta, [dataset.nodatavals[i - 1] for i in plan.band_indexes])
         reference = dataset if meta.task == SEGMENTATION else patch_grid(dataset, plan.stride)

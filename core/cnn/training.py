@@ -420,7 +420,7 @@ def compare_with_onnx(torch, network, path: str, x) -> float:
     onnxruntime) and of the network (in torch) on ``x``."""
     import onnxruntime as ort
 
-    from .inference import softmax
+    from .tiling import softmax
 
     network.eval()
     with torch.no_grad():
@@ -473,7 +473,7 @@ def _metrics(reference: np.ndarray, predicted: np.ndarray, groups: np.ndarray, c
 
 def _normalise(samples, metadata: ModelCard) -> np.ndarray:
     """Applies the model's own normalisation (the inference engine's Normaliser) to the samples."""
-    from .inference import Normaliser
+    from .batches import Normaliser
 
     normaliser = Normaliser(metadata, [None] * len(samples.bands))
     x = samples.x
