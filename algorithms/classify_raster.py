@@ -2,6 +2,7 @@
 
 from qgis.core import QgsProcessingOutputNumber
 
+from ..core.choices import CLEAR_MASK_TYPES
 from .base import LandFusionAlgorithm
 from .groups import CLASSIFICATION
 from .model_inputs import ModelInputParameters
@@ -13,6 +14,7 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
     INPUT = "INPUT"
     MODEL = "MODEL"
     MASK = "MASK"
+    MASK_TYPE = "MASK_TYPE"
     OUTPUT = "OUTPUT"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
@@ -46,8 +48,13 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
                               file_filter="ONNX models (*.onnx);;All files (*.*)",
                               help="A LandFusion ONNX model, e.g. from Train classifier.")
         self.addParameterRasterLayer(self.MASK, "Mask (optional)", optional=True,
-                                     help="Pixels where the mask is 0 or nodata are not "
-                                          "classified.")
+                                     help="A mask marks what to leave out: pixels where it is not "
+                                          "0, or nodata, are not classified. A Cloud mask output "
+                                          "chains in as it is.")
+        self.addParameterEnum(
+            self.MASK_TYPE, "Mask type", CLEAR_MASK_TYPES, default="binary",
+            help="How to read the mask (a landfusion:cloudmask output is recognised by its "
+                 "metadata whatever the choice).")
         self.addParameterBandMapAndExtent()
         self.addParameterThreads(help="Threads that predict each block's pixels in parallel.")
         self.addParameterRasterOutput(
@@ -75,7 +82,8 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
                              self.parameterAsFile(parameters, self.MODEL, context),
                              band_map=self.parameterAsBandMap(parameters, context),
                              extent=self.parameterAsInputExtent(parameters, context),
-                             mask_path=self.parameterAsSourcePath(parameters, self.MASK, context))
+                             mask_path=self.parameterAsSourcePath(parameters, self.MASK, context),
+                             mask_type=self.parameterAsChoice(parameters, self.MASK_TYPE, context))
 
     def process(self, parameters, context, feedback):
         """Runs the engine and returns the output paths."""
@@ -91,6 +99,7 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
             confidence_path=confidence or None,
             probabilities_path=probabilities or None,
             mask_path=self.parameterAsSourcePath(parameters, self.MASK, context),
+            mask_type=self.parameterAsChoice(parameters, self.MASK_TYPE, context),
             band_map=self.parameterAsBandMap(parameters, context),
             extent=self.parameterAsInputExtent(parameters, context),
             threads=self.parameterAsInt(parameters, self.THREADS, context),

@@ -4,7 +4,7 @@ import os
 
 from qgis.core import QgsProcessingOutputFile
 
-from ..core.choices import COMPOSITE_METHODS, COMPOSITE_PERIODS, TIMESERIES_MASK_TYPES
+from ..core.choices import COMPOSITE_METHODS, COMPOSITE_PERIODS, CLEAR_MASK_TYPES
 from .base import LandFusionAlgorithm
 from .groups import CHANGE
 
@@ -55,7 +55,7 @@ class TemporalCompositeAlgorithm(LandFusionAlgorithm):
             help="One mask per input; matched by the date in the file names, else in the same "
                  "order.")
         self.addParameterEnum(
-            self.MASK_TYPE, "Mask type", TIMESERIES_MASK_TYPES, default="scl",
+            self.MASK_TYPE, "Mask type", CLEAR_MASK_TYPES, default="scl",
             help="How to read the masks. A landfusion:cloudmask output is recognised by its "
                  "metadata whatever is chosen here.")
         self.addParameterString(

@@ -2,7 +2,7 @@
 
 from qgis.core import QgsProcessingOutputFile
 
-from ..core.choices import TEMPORAL_FEATURES, TIMESERIES_MASK_TYPES
+from ..core.choices import TEMPORAL_FEATURES, CLEAR_MASK_TYPES
 from .base import LandFusionAlgorithm
 from .groups import CHANGE
 
@@ -51,7 +51,7 @@ class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
             help="For a stack: one raster with one mask band per stack band. For dated rasters: "
                  "one mask per raster, matched by date or order.")
         self.addParameterEnum(
-            self.MASK_TYPE, "Mask type", TIMESERIES_MASK_TYPES, default="binary",
+            self.MASK_TYPE, "Mask type", CLEAR_MASK_TYPES, default="binary",
             help="How to read the masks (a landfusion:cloudmask output is recognised by its "
                  "metadata).")
         self.addParameterString(

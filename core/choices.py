@@ -98,8 +98,8 @@ COMPRESSIONS = Choices((
     ("NONE", "NONE"), ("ZSTD", "ZSTD"), ("DEFLATE", "DEFLATE"), ("LZW", "LZW"),
 ))
 
-#: How the cloud masks given to the time-series algorithms are read.
-TIMESERIES_MASK_TYPES = Choices((
+#: How a mask given to classification or the time-series algorithms is read (0 = clear, used).
+CLEAR_MASK_TYPES = Choices((
     ("scl", "Sentinel-2 scene classification (SCL)"),
     ("cloudmask", "LandFusion cloud mask (landfusion:cloudmask output)"),
     ("binary", "Binary mask (non-zero = not clear)"),

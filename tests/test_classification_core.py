@@ -515,8 +515,9 @@ def test_large_class_ids_give_uint16_and_the_mask_limits_classification(tmp_path
                      None, parameters=FAST_RF, folds=0)
     with rasterio.open(raster) as src:
         profile = dict(src.profile, count=1, dtype="uint8", nodata=None)
-    mask = np.ones((512, 512), dtype="uint8")
-    mask[:, :200] = 0
+    # The plugin's mask convention: 0 = clear (classified), non-zero = left out.
+    mask = np.zeros((512, 512), dtype="uint8")
+    mask[:, :200] = 1
     mask_path = str(tmp_path / "mask.tif")
     with rasterio.open(mask_path, "w", **profile) as dst:
         dst.write(mask, 1)
@@ -530,6 +531,22 @@ def test_large_class_ids_give_uint16_and_the_mask_limits_classification(tmp_path
     assert result["classified_pixels"] == 512 * 312
     assert [(c.value, c.name) for c in read_class_styling(out)] == [(300, "Class 300"),
                                                                      (1000, "Class 1000")]
+    # A landfusion:cloudmask output (0 clear, 1 cloud, 2 shadow) chains in as it is, and an SCL
+    # layer read by class leaves out the same pixels (9 = cloud, 4 = vegetation).
+    cloud_mask = str(tmp_path / "cloudmask.tif")
+    with rasterio.open(cloud_mask, "w", **dict(profile, nodata=255)) as dst:
+        dst.write(np.where(mask == 1, np.where(np.arange(512) % 2, 1, 2)[:, None], 0)
+                  .astype("uint8"), 1)
+        dst.update_tags(LANDFUSION_ALGORITHM="cloudmask")
+    scl = str(tmp_path / "scl.tif")
+    with rasterio.open(scl, "w", **profile) as dst:
+        dst.write(np.where(mask == 1, 9, 4).astype("uint8"), 1)
+    for path, kind in ((cloud_mask, "scl"), (scl, "scl")):
+        again = str(tmp_path / f"c_{os.path.basename(path)}")
+        result = classify_raster(raster, model, again, mask_path=path, mask_type=kind)
+        assert result["classified_pixels"] == 512 * 312
+        with rasterio.open(again) as src:
+            assert (src.read(1) == classes).all()
 
 
 # --- shared pieces of the classification engines (also used by the CNN engine) ---------------

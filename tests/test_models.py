@@ -308,12 +308,12 @@ def test_all_nodata_input_and_mask_without_overlap_are_errors(tmp_path, small_mo
                        crs=profile["crs"], transform=from_origin(0, 0, 10, 10))
     with pytest.raises(NoOverlapError, match="does not overlap the input"):
         classify_raster(small_model["stack"], small_model["model"], out, mask_path=far)
-    zeros = str(tmp_path / "zeros.tif")
-    with rasterio.open(zeros, "w", **dict(profile, count=1, dtype="uint8", nodata=None)) as dst:
-        dst.write(np.zeros((1, profile["height"], profile["width"]), "uint8"))
+    cloudy = str(tmp_path / "cloudy.tif")  # non-zero everywhere: every pixel left out
+    with rasterio.open(cloudy, "w", **dict(profile, count=1, dtype="uint8", nodata=None)) as dst:
+        dst.write(np.ones((1, profile["height"], profile["width"]), "uint8"))
     with pytest.raises(NoDataError, match="inside the mask"):
-        classify_raster(small_model["stack"], small_model["model"], out, mask_path=zeros)
-    assert sorted(os.listdir(tmp_path)) == ["empty.tif", "mask.tif", "zeros.tif"]
+        classify_raster(small_model["stack"], small_model["model"], out, mask_path=cloudy)
+    assert sorted(os.listdir(tmp_path)) == ["cloudy.tif", "empty.tif", "mask.tif"]
 
 
 def test_extent_classifies_a_pixel_aligned_part(tmp_path, small_model):

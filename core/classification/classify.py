@@ -56,23 +56,33 @@ def predict_pixels_parallel(session, info, X: np.ndarray, pool=None, workers: in
     return (np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]))
 
 
-def _open_mask(mask_path: str, src, stack: contextlib.ExitStack):
-    """Opens a mask raster on the grid of ``src`` (warped with nearest neighbour if needed)."""
+def _open_mask(mask_path: str, src, stack: contextlib.ExitStack, mask_type: str = "binary",
+               log: Log = no_log):
+    """Opens a mask on the grid of ``src`` (nearest neighbour if needed) as a :class:`UsableMask`.
+
+    The plugin's mask convention holds (0 = clear, anything else or nodata = not classified); a
+    ``landfusion:cloudmask`` output is recognised by its metadata, an SCL layer read by class.
+    """
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
+    from ..stack.masks import MASK_TYPES, UsableMask, check_mask_raster
+
+    if mask_type not in MASK_TYPES:
+        raise InputError(f"The mask type must be one of {', '.join(MASK_TYPES)}, not '{mask_type}'.")
     mask = stack.enter_context(raster_io.open_raster(mask_path, "Mask raster"))
     _check_mask_overlap(mask, src, mask_path)
+    kind = check_mask_raster(mask_path, mask, mask_type, log)
     same_grid = (mask.width, mask.height) == (src.width, src.height) and \
         mask.transform.almost_equals(src.transform) and (mask.crs == src.crs or not mask.crs)
     if same_grid:
-        return mask
+        return UsableMask(mask, kind)
     if not mask.crs or not src.crs:
         raise InputError("The mask raster is not on the input's grid and one of them has no CRS; "
                          "use a mask on the same grid.")
-    return stack.enter_context(WarpedVRT(mask, crs=src.crs, transform=src.transform,
-                                         width=src.width, height=src.height,
-                                         resampling=Resampling.nearest))
+    return UsableMask(stack.enter_context(WarpedVRT(
+        mask, crs=src.crs, transform=src.transform, width=src.width, height=src.height,
+        resampling=Resampling.nearest)), kind)
 
 
 def _check_mask_overlap(mask, src, mask_path: str) -> None:
@@ -91,7 +101,8 @@ def _check_mask_overlap(mask, src, mask_path: str) -> None:
 
 
 def check_classification(input_path: str, model_path: str, band_map=None, extent=None,
-                         extent_crs=None, mask_path: Optional[str] = None) -> tuple:
+                         extent_crs=None, mask_path: Optional[str] = None,
+                         mask_type: str = "binary") -> tuple:
     """Runs every check of :func:`classify_raster` without classifying: the model (its task, its
     graph), the bands (name, role or band map; units; training ranges), the extent and the mask.
 
@@ -106,7 +117,7 @@ def check_classification(input_path: str, model_path: str, band_map=None, extent
             raster_io.open_raster(part, "Input raster") as src, contextlib.ExitStack() as stack:
         bands = check_model_bands(card, src, band_map=band_map)
         if mask_path:
-            _open_mask(mask_path, src, stack)
+            _open_mask(mask_path, src, stack, mask_type)
     return card, bands
 
 
@@ -117,6 +128,7 @@ def classify_raster(
     confidence_path: Optional[str] = None,
     probabilities_path: Optional[str] = None,
     mask_path: Optional[str] = None,
+    mask_type: str = "binary",
     threads: int = 0,
     memory_mb: float = raster_io.DEFAULT_MEMORY_MB,
     band_map=None,
@@ -135,7 +147,10 @@ def classify_raster(
         output_path: class raster (GeoTIFF, uint8 or uint16, colour table, category names, .qml).
         confidence_path: optional 2-band float32 raster: max probability and top-1 − top-2 margin.
         probabilities_path: optional float32 raster with one probability band per class.
-        mask_path: optional raster; pixels where it is 0 or nodata are not classified.
+        mask_path: optional mask raster in the plugin's convention: pixels where it is not 0, or
+            nodata, are not classified (a ``landfusion:cloudmask`` output as it is).
+        mask_type: how to read the mask: 'binary' (non-zero = leave out), 'cloudmask' or 'scl'
+            (only vegetation, bare soil, water and snow classes are classified).
         band_map: ``model_band=raster_band,...`` (text or dict) for bands that neither names nor
             roles match (see :func:`core.sensors.bands.match_model_bands`).
         extent: optional ``(xmin, ymin, xmax, ymax)``: classify only the input pixels covering it
@@ -166,7 +181,7 @@ def classify_raster(
         _check_pixel_size(info, src, warn)
         run = _Classification(
             src, indexes, tuple(src.nodatavals[i - 1] for i in indexes),
-            _open_mask(mask_path, src, stack) if mask_path else None, session, info,
+            _open_mask(mask_path, src, stack, mask_type, log) if mask_path else None, session, info,
             stack.enter_context(ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="landfusion-predict"))
             if workers > 1 else None, workers,
@@ -244,11 +259,8 @@ class _Classification:
 
     def read(self, block) -> tuple:
         data = self.src.read(indexes=self.indexes, window=block.window, out_dtype="float32")
-        block_mask = None
-        if self.mask is not None:
-            m = self.mask.read(1, window=block.window, masked=True)
-            block_mask = np.asarray(m.filled(0) != 0)
-        return data, valid_pixels(data, self.nodata, block_mask)
+        usable = self.mask.usable(block.window) if self.mask is not None else None
+        return data, valid_pixels(data, self.nodata, usable)
 
     def work(self, block, item: tuple) -> None:
         data, valid = item
@@ -272,4 +284,4 @@ class _Classification:
                 f"The input raster '{os.path.basename(input_path)}' has no valid pixel{where} in "
                 f"the bands the model uses (all nodata, NaN or masked out); nothing was "
                 "classified and no output was written. Check the input's nodata value, the "
-                "mask (pixels where it is 0 or nodata are skipped) and the extent.")
+                "mask (pixels where it is not 0, or nodata, are skipped) and the extent.")

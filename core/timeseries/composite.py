@@ -30,7 +30,7 @@ from ..io import raster as raster_io
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 from ..sensors import sentinel1 as sar
 from ..sensors.bands import is_s2_band_name, normalise_s2_band
-from . import masks as mask_rules
+from ..stack import masks as mask_rules
 from .dates import date_from_metadata, date_from_name, parse_date_list, raster_dates
 from .periods import PERIOD_KINDS, Period, plan_periods
 from .reading import BandReader, Grid, check_overlap, sample_values

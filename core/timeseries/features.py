@@ -32,7 +32,7 @@ from ..io import raster as raster_io
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 from ..sensors import sentinel1 as sar
 from ..sensors.bands import S2_BAND_NAMES, is_s2_band_name, normalise_s2_band
-from . import masks as mask_rules
+from ..stack import masks as mask_rules
 from .composite import CLEAR_COUNT, band_variable, check_outputs_not_inputs, _same_file
 from .dates import date_from_metadata, date_from_name, decimal_year, parse_date, parse_date_list, \
     raster_dates

@@ -1,4 +1,9 @@
-"""Cloud masks matched to dated inputs: SCL layers, LandFusion cloud masks, binary masks.
+"""Masks: one convention for the whole plugin, and cloud masks matched to dated inputs.
+
+The convention: a mask marks what to leave out. 0 means clear (use the pixel); any other value,
+and the mask's nodata, mean "leave it out". ``landfusion:cloudmask`` writes exactly that (0 clear,
+1 cloud, 2 cloud shadow), so its output chains into every algorithm that takes a mask; a
+Sentinel-2 SCL layer is read through its classes instead (``scl``).
 
 A mask written by ``landfusion:cloudmask`` is recognised by its metadata (its class names
 ``clear``/``cloud``/``cloud shadow`` in the band's category names, or a ``LANDFUSION_ALGORITHM``
@@ -9,6 +14,7 @@ pixel (0 is "no data" in SCL).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -42,7 +48,7 @@ def clear_lookup(mask_type: str) -> np.ndarray:
     """Returns a 256-entry table: True for mask values that mean a clear observation."""
     table = np.zeros(256, dtype=bool)
     if mask_type == "scl":
-        from ..stack.cloud_mask import CLEAR, scl_lookup
+        from .cloud_mask import CLEAR, scl_lookup
 
         table[:] = scl_lookup() == CLEAR
     else:
@@ -113,3 +119,19 @@ def match_masks(input_dates: Sequence, input_names: Sequence[str], mask_paths: S
         return matched
     log("Masks matched to inputs by order (not every mask has a date in its name).")
     return list(range(len(input_dates)))
+
+
+@dataclass
+class UsableMask:
+    """A mask raster on an input's grid, read as "usable pixel" arrays block by block."""
+
+    dataset: object
+    kind: str
+
+    def __post_init__(self):
+        self.table = clear_lookup(self.kind)
+
+    def usable(self, window) -> np.ndarray:
+        """True where the mask lets the pixel be used (clear), False where it leaves it out."""
+        values = self.dataset.read(1, window=window, masked=True)
+        return clear_from_values(values.astype("float32").filled(np.nan), self.table, self.kind)
