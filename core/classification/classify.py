@@ -127,8 +127,7 @@ def classify_raster(
     output_path: str,
     confidence_path: Optional[str] = None,
     probabilities_path: Optional[str] = None,
-    mask_path: Optional[str] = None,
-    mask_type: str = "binary",
+    mask_path: Optional[str] = None, mask_type: str = "binary",
     threads: int = 0,
     memory_mb: float = raster_io.DEFAULT_MEMORY_MB,
     band_map=None,
@@ -147,10 +146,8 @@ def classify_raster(
         output_path: class raster (GeoTIFF, uint8 or uint16, colour table, category names, .qml).
         confidence_path: optional 2-band float32 raster: max probability and top-1 − top-2 margin.
         probabilities_path: optional float32 raster with one probability band per class.
-        mask_path: optional mask raster in the plugin's convention: pixels where it is not 0, or
-            nodata, are not classified (a ``landfusion:cloudmask`` output as it is).
-        mask_type: how to read the mask: 'binary' (non-zero = leave out), 'cloudmask' or 'scl'
-            (only vegetation, bare soil, water and snow classes are classified).
+        mask_path, mask_type: optional mask (0 = classified, non-zero or nodata = left out; a
+            cloud-mask output as it is) read as 'binary', 'cloudmask' or 'scl' (by class).
         band_map: ``model_band=raster_band,...`` (text or dict) for bands that neither names nor
             roles match (see :func:`core.sensors.bands.match_model_bands`).
         extent: optional ``(xmin, ymin, xmax, ymax)``: classify only the input pixels covering it
