@@ -52,8 +52,8 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
                                           "0, or nodata, are not classified. A Cloud mask output "
                                           "chains in as it is.")
         self.addParameterEnum(
-            self.MASK_TYPE, "Mask type", CLEAR_MASK_TYPES, default="binary",
-            help="How to read the mask (a landfusion:cloudmask output is recognised by its "
+            self.MASK_TYPE, "Mask type", CLEAR_MASK_TYPES, default="binary", optional=True,
+            advanced=True, help="How to read the mask (a landfusion:cloudmask output is recognised by its "
                  "metadata whatever the choice).")
         self.addParameterBandMapAndExtent()
         self.addParameterThreads(help="Threads that predict each block's pixels in parallel.")
@@ -74,6 +74,10 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
         """The model file (its classes size the probability output)."""
         return self.parameterAsFile(parameters, self.MODEL, context)
 
+    def mask_type(self, parameters, context):
+        """How to read the mask: binary (non-zero = left out) unless chosen otherwise."""
+        return self.parameterAsChoice(parameters, self.MASK_TYPE, context) or "binary"
+
     def check(self, parameters, context):
         """Checks the model file and the bands before running."""
         from ..core.classification.classify import check_classification
@@ -83,7 +87,7 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
                              band_map=self.parameterAsBandMap(parameters, context),
                              extent=self.parameterAsInputExtent(parameters, context),
                              mask_path=self.parameterAsSourcePath(parameters, self.MASK, context),
-                             mask_type=self.parameterAsChoice(parameters, self.MASK_TYPE, context))
+                             mask_type=self.mask_type(parameters, context))
 
     def process(self, parameters, context, feedback):
         """Runs the engine and returns the output paths."""
@@ -99,7 +103,7 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
             confidence_path=confidence or None,
             probabilities_path=probabilities or None,
             mask_path=self.parameterAsSourcePath(parameters, self.MASK, context),
-            mask_type=self.parameterAsChoice(parameters, self.MASK_TYPE, context),
+            mask_type=self.mask_type(parameters, context),
             band_map=self.parameterAsBandMap(parameters, context),
             extent=self.parameterAsInputExtent(parameters, context),
             threads=self.parameterAsInt(parameters, self.THREADS, context),
