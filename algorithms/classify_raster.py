@@ -44,9 +44,9 @@ class ClassifyRasterAlgorithm(ModelInputParameters, LandFusionAlgorithm):
         """Declares the parameters."""
         self.addParameterRasterLayer(self.INPUT, "Raster to classify",
                                      help="Raster with the bands the model was trained on.")
-        self.addParameterFile(self.MODEL, "Model file (.onnx)",
-                              file_filter="ONNX models (*.onnx);;All files (*.*)",
-                              help="A LandFusion ONNX model, e.g. from Train classifier.")
+        self.showModelCard(self.addParameterFile(
+            self.MODEL, "Model file (.onnx)", file_filter="ONNX models (*.onnx);;All files (*.*)",
+            help="A LandFusion ONNX model, e.g. from Train classifier."))
         self.addParameterRasterLayer(self.MASK, "Mask (optional)", optional=True,
                                      help="A mask marks what to leave out: pixels where it is not "
                                           "0, or nodata, are not classified. A Cloud mask output "

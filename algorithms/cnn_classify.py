@@ -71,9 +71,13 @@ class CnnClassifyAlgorithm(ModelInputParameters, LandFusionAlgorithm):
             optional=True, static=True,
             help="A model shipped with LandFusion (see its model card in resources/models). "
                  "Ignored when a model file is given.")
-        self.addParameterFile(self.MODEL_FILE, "Model file (ONNX, overrides the bundled model)",
-                              extension="onnx", optional=True,
-                              help="A LandFusion segmentation or patch-classifier model (.onnx).")
+        self.showModelCard(
+            self.addParameterFile(self.MODEL_FILE,
+                                  "Model file (ONNX, overrides the bundled model)",
+                                  extension="onnx", optional=True,
+                                  help="A LandFusion segmentation or patch-classifier model "
+                                       "(.onnx)."),
+            empty_text="No file chosen: the bundled model above is used.")
         self.addParameterInt(self.TILE_SIZE, "Tile size in pixels (0: model default)", 0, 0,
                              8192, help="Edge length of the square tiles fed to the network.")
         self.addParameterInt(

@@ -4,6 +4,8 @@ from qgis.core import QgsProcessingParameterExtent
 
 BAND_MAP = "BAND_MAP"
 EXTENT = "EXTENT"
+#: The Processing widget wrapper that shows a model's card (ui/model_card_widget.py).
+MODEL_CARD_WRAPPER = __name__.rsplit(".", 2)[0] + ".ui.model_card_widget.ModelCardWidgetWrapper"
 
 
 class ModelInputParameters:
@@ -23,6 +25,14 @@ class ModelInputParameters:
                   help="Optional: classify only the input pixels covering this extent (e.g. the "
                        "map canvas) to try the model on a small area first. The output lies on "
                        "the input's grid, clipped.")
+
+    def showModelCard(self, parameter, empty_text=""):  # noqa: N802 (QGIS naming)
+        """Shows the chosen model's card below the file selector of ``parameter`` in the
+        algorithm dialog (named by path: headless runs never import the widget)."""
+        metadata = dict(parameter.metadata())
+        metadata["widget_wrapper"] = {"class": MODEL_CARD_WRAPPER, "empty_text": empty_text}
+        parameter.setMetadata(metadata)
+        return parameter
 
     def parameterAsBandMap(self, parameters, context):
         """The BAND_MAP text, or None."""

@@ -83,11 +83,32 @@ def algorithm_dialogs():
             "parameters": sorted(wrappers) if wrappers else
             [p.name() for p in alg.parameterDefinitions()],
             "widgets_for_parameters": sum(1 for w in wrappers.values()
-                                          if getattr(w, "wrappedWidget", lambda: None)()
-                                          is not None) if wrappers else 0,
+                                          if _widget_of(w) is not None) if wrappers else 0,
         }
         shot(dialog, "dialog_" + alg.name())
         dialog.close()
+    model_card()
+
+
+def _widget_of(wrapper):
+    """The widget of a C++ wrapper, or of a Python one (processing.gui.wrappers.WidgetWrapper)."""
+    widget = getattr(wrapper, "wrappedWidget", lambda: None)()
+    return widget if widget is not None else getattr(wrapper, "widget", None)
+
+
+def model_card():
+    """Chooses the bundled water model in the Classify raster dialog and reads its card."""
+    import processing
+
+    folder = os.path.dirname(__import__("landfusion").__file__)
+    dialog = processing.createAlgorithmDialog("landfusion:classifyraster", {})
+    dialog.show()
+    wrapper = dialog.mainWidget().wrappers["MODEL"]
+    wrapper.setValue(os.path.join(folder, "resources", "models", "s1_water_unet.onnx"))
+    QApplication.processEvents()
+    report["model_card"] = wrapper.widget.cardText()
+    shot(dialog, "dialog_classifyraster_model_card")
+    dialog.close()
 
 
 def scene():

@@ -83,6 +83,13 @@ def test_one_dialog_per_group_has_a_widget_per_parameter(desktop_run):
                for a in report["dialogs"])
 
 
+def test_classify_dialog_shows_the_chosen_models_card(desktop_run):
+    card = desktop_run[0]["model_card"]
+    assert "segmentation CNN (segmentation)" in card
+    assert "Bands in order: 1 VV (dB), 2 VH (dB)" in card
+    assert "0 land" in card and "1 water" in card
+
+
 def test_docks_open_with_their_widgets(desktop_run):
     docks = desktop_run[0]["docks"]
     training, labelling = docks["training"], docks["labelling"]
