@@ -15,7 +15,7 @@ from rasterio.transform import from_origin
 
 from conftest import ROOT, data_path
 from landfusion.core.errors import OutputError
-from landfusion.core.io import raster as raster_io
+from landfusion.core.io.outputs import atomic_output
 from plugin_import import make_importable
 from test_accuracy import _write_class_raster
 
@@ -51,13 +51,13 @@ def test_shapefile_moves_whole_and_replaces_stale_parts(tmp_path):
     from osgeo import ogr
 
     out = str(tmp_path / "points.shp")
-    with raster_io.atomic_output(out) as temp:
+    with atomic_output(out) as temp:
         _shapefile(temp, fields=("name", "extra"))
     first = sorted(os.listdir(tmp_path))
     assert first == ["points.cpg", "points.dbf", "points.prj", "points.qix", "points.shp",
                      "points.shx"]
     # Overwrite with a version without spatial index: the old .qix must not survive beside it.
-    with raster_io.atomic_output(out) as temp:
+    with atomic_output(out) as temp:
         _shapefile(temp, fields=("name",), features=5)
         os.remove(os.path.splitext(temp)[0] + ".qix")
     assert sorted(os.listdir(tmp_path)) == [n for n in first if not n.endswith(".qix")]
@@ -71,11 +71,11 @@ def test_shapefile_moves_whole_and_replaces_stale_parts(tmp_path):
 
 def test_failure_leaves_nothing_and_the_old_output_untouched(tmp_path):
     out = str(tmp_path / "points.shp")
-    with raster_io.atomic_output(out) as temp:
+    with atomic_output(out) as temp:
         _shapefile(temp)
     before = {n: os.path.getmtime(tmp_path / n) for n in os.listdir(tmp_path)}
     with pytest.raises(RuntimeError):
-        with raster_io.atomic_output(out) as temp:
+        with atomic_output(out) as temp:
             _shapefile(temp, features=9)
             raise RuntimeError("disk on fire")
     assert {n: os.path.getmtime(tmp_path / n) for n in os.listdir(tmp_path)} == before
@@ -170,7 +170,7 @@ def test_stale_temporaries_of_dead_processes_only_are_removed(tmp_path):
     live.write_bytes(b"y")
     other = tmp_path / ".landfusion-notapid.tif"  # not ours to judge
     other.write_bytes(b"z")
-    with raster_io.atomic_output(str(tmp_path / "report.html")) as temp:
+    with atomic_output(str(tmp_path / "report.html")) as temp:
         with open(temp, "w") as handle:
             handle.write("<html></html>")
     assert _hidden(tmp_path) == sorted([live.name, other.name])

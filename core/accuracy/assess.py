@@ -39,7 +39,7 @@ class AccuracyOptions:
 
     def validated(self) -> "AccuracyOptions":
         """Returns a checked copy; raises :class:`InputError` naming the bad option."""
-        from ..io.raster import check_writable
+        from ..io.outputs import check_writable
 
         o = dataclasses.replace(self)
         if o.design not in SAMPLING_DESIGNS:

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..choices import ALLOCATIONS
 from ..errors import InputError, NoDataError, OutputError
-from ..io.raster import Block, atomic_output, check_writable, gdal_env, open_raster, run_blocks
+from ..io.outputs import atomic_output, check_writable
+from ..io.raster import Block, gdal_env, open_raster, run_blocks
 from ..io.vector import vector_driver
 from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
                       sub_progress)

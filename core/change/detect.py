@@ -29,6 +29,7 @@ import numpy as np
 from ..choices import Choices
 from ..errors import BandError, InputError
 from ..io import raster as raster_io
+from ..io.outputs import atomic_output, check_writable
 from ..io.classmap import ClassInfo
 from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
@@ -273,7 +274,7 @@ def change_detection(
     key = method_key(method)
     outputs = [p for p in (output_path, magnitude_path) if p]
     for p in outputs:
-        raster_io.check_writable(p, "Output")
+        check_writable(p, "Output")
         if os.path.realpath(p) in {os.path.realpath(x) for x in (before, after, model_path or "")
                                    if x}:
             raise InputError(f"The output '{p}' is also an input; choose another file name.")
@@ -348,7 +349,7 @@ def _run(pair, magnitude, classes, class_path, magnitude_target, keep_magnitude,
     two_pass = threshold is None
     top = 0.0
     with contextlib.ExitStack() as stack:
-        temp = stack.enter_context(raster_io.atomic_output(magnitude_target, "Magnitude raster"))
+        temp = stack.enter_context(atomic_output(magnitude_target, "Magnitude raster"))
         profile = raster_io.float_profile(pair.before, len(magnitude.bands_out))
         dst = stack.enter_context(rasterio.open(temp, "w", **profile))
         for i, name in enumerate(magnitude.bands_out, start=1):
@@ -402,7 +403,7 @@ def _run(pair, magnitude, classes, class_path, magnitude_target, keep_magnitude,
         _write_ramp_qml(os.path.splitext(magnitude_target)[0] + ".qml", magnitude.bands_out[0],
                         top if magnitude.key != "model" else 1.0)
     if valid_pixels == 0:
-        from ..io.raster import remove_outputs
+        from ..io.outputs import remove_outputs
 
         remove_outputs([class_path, os.path.splitext(class_path)[0] + ".qml"] +
                        ([magnitude_target] if keep_magnitude else []))

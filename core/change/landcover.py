@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InputError, NoDataError
 from ..io import raster as raster_io
+from ..io.outputs import check_writable, remove_outputs
 from ..io.classmap import ClassInfo, palette_color, read_class_styling
 from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
@@ -173,7 +174,7 @@ def land_cover_change(
         raise InputError("The same map is given twice; give one map per date.")
     seen = set()
     for p in outputs:
-        raster_io.check_writable(p, "Output")
+        check_writable(p, "Output")
         real = os.path.realpath(p)
         if real in real_inputs:
             raise InputError(f"The output '{p}' is also an input map; choose another file name.")
@@ -262,7 +263,7 @@ def land_cover_change(
                       "CSV report")])
     except BaseException:
         if output_path:
-            raster_io.remove_outputs([output_path, os.path.splitext(output_path)[0] + ".qml"])
+            remove_outputs([output_path, os.path.splitext(output_path)[0] + ".qml"])
         raise
     progress(1.0)
     log(f"{len(result['transitions'])} transitions between {len(result['classes'])} classes; "

@@ -32,6 +32,7 @@ from ..choices import CLASSIFIERS
 from ..classification.train import algorithm_key, build_classifier
 from ..errors import InputError, ModelError, NoDataError
 from ..io import raster as raster_io
+from ..io.outputs import check_writable, remove_outputs
 from ..io.reports import json_safe
 from ..io.classmap import ClassInfo, choose_nodata, palette_color
 from ..runtime import (
@@ -228,10 +229,10 @@ def train_change_model(
     before, after = list(before or []), list(after or [])
     check_pairs(before, after)
     key = algorithm_key(algorithm)
-    raster_io.check_writable(model_path, "Model file")
+    check_writable(model_path, "Model file")
     json_path = None
     if report_path:
-        raster_io.check_writable(report_path, "Report")
+        check_writable(report_path, "Report")
         json_path = os.path.splitext(report_path)[0] + ".json"
     for out in [model_path, report_path, json_path]:
         if out and os.path.realpath(out) in {os.path.realpath(p) for p in
@@ -399,7 +400,7 @@ def train_change_model(
         try:
             write_training_report(report, report_path, json_path)
         except BaseException:
-            raster_io.remove_outputs([model_path])
+            remove_outputs([model_path])
             raise
         written.update(report=report_path, report_json=json_path)
     progress(1.0)

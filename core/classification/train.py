@@ -19,6 +19,7 @@ import numpy as np
 from ..choices import CLASSIFIERS
 from ..errors import InputError, ModelError, NoDataError
 from ..io import raster as raster_io
+from ..io.outputs import check_writable, remove_outputs
 from ..io.classmap import choose_nodata
 from ..io.preflight import validate_estimator
 from ..io.reports import json_safe
@@ -216,9 +217,9 @@ def train_classifier(
     """
     started = time.time()
     o = TrainOptions(**options).validated()
-    raster_io.check_writable(model_path, "Model file")
+    check_writable(model_path, "Model file")
     if report_path:
-        raster_io.check_writable(report_path, "Report")
+        check_writable(report_path, "Report")
     log("Extracting training samples...")
     samples = extract_samples(raster_path, vector_path, class_field,
                               sub_progress(progress, 0.0, 0.2), is_cancelled, log, warn,
@@ -389,7 +390,7 @@ def _write(onnx_model, model_path: str, report_path: Optional[str], report: dict
     try:
         return write_reports(report, report_path)
     except BaseException:
-        raster_io.remove_outputs([model_path])
+        remove_outputs([model_path])
         raise
 
 

@@ -157,6 +157,7 @@ def check_training_inputs(options: TrainingOptions) -> dict:
         InputError (and subclasses) naming the problem and its fix.
     """
     from ..io import raster as raster_io
+    from ..io.outputs import check_writable
 
     task = options.task
     if task not in TASKS:
@@ -186,7 +187,7 @@ def check_training_inputs(options: TrainingOptions) -> dict:
     if clash:
         raise InputError(f"The output '{clash[0]}' would overwrite an input; choose another file.")
     for path in outputs:
-        raster_io.check_writable(path, "Output")
+        check_writable(path, "Output")
     parse_class_names(options.class_names)
     found = {"architecture": arch}
     if task == "patch_classification" and options.patch_folder:
@@ -645,7 +646,7 @@ def train_cnn(options: TrainingOptions, progress: Progress = no_progress,
 
 def _write_outputs(torch, network, example, metadata, summary, options, segmentation) -> None:
     """Exports, checks and writes the model and the report: both are written, or neither."""
-    from ..io.raster import atomic_output
+    from ..io.outputs import atomic_output
     from .training_report import write_training_report
 
     folder = os.path.dirname(os.path.abspath(options.output_model))

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError, LandFusionError, OutputError
 from ..io import raster as raster_io
+from ..io.outputs import atomic_raster_output, check_raster_output
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 from ..sensors.bands import require_bands, resolve_s2_band_names
 from ..sensors.units import check_units, sample_bands
@@ -204,7 +205,7 @@ def compute_spectral_indices(
         InputError, BandError, OutputError, CancelledError.
     """
     o = IndexOptions(indices=indices, **options).validated()
-    raster_io.check_raster_output(output_path)
+    check_raster_output(output_path)
     with raster_io.gdal_env(), raster_io.open_raster(input_path, "Input raster") as src:
         plan = plan_spectral_indices(src, o, input_path)
         log(f"Reflectance offset {plan.offset:g} "
@@ -236,7 +237,7 @@ def _write_indices(src, input_path: str, output_path: str, plan: IndexPlan, o: I
     bytes_per_pixel = 4 * (3 * len(plan.used) + 2 * len(plan.out_names)) + 8
     blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, o.memory_mb / 3)
     order = [plan.band_index[n] for n in plan.used]
-    with raster_io.atomic_raster_output(output_path) as temp:
+    with atomic_raster_output(output_path) as temp:
         try:
             profile = raster_io.float_profile(src, len(plan.out_names), compress=o.compress)
             with rasterio.open(temp, "w", **profile) as dst:

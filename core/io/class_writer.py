@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import raster as raster_io
+from .outputs import atomic_raster_output, check_raster_output
 from .classmap import ClassInfo, apply_class_styling, class_profile, write_paletted_qml
 
 #: Nodata of the float outputs (confidence, margin, probabilities).
@@ -124,18 +125,18 @@ class ClassificationWriter:
 
         for key, path in self.paths.items():
             if path:
-                raster_io.check_raster_output(path, f"{key.capitalize()} output")
+                check_raster_output(path, f"{key.capitalize()} output")
         self._stack = contextlib.ExitStack()
         self._stack.__enter__()
         try:
-            temp = self._stack.enter_context(raster_io.atomic_raster_output(self.paths["class"],
+            temp = self._stack.enter_context(atomic_raster_output(self.paths["class"],
                                                                      "Class raster"))
             self._temps["class"] = temp
             self.datasets["class"] = self._stack.enter_context(
                 rasterio.open(temp, "w", **self.profile))
             self.datasets["class"].set_band_description(1, "class")
             if self.paths["confidence"]:
-                temp = self._stack.enter_context(raster_io.atomic_raster_output(
+                temp = self._stack.enter_context(atomic_raster_output(
                     self.paths["confidence"], "Confidence raster"))
                 dataset = self._stack.enter_context(rasterio.open(
                     temp, "w", **raster_io.float_profile(self.reference, 2, FLOAT_NODATA,
@@ -144,7 +145,7 @@ class ClassificationWriter:
                 dataset.set_band_description(2, "margin")
                 self.datasets["confidence"] = dataset
             if self.paths["probabilities"]:
-                temp = self._stack.enter_context(raster_io.atomic_raster_output(
+                temp = self._stack.enter_context(atomic_raster_output(
                     self.paths["probabilities"], "Probability raster"))
                 dataset = self._stack.enter_context(rasterio.open(
                     temp, "w", **raster_io.float_profile(self.reference, len(self.classes),

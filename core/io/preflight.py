@@ -149,7 +149,7 @@ def check_output_location(path: str, what: str = "Output") -> None:
     if not os.path.isdir(folder):
         raise OutputError(f"{what}: '{folder}' is not a folder, so '{os.path.basename(path)}' "
                           "cannot be created in it; choose another location.")
-    from .raster import temporary_path
+    from .outputs import temporary_path
 
     probe = temporary_path(folder, ".probe")  # a later run removes it, should this one die here
     try:

@@ -23,7 +23,7 @@ import numbers
 from html import escape
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from .raster import atomic_output, remove_outputs
+from .outputs import atomic_output, remove_outputs
 
 #: Shown for an undefined value (0 / 0) in tables.
 NA = "n/a"

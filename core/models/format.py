@@ -788,7 +788,7 @@ def write_model(model, card: ModelCard, path: Optional[str] = None) -> str:
     """
     import onnx
 
-    from ..io.raster import atomic_output
+    from ..io.outputs import atomic_output
 
     if isinstance(model, (str, os.PathLike)):
         source = os.fspath(model)

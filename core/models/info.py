@@ -233,7 +233,7 @@ def describe_model(model_path: Optional[str], html_path: str, bundled: Optional[
     Raises:
         ModelError: the model cannot be read (pickles refused before parsing).
     """
-    from ..io.raster import atomic_output, check_writable
+    from ..io.outputs import atomic_output, check_writable
 
     check_writable(html_path, "Model card")
     if model_path:

@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 
 from ..io import raster as raster_io
+from ..io.outputs import TEMP_PREFIX, atomic_raster_output
 from ..io.class_writer import ClassificationWriter, class_fractions
 from ..sensors import sentinel2 as s2
 from ..sensors.bands import input_band_names, normalise_s2_band
@@ -201,7 +202,7 @@ def _nearest_onto(source: str, reference, output_path: str, what: str) -> None:
     from osgeo import gdal
 
     bounds = reference.bounds
-    with raster_io.atomic_raster_output(output_path, what) as temp:
+    with atomic_raster_output(output_path, what) as temp:
         result = gdal.Warp(
             temp, source, format="GTiff", width=reference.width, height=reference.height,
             outputBounds=(bounds.left, bounds.bottom, bounds.right, bounds.top),
@@ -268,7 +269,7 @@ def cloud_mask_with_cnn(
     else:
         log(f"Masking at {metadata.pixel_size:g} m (input {pixel:.3g} m); the mask is written on "
             "the input grid.")
-        prefix = f"{raster_io.TEMP_PREFIX}{os.getpid()}-cloudmask-"  # recognisable if killed
+        prefix = f"{TEMP_PREFIX}{os.getpid()}-cloudmask-"  # recognisable if killed
         with tempfile.TemporaryDirectory(prefix=prefix,
                                          dir=os.path.dirname(os.path.abspath(output_path))) as work:
             vrt = _resampled_vrt(input_path, metadata.pixel_size / pixel, work)

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import BandError, InputError, NoDataError, OutputError
 from ..io import raster as raster_io
+from ..io.outputs import atomic_output, atomic_raster_output, check_raster_output
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 from ..sensors import sentinel1 as sar
 from ..sensors.bands import is_s2_band_name, normalise_s2_band
@@ -307,7 +308,7 @@ def _open_plan(stack: contextlib.ExitStack, inputs, masks, mask_type, dates, per
     outputs = [output_path, sidecar_path(output_path) if output_path else None] + period_files
     check_outputs_not_inputs(outputs, sources)
     if output_path:
-        raster_io.check_raster_output(output_path, "Composite")
+        check_raster_output(output_path, "Composite")
     plan = CompositePlan(items, groups, periods, members, grid, grid_source, method, period,
                          band_names, period_files)
     return plan, datasets, mask_datasets
@@ -451,13 +452,13 @@ def temporal_composite(
 
         outputs = {}
         temps = {}
-        temps["main"] = stack.enter_context(raster_io.atomic_raster_output(output_path,
+        temps["main"] = stack.enter_context(atomic_raster_output(output_path,
                                                                            "Composite"))
         outputs["main"] = stack.enter_context(rasterio.open(
             temps["main"], "w", **raster_io.float_profile(grid, len(plan.band_names))))
         for p, path in enumerate(plan.period_files):
             if path:
-                temps[p] = stack.enter_context(raster_io.atomic_raster_output(
+                temps[p] = stack.enter_context(atomic_raster_output(
                     path, "Period composite"))
                 outputs[p] = stack.enter_context(rasterio.open(
                     temps[p], "w", **raster_io.float_profile(grid, nvars)))
@@ -487,7 +488,7 @@ def temporal_composite(
     for path in plan.period_files:
         if path:
             write_stack_style(path, plan.variables)
-    with raster_io.atomic_output(sidecar_path(output_path), "Composite sidecar") as temp:
+    with atomic_output(sidecar_path(output_path), "Composite sidecar") as temp:
         with open(temp, "w", encoding="utf-8") as handle:
             json.dump(sidecar, handle, indent=2)
     progress(1.0)

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import BandError, InputError
 from ..io import raster as raster_io
+from ..io.outputs import atomic_output, atomic_raster_output, check_raster_output
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 from ..sensors import sentinel1 as sar
 from ..sensors.bands import S2_BAND_NAMES, is_s2_band_name, normalise_s2_band
@@ -313,7 +314,7 @@ def _open_plan(stack, inputs, masks, mask_type, dates, statistics, reference, ou
     band_names = [f"{v}_{s}" for v in order for s in statistics]
     check_outputs_not_inputs([output_path], inputs + masks + ([reference] if reference else []))
     if output_path:
-        raster_io.check_raster_output(output_path, "Temporal features")
+        check_raster_output(output_path, "Temporal features")
     all_dates = sorted({o.date for obs in variables.values() for o in obs})
     plan = FeaturePlan(inputs, masks, layout, {v: variables[v] for v in order}, db_variables,
                        statistics, grid, band_names, all_dates, mask_types)
@@ -527,7 +528,7 @@ def temporal_features(
             result[~np.isfinite(result)] = raster_io.FLOAT_NODATA
             return result.reshape(len(plan.band_names), block.height, block.width)
 
-        temp = stack.enter_context(raster_io.atomic_raster_output(output_path,
+        temp = stack.enter_context(atomic_raster_output(output_path,
                                                                   "Temporal features"))
         dst = stack.enter_context(rasterio.open(
             temp, "w", **raster_io.float_profile(grid, len(plan.band_names))))
@@ -567,7 +568,7 @@ def temporal_features(
         "grid": grid.describe(), "nodata": raster_io.FLOAT_NODATA,
     }
     write_stack_style(output_path, plan.band_names)
-    with raster_io.atomic_output(output_path + ".json", "Features sidecar") as temp_json:
+    with atomic_output(output_path + ".json", "Features sidecar") as temp_json:
         with open(temp_json, "w", encoding="utf-8") as handle:
             json.dump(sidecar, handle, indent=2)
     progress(1.0)

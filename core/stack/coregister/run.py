@@ -13,6 +13,7 @@ import numpy as np
 from ...errors import LandFusionError, OutputError
 from ...indices.formulas import INDICES
 from ...io import raster as raster_io
+from ...io.outputs import atomic_raster_output, check_raster_output
 from ...runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 from .inputs import check_units, open_inputs
 from .options import StackOptions
@@ -83,7 +84,7 @@ def coregister_stack(
         InputError, BandError, NoOverlapError, OutputError, CancelledError.
     """
     o = StackOptions(**options).validated()
-    raster_io.check_raster_output(output_path)
+    check_raster_output(output_path)
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:
         datasets = open_inputs(o, stack)
         plan = plan_stack(datasets, o, log)
@@ -150,7 +151,7 @@ def _write_stack(output_path: str, ctx: BlockContext, progress: Progress,
     bytes_per_pixel = 4 * (2 * n_layers) + 4 * (n_layers + 2 * n_out + 6) + 4 * n_out
     blocks = raster_io.plan_tiles(plan.grid.width, plan.grid.height, bytes_per_pixel,
                                   o.memory_mb)
-    with raster_io.atomic_raster_output(output_path) as temp:
+    with atomic_raster_output(output_path) as temp:
         try:
             profile = raster_io.float_profile(plan.grid, n_out, compress=o.compress)
             with rasterio.open(temp, "w", **profile) as dst:
