@@ -8,7 +8,7 @@ from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction
 
 from .algorithms.provider import LandFusionProvider
-from .core import dependencies
+from .core import package_installer
 
 MENU = "&LandFusion"
 ICON = os.path.join(os.path.dirname(__file__), "resources", "icons", "landfusion.svg")
@@ -29,7 +29,7 @@ class LandFusionPlugin:
         self.toolbar = None
         self.docks = {}
         self.dependency_dialog = None
-        dependencies.configure(QgsApplication.qgisSettingsDirPath())
+        package_installer.configure(QgsApplication.qgisSettingsDirPath())
 
     def initProcessing(self):
         """Adds the provider; qgis_process calls this without a GUI."""

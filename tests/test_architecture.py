@@ -132,7 +132,6 @@ SIZE_EXCEPTIONS = {
     "core/change/detect.py:change_detection",
     "core/change/landcover.py:land_cover_change",
     "core/change/landcover.py:_summarise",
-    "core/dependencies.py",  # 572 lines: the dependency table and the private-folder installer
     # CNN training (traincnn)
     "core/cnn/training.py",  # 671 lines: options, memory check, loop, ONNX export, model card
     "core/cnn/training.py:train_cnn",  # 152 lines: samples, split, fit and export in one body

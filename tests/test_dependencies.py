@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from landfusion.core import dependencies
+from landfusion.core import dependencies, package_installer
 from landfusion.core.dependencies import Dependency
 from wheels import make_wheel
 
@@ -36,9 +36,10 @@ def test_install_into_a_private_folder_keeps_qgis_numpy(tmp_path, wheels, monkey
     before = qgis_numpy()
     target = tmp_path / "profile" / "python" / "landfusion-packages" / "3.11"
     lines = []
-    installed = dependencies.install(["lfprobea>=1.0"], str(target), python=QGIS_PYTHON,
-                                     log=lines.append,
-                                     extra_pip_args=["--no-index", "--find-links", str(wheels)])
+    installed = package_installer.install(["lfprobea>=1.0"], str(target), python=QGIS_PYTHON,
+                                          log=lines.append,
+                                          extra_pip_args=["--no-index", "--find-links",
+                                                          str(wheels)])
     assert sorted(installed) == ["lfprobea==1.0", "lfprobeb==1.1"]
     assert (target / "lfprobea" / "__init__.py").is_file()
     assert (target / "lfprobeb" / "__init__.py").is_file()
@@ -46,7 +47,8 @@ def test_install_into_a_private_folder_keeps_qgis_numpy(tmp_path, wheels, monkey
     assert not [p.name for p in target.iterdir() if p.name.lower().startswith("numpy")]
     assert any("numpy==" in line for line in lines), "the numpy pin is not logged"
     assert qgis_numpy() == before
-    assert dependencies.verify(["lfprobea", "lfprobeb"], str(target), python=QGIS_PYTHON) == []
+    assert package_installer.verify(["lfprobea", "lfprobeb"], str(target),
+                                    python=QGIS_PYTHON) == []
     # the module can be used from this process once the folder is on sys.path
     assert str(target) in sys.path
     import lfprobeb
@@ -57,23 +59,26 @@ def test_install_into_a_private_folder_keeps_qgis_numpy(tmp_path, wheels, monkey
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("__version__ = '0.5'\n")
     monkeypatch.setenv("PYTHONPATH", str(shadow.parent))
-    problems = dependencies.verify([Dependency("lfprobeb", "lfprobeb", "1.0", "testing")],
-                                   str(target), python=QGIS_PYTHON)
+    problems = package_installer.verify([Dependency("lfprobeb", "lfprobeb", "1.0", "testing")],
+                                        str(target), python=QGIS_PYTHON)
     assert len(problems) == 1 and "version 0.5 from" in problems[0]
     assert "remove that copy" in problems[0]
     monkeypatch.delenv("PYTHONPATH")
     # a second run finds everything installed and does nothing
-    assert dependencies.install(["lfprobea>=1.0"], str(target), python=QGIS_PYTHON, log=lines.append,
-                                extra_pip_args=["--no-index", "--find-links", str(wheels)]) == []
+    assert package_installer.install(["lfprobea>=1.0"], str(target), python=QGIS_PYTHON,
+                                     log=lines.append,
+                                     extra_pip_args=["--no-index", "--find-links",
+                                                     str(wheels)]) == []
 
 
 @pytest.mark.skipif(not os.path.isfile(QGIS_PYTHON), reason="QGIS's Python is not /usr/bin/python3")
 def test_a_package_that_needs_another_numpy_is_refused(tmp_path, wheels):
     before = qgis_numpy()
     target = tmp_path / "private"
-    with pytest.raises(dependencies.InstallError, match="could not resolve"):
-        dependencies.install(["lfprobenp2"], str(target), python=QGIS_PYTHON, log=lambda s: None,
-                             extra_pip_args=["--no-index", "--find-links", str(wheels)])
+    with pytest.raises(package_installer.InstallError, match="could not resolve"):
+        package_installer.install(["lfprobenp2"], str(target), python=QGIS_PYTHON,
+                                  log=lambda s: None,
+                                  extra_pip_args=["--no-index", "--find-links", str(wheels)])
     assert list(target.iterdir()) == []
     assert qgis_numpy() == before
 
@@ -91,29 +96,30 @@ def test_command_line_install_the_message_points_to(tmp_path, wheels):
 
 
 def test_python_candidates_per_platform():
-    linux = dependencies.python_candidates("/usr/bin/qgis", "/usr", "linux", (3, 11))
+    linux = package_installer.python_candidates("/usr/bin/qgis", "/usr", "linux", (3, 11))
     assert linux[0] == "/usr/bin/python3.11"
-    windows = dependencies.python_candidates(
+    windows = package_installer.python_candidates(
         "C:/QGIS 3.22/bin/qgis-bin.exe", "C:/QGIS 3.22/apps/Python39", "win32", (3, 9))
     assert windows[0] == "C:/QGIS 3.22/apps/Python39/python.exe"
     assert "C:/QGIS 3.22/bin/python3.exe" in windows
-    mac = dependencies.python_candidates("/Applications/QGIS.app/Contents/MacOS/QGIS",
+    mac = package_installer.python_candidates("/Applications/QGIS.app/Contents/MacOS/QGIS",
                                          "/Applications/QGIS.app/Contents/Frameworks/Py", "darwin",
                                          (3, 9))
     assert mac[0] == "/Applications/QGIS.app/Contents/MacOS/bin/python3.9"
     # a python3 from PATH outside QGIS's prefix (pyenv) comes last
-    other = dependencies.python_candidates("/opt/pyenv/shims/python3", "/usr", "linux", (3, 11))
+    other = package_installer.python_candidates("/opt/pyenv/shims/python3", "/usr", "linux",
+                                                (3, 11))
     assert other[0] == "/usr/bin/python3.11" and other[-1] == "/opt/pyenv/shims/python3"
-    assert dependencies.find_python() is not None
+    assert package_installer.find_python() is not None
 
 
 def test_private_folder_is_per_profile_and_python_version(tmp_path):
-    folder = dependencies.private_site_dir(str(tmp_path / "profiles" / "default"), (3, 11))
+    folder = package_installer.private_site_dir(str(tmp_path / "profiles" / "default"), (3, 11))
     assert folder == str(tmp_path / "profiles" / "default" / "python" / "landfusion-packages" / "3.11")
-    assert not dependencies.activate(folder)  # absent: not put on the path
+    assert not package_installer.activate(folder)  # absent: not put on the path
     os.makedirs(folder)
     try:
-        assert dependencies.activate(folder) and sys.path[-1] == folder
+        assert package_installer.activate(folder) and sys.path[-1] == folder
     finally:
         sys.path.remove(folder)
 

@@ -30,7 +30,8 @@ def test_zip_has_one_plugin_folder_with_the_runtime_files(package):
     assert {name.split("/")[0] for name in files} == {"landfusion"}
     names = {name[len("landfusion/"):] for name in files}
     for required in ("__init__.py", "plugin.py", "metadata.txt", "LICENSE", "README.md",
-                     "algorithms/provider.py", "core/dependencies.py", "ui/__init__.py",
+                     "algorithms/provider.py", "core/dependencies.py",
+                     "core/package_installer.py", "ui/__init__.py",
                      "resources/icons/landfusion.svg", "scripts/write_model_metadata.py"):
         assert required in names, f"{required} is missing from the zip"
     unwanted = [n for n in names if n.startswith(("tests/", "bench/", "training/", ".ci/", ".qgis/"))

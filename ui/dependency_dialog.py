@@ -18,19 +18,19 @@ from qgis.PyQt.QtWidgets import (
     QVBoxLayout,
 )
 
-from ..core import dependencies
+from ..core import dependencies, package_installer
 
 LOG_TAG = "LandFusion"
 
 
 def private_dir():
     """Returns the private package folder of the current QGIS profile."""
-    return dependencies.configured_dir() or dependencies.configure(
+    return package_installer.configured_dir() or package_installer.configure(
         QgsApplication.qgisSettingsDirPath())
 
 
 class InstallTask(QgsTask):
-    """Runs :func:`core.dependencies.install` and the import check off the GUI thread."""
+    """Runs :func:`core.package_installer.install` and the import check off the GUI thread."""
 
     logged = pyqtSignal(str)
 
@@ -47,13 +47,13 @@ class InstallTask(QgsTask):
     def run(self):
         """Installs, then imports every package in a fresh Python (worker thread)."""
         try:
-            self.installed = dependencies.install(
+            self.installed = package_installer.install(
                 dependencies.requirements_for(self.packages), self.target, python=self.python,
                 progress=lambda f: self.setProgress(100.0 * f), log=self.logged.emit,
                 is_cancelled=self.isCanceled)
             self.logged.emit("Checking the imports in a fresh Python...")
-            self.problems = dependencies.verify(self.packages, self.target, python=self.python)
-        except dependencies.InstallError as exc:
+            self.problems = package_installer.verify(self.packages, self.target, python=self.python)
+        except package_installer.InstallError as exc:
             self.error = str(exc)
             return False
         except Exception as exc:  # an unexpected failure must reach the dialog, not vanish
@@ -88,8 +88,9 @@ class DependencyDialog(QDialog):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 2)
+        pip_python = package_installer.find_python() or "not found"
         where = QLabel(
-            f"pip packages are installed by QGIS's Python ({dependencies.find_python() or 'not found'}) "
+            f"pip packages are installed by QGIS's Python ({pip_python}) "
             f"into <b>{self.target}</b>, a folder of this QGIS profile (not the plugin folder, not "
             "the system), with numpy and scipy pinned to the versions QGIS already uses. "
             "numpy, GDAL, rasterio and scipy are never installed with pip: they must come with QGIS "
@@ -213,7 +214,7 @@ class DependencyDialog(QDialog):
         self.cancel_button.setEnabled(False)
         if task is None:
             return
-        dependencies.activate(self.target)
+        package_installer.activate(self.target)
         self.refresh()
         if task.error:
             self.append_log("FAILED: " + task.error)
