@@ -73,7 +73,9 @@ def prepare_models(workdir: Path) -> dict:
     """Writes rf100.onnx and gbm.onnx once; returns their tree shapes."""
     from landfusion.core.classification import gbm
     from landfusion.core.classification.tradeoffs import tree_structure
-    from landfusion.core.models.format import PIXEL_CLASSIFIER, build_card, write_model
+    from landfusion.core.models.card import build_card
+    from landfusion.core.models.format import PIXEL_CLASSIFIER
+    from landfusion.core.models.writing import write_model
     from landfusion.core.models.pixel_model import sklearn_to_onnx
 
     shapes_file = workdir / "models.json"

@@ -2,7 +2,7 @@
 """Writes the LandFusion model card into an ONNX model, so LandFusion can run it.
 
 The card format is documented in resources/models/README.md; this script is a command-line front
-end of core/models/format.py (write_model / read_model).
+end of core/models (build_card, write_model, read_model).
 
 Examples (write negative numbers as --mean=-12.5,... so they are not taken for options):
   # a U-Net exported from PyTorch, taking S1 VV/VH in dB, standardised, two classes
@@ -28,7 +28,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _import_core():
+def _make_importable():
     root = os.path.dirname(HERE)
     if os.path.basename(root) == "landfusion":  # the installed plugin: its parent is on the path
         sys.path.insert(0, os.path.dirname(root))
@@ -37,9 +37,6 @@ def _import_core():
         from plugin_import import make_importable
 
         make_importable()
-    from landfusion.core.models import format as model_format
-
-    return model_format
 
 
 def _numbers(text):
@@ -105,21 +102,25 @@ def main(argv=None):
     parser.add_argument("--license")
     parser.add_argument("--author")
     args = parser.parse_args(argv)
-    core = _import_core()
+    _make_importable()
     from landfusion.core.errors import LandFusionError, ModelError
+    from landfusion.core.models.card import build_card, card_from_json
+    from landfusion.core.models.format import FORMAT_VERSION
+    from landfusion.core.models.reading import read_model
+    from landfusion.core.models.writing import write_model
 
     try:
         if args.show:
-            card = core.read_model(args.model)
+            card = read_model(args.model)
             shown = card.to_json()
-            if card.format_version != core.FORMAT_VERSION:
+            if card.format_version != FORMAT_VERSION:
                 shown["note"] = (f"read from format {card.format_version}; --upgrade rewrites "
-                                 f"it as format {core.FORMAT_VERSION}")
+                                 f"it as format {FORMAT_VERSION}")
             print(json.dumps(shown, indent=2, ensure_ascii=False))
             return 0
         values = {}
         try:
-            current = core.read_model(args.model)
+            current = read_model(args.model)
         except ModelError:
             current = None  # a plain ONNX file: the options describe it
         if current is not None:
@@ -132,7 +133,7 @@ def main(argv=None):
                 loaded = json.load(handle)
             if "bands" in loaded and isinstance(loaded["bands"], list) and loaded["bands"] and \
                     isinstance(loaded["bands"][0], dict):
-                values.update(core.ModelCard.from_json(loaded).__dict__)
+                values.update(card_from_json(loaded).__dict__)
                 values.pop("path", None)
             else:
                 values.update(loaded)
@@ -169,9 +170,9 @@ def main(argv=None):
             raise ModelError(f"'{args.model}' has no LandFusion card yet; give "
                              f"{', '.join('--' + m for m in missing)}.")
         values.pop("format_version", None)
-        card = core.build_card(what="The model card to write", **values)
-        path = core.write_model(args.model, card, args.output)
-        card = core.read_model(path)
+        card = build_card(what="The model card to write", **values)
+        path = write_model(args.model, card, args.output)
+        card = read_model(path)
         print(f"{path}: {card.task}, bands {', '.join(card.bands)}, classes "
               f"{', '.join(c.name for c in card.classes)} (LandFusion model format "
               f"{card.format_version})")

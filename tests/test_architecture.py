@@ -123,10 +123,6 @@ MAX_MODULE_LINES = 500
 #: (one model format, change chain step, benchmarks, CNN training, time series) and are the
 #: next pieces to split.
 SIZE_EXCEPTIONS = {
-    "core/models/format.py",  # the whole module (852 lines): card, reader, writer, statistics
-    "core/models/format.py:build_card",
-    "core/models/info.py:card_html",
-    "core/sensors/bands.py:match_model_bands",
     "core/change/train.py",  # the whole module (603 lines)
     "core/change/train.py:train_change_model",
     "core/change/detect.py:change_detection",

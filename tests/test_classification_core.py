@@ -19,7 +19,7 @@ from landfusion.core.io.classmap import read_class_styling
 from landfusion.core.errors import (
     BandError, CancelledError, InputError, ModelError, NoDataError, NoOverlapError,
 )
-from landfusion.core.models.format import read_model
+from landfusion.core.models.reading import read_model
 from landfusion.core.classification.samples import extract_samples
 from landfusion.core.choices import CLASSIFIERS
 from landfusion.core.classification.train import train_classifier
@@ -642,7 +642,7 @@ def test_valid_pixels_with_several_nodata_values_per_band():
 
 def test_check_model_bands_with_given_band_names(tmp_path):
     from landfusion.core.models.bands import check_model_bands
-    from landfusion.core.models.format import build_card
+    from landfusion.core.models.card import build_card
 
     card = build_card("segmentation", ["VV"], ["land", "water"])
     with rasterio.open(_grid_raster(str(tmp_path / "r.tif"))) as src:

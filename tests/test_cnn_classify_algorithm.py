@@ -155,7 +155,7 @@ def test_bundled_model_pyqgis_on_second_held_out_chip(run_algorithm, tmp_path):
 
 
 def test_model_cards_and_metadata_of_bundled_models():
-    from landfusion.core.models.format import read_model
+    from landfusion.core.models.reading import read_model
 
     models = bundled_models()
     assert "s1_water_unet" in models

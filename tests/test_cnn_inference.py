@@ -11,8 +11,10 @@ from landfusion.core.cnn import inference as cnn
 from landfusion.core.cnn import tiling
 from landfusion.core.io.classmap import read_class_styling
 from landfusion.core.errors import BandError, CancelledError, ModelError, NoDataError
-from landfusion.core.models.format import (
-    ModelCard, build_card, card_from_props, read_model, write_model)
+from landfusion.core.models.card import build_card
+from landfusion.core.models.format import ModelCard
+from landfusion.core.models.reading import card_from_props, read_model
+from landfusion.core.models.writing import write_model
 
 SEG_PROPS = {"task": "segmentation", "bands": ["VV", "VH"], "classes": LAND_WATER,
              "tile_size": 32, "tile_overlap": 8}

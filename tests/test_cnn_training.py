@@ -22,7 +22,7 @@ from landfusion.core.cnn.training import (EXPORT_TOLERANCE, TrainingMemoryError,
                                           train_cnn)
 from landfusion.core.errors import (BandError, CancelledError, DependencyError, InputError,
                                     NoDataError, NoOverlapError)
-from landfusion.core.models.format import read_model
+from landfusion.core.models.reading import read_model
 
 pytest.importorskip("torch")
 

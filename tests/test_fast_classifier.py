@@ -11,7 +11,9 @@ from conftest import data_path
 from landfusion.core.classification import compiled, gbm
 from landfusion.core.classification.classify import classify_raster
 from landfusion.core.io.classmap import ClassInfo, palette_color
-from landfusion.core.models.format import PIXEL_CLASSIFIER, build_card, write_model
+from landfusion.core.models.card import build_card
+from landfusion.core.models.format import PIXEL_CLASSIFIER
+from landfusion.core.models.writing import write_model
 from landfusion.core.models.pixel_model import open_model
 
 pytest.importorskip("lightgbm")

@@ -6,7 +6,7 @@ from classification_data import label_polygons, split_polygons, terramind_stack
 from conftest import ROOT, data_path
 
 from landfusion.core.classification.train import train_classifier
-from landfusion.core.models.format import read_model
+from landfusion.core.models.reading import read_model
 
 WATER = str(ROOT / "resources" / "models" / "s1_water_unet.onnx")
 CHIP = "433D_629L_3_1"

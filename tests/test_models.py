@@ -22,8 +22,10 @@ from landfusion.core.classification.train import train_classifier
 from landfusion.core.cnn import inference as cnn
 from landfusion.core.errors import (
     BandError, CancelledError, ModelError, NoDataError, NoOverlapError)
-from landfusion.core.models.format import (
-    FORMAT_VERSION, build_card, read_model, read_props, write_model)
+from landfusion.core.models.card import build_card
+from landfusion.core.models.format import FORMAT_VERSION
+from landfusion.core.models.reading import read_model, read_props
+from landfusion.core.models.writing import write_model
 from landfusion.core.sensors.bands import band_role, match_model_bands, parse_band_map
 from landfusion.core.sensors.units import units_problem
 

@@ -10,7 +10,7 @@ from conftest import ROOT, data_path
 from test_models import S2, _patch_model, _rename
 
 from landfusion.core.classification.train import train_classifier
-from landfusion.core.models.format import read_model
+from landfusion.core.models.reading import read_model
 
 WATER = str(ROOT / "resources" / "models" / "s1_water_unet.onnx")
 CHIP = "433D_629L_3_1"

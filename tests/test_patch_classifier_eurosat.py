@@ -10,7 +10,10 @@ import rasterio
 from conftest import data_path
 
 from landfusion.core.cnn import inference as cnn
-from landfusion.core.models.format import band_statistics, build_card, read_model, write_model
+from landfusion.core.models.card import build_card
+from landfusion.core.models.reading import read_model
+from landfusion.core.models.statistics import band_statistics
+from landfusion.core.models.writing import write_model
 
 torch = pytest.importorskip("torch", reason="PyTorch is needed to train the test model")
 

@@ -9,7 +9,7 @@ import rasterio
 from cnn_training_data import EUROSAT_ORDER, eurosat_subset, s1_chip, s1_crops, terramind_stacks
 
 from landfusion.core.io.classmap import read_class_styling
-from landfusion.core.models.format import read_model
+from landfusion.core.models.reading import read_model
 
 pytest.importorskip("torch")
 

@@ -15,7 +15,8 @@ from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ..core.models.format import TASK_NAMES, read_model
+from ..core.models.format import TASK_NAMES
+from ..core.models.reading import read_model
 
 _ERROR_STYLE = "color:#a40000"
 

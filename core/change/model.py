@@ -51,7 +51,9 @@ def write_change_model(onnx_model, path: str, spec: FeatureSpec, classes: Sequen
                        output_nodata: int, crs_wkt: str = "", pixel_size=None,
                        extra: Optional[dict] = None, band_stats=None) -> None:
     """Writes a change model with its card (the one place change-model metadata is made)."""
-    from ..models.format import CHANGE_MODEL as TASK, build_card, write_model
+    from ..models.card import build_card
+    from ..models.format import CHANGE_MODEL as TASK
+    from ..models.writing import write_model
 
     change = {
         "before_bands": list(spec.bands),
@@ -84,7 +86,8 @@ def read_change_model(path: str, threads: int = 0) -> tuple:
     """
     import onnxruntime as ort
 
-    from ..models.format import CHANGE_MODEL as TASK, read_model, require_task
+    from ..models.format import CHANGE_MODEL as TASK, require_task
+    from ..models.reading import read_model
     from ..models.pixel_model import session_options
 
     card = read_model(path)

@@ -344,7 +344,7 @@ def train_change_model(
     progress(0.92)
     check_cancelled(is_cancelled)
 
-    from ..models.format import band_statistics
+    from ..models.statistics import band_statistics
     from ..models.pixel_model import sklearn_to_onnx
     from .model import add_change_output, write_change_model
 

@@ -365,7 +365,10 @@ def _write(onnx_model, model_path: str, report_path: Optional[str], report: dict
            samples: Samples, grid: dict, o: TrainOptions, extra: dict) -> Optional[str]:
     """Writes the model with its card (bands, units and statistics, classes, scores, training),
     then the reports (the model is removed when they fail); returns the JSON report's path."""
-    from ..models.format import PIXEL_CLASSIFIER, band_statistics, build_card, write_model
+    from ..models.card import build_card
+    from ..models.format import PIXEL_CLASSIFIER
+    from ..models.statistics import band_statistics
+    from ..models.writing import write_model
     from ..sensors.units import infer_unit
     from .training_report import write_reports
 

@@ -34,10 +34,8 @@ from ..classification.extent import raster_part
 from ..errors import InputError, ModelError, NoDataError
 from ..io.class_writer import ClassificationWriter, class_fractions
 from ..models.bands import check_model_bands
-from ..models.format import (
-    PATCH_CLASSIFIER, SEGMENTATION, ModelCard, card_from_props, read_props, refuse_non_onnx,
-    require_task,
-)
+from ..models.format import PATCH_CLASSIFIER, SEGMENTATION, ModelCard, require_task
+from ..models.reading import card_from_props, read_props, refuse_non_onnx
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
 
 from ..paths import MODELS_DIR

@@ -24,7 +24,10 @@ import numpy as np
 
 from ..errors import CancelledError, DependencyError, InputError, ModelError, NoDataError
 from ..io.classmap import ClassInfo
-from ..models.format import ModelCard, band_statistics, build_card, write_model
+from ..models.card import build_card
+from ..models.format import ModelCard
+from ..models.statistics import band_statistics
+from ..models.writing import write_model
 from ..runtime import (IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log,
                        no_progress, sub_progress)
 from . import datasets

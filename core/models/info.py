@@ -10,7 +10,8 @@ import json
 import os
 from typing import Optional
 
-from .format import FORMAT_VERSION, RUNNERS, TASK_NAMES, ModelCard, read_model
+from .format import FORMAT_VERSION, RUNNERS, TASK_NAMES, ModelCard
+from .reading import read_model
 
 _STYLE = """
 body { font-family: sans-serif; font-size: 14px; margin: 1.2em; color: #222; max-width: 70em; }
@@ -64,8 +65,18 @@ def _plain(value) -> str:
 def card_html(card: ModelCard, title: Optional[str] = None) -> str:
     """Returns the model card as a self-contained HTML page."""
     name = card.name or os.path.basename(card.path) or "model"
+    parts = _summary_html(card, title or name) + _bands_html(card) + _classes_html(card) \
+        + _grid_html(card) + _training_html(card) + _validation_html(card) + _other_html(card)
+    if card.software:
+        parts.append("<p class='muted'>Software: " + _e(", ".join(
+            f"{k} {v}" for k, v in card.software.items())) + "</p>")
+    return _page(f"Model card: {name}", "".join(parts))
+
+
+def _summary_html(card: ModelCard, title: str) -> list:
+    """Title, description, task and file facts, and the note on an older format."""
     runner, algorithm_id = RUNNERS.get(card.task, ("", ""))
-    parts = [f"<h1>{_e(title or name)}</h1>"]
+    parts = [f"<h1>{_e(title)}</h1>"]
     if card.description:
         parts.append(f"<p>{_e(card.description)}</p>")
     facts = [("Task", f"{TASK_NAMES.get(card.task, card.task)} ({card.task}), run with "
@@ -83,8 +94,13 @@ def card_html(card: ModelCard, title: Optional[str] = None) -> str:
         parts.append(f"<p class='note'>This file uses LandFusion model format "
                      f"{card.format_version}; it still runs. <tt>scripts/write_model_metadata.py "
                      f"MODEL --upgrade</tt> rewrites it as format {FORMAT_VERSION}.</p>")
+    return parts
 
-    parts.append("<h2>Input bands, in order</h2>")
+
+def _bands_html(card: ModelCard) -> list:
+    """The input bands in order, with normalisation and training statistics when the card has
+    them."""
+    parts = ["<h2>Input bands, in order</h2>"]
     has_stats = any(card.band_stats)
     normalised = any(v != d for values, d in ((card.input_offset, 0.0), (card.input_scale, 1.0),
                                               (card.input_mean, 0.0), (card.input_std, 1.0))
@@ -114,12 +130,17 @@ def card_html(card: ModelCard, title: Optional[str] = None) -> str:
     if has_stats:
         parts.append("<p class='muted'>Training statistics are checked against every raster "
                      "before it is classified: values far outside them stop the run.</p>")
+    return parts
 
-    parts.append("<h2>Classes</h2>")
-    parts.append(_table(["value", "name", "colour"], [
+
+def _classes_html(card: ModelCard) -> list:
+    return ["<h2>Classes</h2>", _table(["value", "name", "colour"], [
         (str(c.value), _e(c.name), f"<span class='swatch' style='background:{c.hex()}'></span> "
-                                   f"{c.hex()}") for c in card.classes], numeric={0}))
+                                   f"{c.hex()}") for c in card.classes], numeric={0})]
 
+
+def _grid_html(card: ModelCard) -> list:
+    """Tiles or patches, pixel size, CRS and nodata; nothing when the card states none."""
     grid = []
     if card.task == "segmentation":
         grid.append(("Tiles", f"{card.tile_size} px, overlap {card.default_overlap()} px, "
@@ -135,40 +156,47 @@ def card_html(card: ModelCard, title: Optional[str] = None) -> str:
         grid.append(("Nodata input values", ", ".join(_plain(v) for v in card.nodata_values)))
     if card.output_nodata is not None:
         grid.append(("Class raster nodata", str(card.output_nodata)))
-    if grid:
-        parts.append("<h2>Grid and tiling</h2>")
-        parts.append(_table(["", ""], [(_e(k), _e(v)) for k, v in grid]))
+    if not grid:
+        return []
+    return ["<h2>Grid and tiling</h2>", _table(["", ""], [(_e(k), _e(v)) for k, v in grid])]
 
-    if card.training:
-        parts.append("<h2>Training</h2>")
+
+def _training_html(card: ModelCard) -> list:
+    if not card.training:
+        return []
+    return ["<h2>Training</h2>", _table(["", ""], [(_e(k.replace("_", " ")), _value_html(v))
+                                                   for k, v in card.training.items()])]
+
+
+def _validation_html(card: ModelCard) -> list:
+    """Validation scores, then the per-class table when the metrics hold one."""
+    if not card.metrics:
+        return []
+    parts = ["<h2>Validation</h2>"]
+    scalars = [(k, v) for k, v in card.metrics.items() if not isinstance(v, (list, dict))]
+    nested = [(k, v) for k, v in card.metrics.items() if isinstance(v, dict) and v]
+    if scalars or nested:
         parts.append(_table(["", ""], [(_e(k.replace("_", " ")), _value_html(v))
-                                       for k, v in card.training.items()]))
-    if card.metrics:
-        parts.append("<h2>Validation</h2>")
-        scalars = [(k, v) for k, v in card.metrics.items() if not isinstance(v, (list, dict))]
-        nested = [(k, v) for k, v in card.metrics.items() if isinstance(v, dict) and v]
-        if scalars or nested:
-            parts.append(_table(["", ""], [(_e(k.replace("_", " ")), _value_html(v))
-                                           for k, v in scalars + nested]))
-        per_class = card.metrics.get("per_class")
-        if isinstance(per_class, list) and per_class and isinstance(per_class[0], dict):
-            keys = [k for k in per_class[0] if k not in ("value",)]
-            parts.append(_table(keys, [[_value_html(item.get(k)) for k in keys]
-                                       for item in per_class], numeric=set(range(1, len(keys)))))
-    if card.extra:
-        shown = dict(card.extra)
-        if isinstance(shown.get("model_card"), str):  # format 1: a JSON text of its own
-            try:
-                shown.update(json.loads(shown.pop("model_card")))
-            except ValueError:
-                pass
-        if shown:
-            parts.append("<h2>Other</h2>")
-            parts.append(_table(["", ""], [(_e(k), _value_html(v)) for k, v in shown.items()]))
-    if card.software:
-        parts.append("<p class='muted'>Software: " + _e(", ".join(
-            f"{k} {v}" for k, v in card.software.items())) + "</p>")
-    return _page(f"Model card: {name}", "".join(parts))
+                                       for k, v in scalars + nested]))
+    per_class = card.metrics.get("per_class")
+    if isinstance(per_class, list) and per_class and isinstance(per_class[0], dict):
+        keys = [k for k in per_class[0] if k not in ("value",)]
+        parts.append(_table(keys, [[_value_html(item.get(k)) for k in keys]
+                                   for item in per_class], numeric=set(range(1, len(keys)))))
+    return parts
+
+
+def _other_html(card: ModelCard) -> list:
+    """Task-specific entries (a format-1 ``model_card`` text unpacked)."""
+    shown = dict(card.extra)
+    if isinstance(shown.get("model_card"), str):  # format 1: a JSON text of its own
+        try:
+            shown.update(json.loads(shown.pop("model_card")))
+        except ValueError:
+            pass
+    if not shown:
+        return []
+    return ["<h2>Other</h2>", _table(["", ""], [(_e(k), _value_html(v)) for k, v in shown.items()])]
 
 
 def _crs_name(wkt: str) -> str:

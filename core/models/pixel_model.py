@@ -10,12 +10,11 @@ import contextlib
 import os
 
 from ..errors import ModelError
-from .format import PIXEL_CLASSIFIER, card_from_props, refuse_non_onnx, require_task
+from .format import PIXEL_CLASSIFIER, require_task
+from .reading import card_from_props, refuse_non_onnx
 
 #: Opsets that onnxruntime >= 1.16 runs and that hold every scikit-learn converter we use.
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
-
-_PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".sav", ".pk", ".p")
 
 
 @contextlib.contextmanager

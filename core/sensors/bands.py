@@ -323,10 +323,7 @@ def match_model_bands(required: Sequence[str], available: Sequence[str],
     units = list(units or [""] * len(required))
     band_map = dict(band_map or {})
     shown = ", ".join(a or f"(band {i + 1} unnamed)" for i, a in enumerate(available))
-    unknown = [k for k in band_map if not any(_same(k, r) for r in required if r)]
-    if unknown:
-        raise BandError(f"The band map names {', '.join(unknown)}, which {what} does not use "
-                        f"(its bands: {', '.join(required)}).")
+    _check_band_map_names(band_map, required, what)
     if not any(available) and not band_map:
         if len(available) != len(required):
             raise BandError(
@@ -339,17 +336,7 @@ def match_model_bands(required: Sequence[str], available: Sequence[str],
     for position, name in enumerate(required):
         mapped = next((v for k, v in band_map.items() if _same(k, name)), None)
         if mapped is not None:
-            if mapped.isdigit():
-                index = int(mapped)
-                if not 1 <= index <= len(available):
-                    raise BandError(f"The band map sends {name} to band {index}, but the raster "
-                                    f"has {len(available)} band(s).")
-            else:
-                hits = [i for i, a in enumerate(available, 1) if a and _same(a, mapped)]
-                if not hits:
-                    raise BandError(f"The band map sends {name} to '{mapped}', which the raster "
-                                    f"does not have (it has {shown}).")
-                index = hits[0]
+            index = _mapped_band(name, mapped, available, shown)
             indexes.append(index)
             notes.append(f"{name} read from band {index} ({available[index - 1] or 'unnamed'}) "
                          "as the band map says.")
@@ -359,31 +346,68 @@ def match_model_bands(required: Sequence[str], available: Sequence[str],
             indexes.append(exact[0])
             continue
         want = band_role(name)
-        unit = units[position] if position < len(units) else ""
-        unit = unit or want.unit
-        candidates = []
-        for i, role in enumerate(roles, 1):
-            if not role.quantity or role.quantity != want.quantity:
-                continue
-            if want.sensor and role.sensor and want.sensor != role.sensor:
-                continue
-            if want.time and role.time != want.time:
-                continue
-            if unit in ("dB", "linear") and role.unit in ("dB", "linear") and unit != role.unit:
-                continue
-            candidates.append(i)
-        if len(candidates) > 1 and not want.time:
-            untimed = [i for i in candidates if not roles[i - 1].time]
-            candidates = untimed if len(untimed) == 1 else candidates
+        candidates = _role_candidates(want, units[position] if position < len(units) else "",
+                                      roles)
         if len(candidates) == 1:
-            index = candidates[0]
-            indexes.append(index)
-            notes.append(f"{name} read from band {index} ({available[index - 1]}), same role "
-                         f"({want.key}).")
+            indexes.append(candidates[0])
+            notes.append(f"{name} read from band {candidates[0]} "
+                         f"({available[candidates[0] - 1]}), same role ({want.key}).")
         elif candidates:
             ambiguous.append((name, candidates))
         else:
             missing.append(name)
+    _raise_unmatched(required, available, shown, indexes, missing, ambiguous, what)
+    return indexes, notes
+
+
+def _check_band_map_names(band_map: dict, required: list, what: str) -> None:
+    """Refuses a band map naming bands the model does not use."""
+    unknown = [k for k in band_map if not any(_same(k, r) for r in required if r)]
+    if unknown:
+        raise BandError(f"The band map names {', '.join(unknown)}, which {what} does not use "
+                        f"(its bands: {', '.join(required)}).")
+
+
+def _mapped_band(name: str, mapped: str, available: list, shown: str) -> int:
+    """The 1-based raster band the band map sends model band ``name`` to (number or name)."""
+    if mapped.isdigit():
+        index = int(mapped)
+        if not 1 <= index <= len(available):
+            raise BandError(f"The band map sends {name} to band {index}, but the raster "
+                            f"has {len(available)} band(s).")
+        return index
+    hits = [i for i, a in enumerate(available, 1) if a and _same(a, mapped)]
+    if not hits:
+        raise BandError(f"The band map sends {name} to '{mapped}', which the raster "
+                        f"does not have (it has {shown}).")
+    return hits[0]
+
+
+def _role_candidates(want: BandRole, unit: str, roles: list) -> list:
+    """The 1-based raster bands whose role is ``want``'s: same quantity, sensor and time when
+    stated, no contradicting unit; an untimed band wins among timed ones when ``want`` has no
+    time."""
+    unit = unit or want.unit
+    candidates = []
+    for i, role in enumerate(roles, 1):
+        if not role.quantity or role.quantity != want.quantity:
+            continue
+        if want.sensor and role.sensor and want.sensor != role.sensor:
+            continue
+        if want.time and role.time != want.time:
+            continue
+        if unit in ("dB", "linear") and role.unit in ("dB", "linear") and unit != role.unit:
+            continue
+        candidates.append(i)
+    if len(candidates) > 1 and not want.time:
+        untimed = [i for i in candidates if not roles[i - 1].time]
+        candidates = untimed if len(untimed) == 1 else candidates
+    return candidates
+
+
+def _raise_unmatched(required: list, available: list, shown: str, indexes: list, missing: list,
+                     ambiguous: list, what: str) -> None:
+    """Raises :class:`BandError` for ambiguous, missing or doubly used bands, in that order."""
     if ambiguous:
         parts = "; ".join(f"{n}: " + ", ".join(available[i - 1] for i in c) for n, c in ambiguous)
         example = ",".join(f"{n}={available[c[0] - 1]}" for n, c in ambiguous)
@@ -400,4 +424,3 @@ def match_model_bands(required: Sequence[str], available: Sequence[str],
         raise BandError(f"Several model bands would read the same raster band "
                         f"({', '.join(available[i - 1] or str(i) for i in duplicates)}); check the "
                         "band map.")
-    return indexes, notes

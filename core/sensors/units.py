@@ -19,6 +19,14 @@ from ..errors import BandError
 from .bands import band_role
 
 
+#: How Sentinel-1 backscatter in a stated unit is called, and how values contradicting it look.
+_S1_HOLDS = {"dB": "Sentinel-1 backscatter in dB", "linear": "linear Sentinel-1 backscatter"}
+_S1_CONTRADICTIONS = {
+    "dB": {"linear": "linear power", "DN": "digital numbers or reflectance"},
+    "linear": {"dB": "dB", "DN": "digital numbers"},
+}
+
+
 def looks_like(sample: np.ndarray) -> Optional[str]:
     """Tells what values look like: 'dB', 'linear', 'reflectance', 'DN' or None (unclear).
 
@@ -63,17 +71,13 @@ def units_problem(name: str, sample: np.ndarray, unit: str = "") -> Optional[str
         if not expected and seen == "DN":
             return (f"band {name} should hold Sentinel-1 backscatter, but its values look like "
                     f"digital numbers or scaled reflectance ({described})")
-        if expected == "dB" and seen in ("linear", "DN"):
-            kind = "linear power" if seen == "linear" else "digital numbers or reflectance"
-            return (f"band {name} should hold Sentinel-1 backscatter in dB, but its values look "
-                    f"like {kind} ({described})")
+        kind = _S1_CONTRADICTIONS.get(expected, {}).get(seen)
+        if kind:
+            return (f"band {name} should hold {_S1_HOLDS[expected]}, but its values look like "
+                    f"{kind} ({described})")
         if expected == "dB" and seen is None and float(np.mean(values < 0)) < 0.01 and median > 2:
             return (f"band {name} should hold Sentinel-1 backscatter in dB, but its values are "
                     f"not (no negative values, {described})")
-        if expected == "linear" and seen in ("dB", "DN"):
-            kind = "dB" if seen == "dB" else "digital numbers"
-            return (f"band {name} should hold linear Sentinel-1 backscatter, but its values look "
-                    f"like {kind} ({described})")
     elif role.is_s2:
         if seen == "dB" or float(np.mean(values < 0)) > 0.25:
             return (f"band {name} should hold Sentinel-2 reflectance, but its values look like "

@@ -24,7 +24,8 @@ from ..sensors.bands import input_band_names, normalise_s2_band
 from ..io.classmap import ClassInfo, apply_class_styling, write_paletted_qml
 from ..cnn.inference import classify_with_cnn
 from ..errors import BandError, DependencyError, InputError, NoDataError
-from ..models.format import ModelCard, build_card
+from ..models.card import build_card
+from ..models.format import ModelCard
 from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress, sub_progress
 
 CLEAR, CLOUD, SHADOW = 0, 1, 2
