@@ -12,7 +12,7 @@ import onnx
 import pytest
 import rasterio
 from classification_data import label_polygons, split_polygons, terramind_stack
-from cnn_fixtures import write_raster
+from cnn_fixtures import LAND_WATER, conv_model, write_raster
 from conftest import ROOT, data_path
 from onnx import TensorProto, helper, numpy_helper
 
@@ -24,6 +24,7 @@ from landfusion.core.errors import (
     BandError, CancelledError, ModelError, NoDataError, NoOverlapError)
 from landfusion.core.models.card import build_card
 from landfusion.core.models.format import FORMAT_VERSION
+from landfusion.core.models.info import card_html
 from landfusion.core.models.reading import read_model, read_props
 from landfusion.core.models.writing import write_model
 from landfusion.core.sensors.bands import band_role, match_model_bands, parse_band_map
@@ -56,15 +57,31 @@ def _rename(source, target, names, bands=None, nodata=None):
 
 # --- the format --------------------------------------------------------------------------------
 
-def test_bundled_format1_water_model_reads_with_units_and_upgrades(tmp_path):
-    card = read_model(WATER)
+def _format1_water_model(path):
+    """A small water CNN written the way LandFusion 0.x wrote CNNs: format 1, bare keys, no
+    units (a 1x1 convolution on the standardised bands: dark backscatter scores as water)."""
+    props = {"task": "segmentation", "bands": ["VV", "VH"], "classes": LAND_WATER,
+             "input_mean": [-11.1, -19.2], "input_std": [4.0, 5.6],
+             "clip_min": [-27.4, -46.7], "clip_max": [5.4, -6.1],
+             "tile_size": 64, "tile_overlap": 16, "size_divisor": 8, "pixel_size": 10,
+             "name": "format-1 water sample", "version": "1",
+             "model_card": json.dumps({"architecture": "1x1 convolution"})}
+    return conv_model(path, [[1.0, 1.0], [-1.0, -1.0]], task_props=props)
+
+
+def test_format1_cnn_reads_with_units_and_upgrades(tmp_path):
+    old = _format1_water_model(str(tmp_path / "water1.onnx"))
+    card = read_model(old)
     assert card.format_version == 1 and card.task == "segmentation"
-    assert card.bands == ["VV", "VH"] and card.band_units == ["dB", "dB"]
-    assert card.band_roles == ["VV", "VH"] and card.input_mean[0] < 0
+    assert card.bands == ["VV", "VH"] and card.band_units == ["dB", "dB"]  # negative means
+    assert card.band_roles == ["VV", "VH"] and card.input_mean == [-11.1, -19.2]
+    assert card.tile_size == 64 and card.default_overlap() == 16 and card.pixel_size == 10.0
+    assert card.extra["model_card"] == json.dumps({"architecture": "1x1 convolution"})
+    assert "rewrites it as format 2" in card_html(card)
     # --upgrade rewrites the same graph with a format-2 card; predictions are unchanged.
     upgraded = str(tmp_path / "water2.onnx")
     script = str(ROOT / "scripts" / "write_model_metadata.py")
-    proc = subprocess.run([sys.executable, script, WATER, "--upgrade", "--output", upgraded],
+    proc = subprocess.run([sys.executable, script, old, "--upgrade", "--output", upgraded],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     props = read_props(upgraded)
@@ -73,13 +90,29 @@ def test_bundled_format1_water_model_reads_with_units_and_upgrades(tmp_path):
     again = read_model(upgraded)
     assert again.format_version == FORMAT_VERSION and again.band_units == ["dB", "dB"]
     assert again.input_std == card.input_std and again.clip_max == card.clip_max
-    assert onnx.load(upgraded).graph == onnx.load(WATER).graph
+    assert again.tile_overlap == 16 and again.name == "format-1 water sample"
+    assert "rewrites it as format" not in card_html(again)
+    assert onnx.load(upgraded).graph == onnx.load(old).graph
     chip = str(data_path("sen1floods11", "Spain_7370579_S1Hand.tif"))
     a, b = str(tmp_path / "a.tif"), str(tmp_path / "b.tif")
-    cnn.classify_with_cnn(chip, WATER, a, tile_size=128)
-    cnn.classify_with_cnn(chip, upgraded, b, tile_size=128)
+    cnn.classify_with_cnn(chip, old, a)
+    cnn.classify_with_cnn(chip, upgraded, b)
     with rasterio.open(a) as x, rasterio.open(b) as y:
-        assert np.array_equal(x.read(), y.read())
+        classes = x.read(1)
+        assert np.array_equal(classes, y.read(1))
+    assert 0 < np.mean(classes == 1) < 1  # both classes occur: a real comparison
+
+
+def test_bundled_water_model_is_current_format():
+    props = read_props(WATER)
+    assert props["landfusion.format_version"] == str(FORMAT_VERSION)
+    assert not {"task", "bands", "classes", "input_mean"} & set(props)
+    card = read_model(WATER)
+    assert card.format_version == FORMAT_VERSION and card.task == "segmentation"
+    assert card.bands == ["VV", "VH"] and card.band_units == ["dB", "dB"]
+    assert [c.name for c in card.classes] == ["land", "water"]
+    assert card.tile_size == 256 and card.default_overlap() == 64 and card.size_divisor == 8
+    assert card.input_mean[0] < 0 and card.clip_max[1] < 0
 
 
 def test_foreign_newer_and_pickled_models_get_clear_messages(tmp_path):

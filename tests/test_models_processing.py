@@ -133,7 +133,8 @@ def test_modelinfo_cards_and_listing(run_algorithm, dated_case, tmp_path):
                                                     "OUTPUT_HTML": water})
     page = open(water, encoding="utf-8").read()
     assert result["TASK"] == "segmentation" and result["BANDS"] == "VV,VH"
-    assert "CNN classify (landfusion:cnnclassify)" in page and "--upgrade" in page
+    assert "CNN classify (landfusion:cnnclassify)" in page
+    assert "<td>Model format</td><td>2</td>" in page and "--upgrade" not in page
     from landfusion.core.models.info import _num
     from landfusion.core.paths import MODELS_DIR
 
