@@ -13,10 +13,10 @@ The format is documented once, for users and for code that writes models, in
 ``resources/models/README.md``. This module defines the card (:class:`ModelCard`, its JSON form,
 the tasks); the other modules of the package do one thing each with it::
 
-    card = build_card(task, bands, classes, **entries)   # .card: built and checked
-    card = read_model(path)                 # .reading: ModelCard, or ModelError naming the fix
-    write_model(onnx_model_or_path, card, path)          # .writing
-    band_statistics(values, band_axis)                   # .statistics: for ``band_stats``
+    card = build_card(task, bands, classes, **entries)  # .card: made and checked
+    card = read_model(path)                             # .reading: or ModelError naming the fix
+    write_model(onnx_model_or_path, card, path)         # .writing
+    band_statistics(values, band_axis)                  # .statistics: for ``band_stats``
 
 Files of format version 1 (pixel classifiers with ``landfusion.*`` keys, CNNs with bare keys such
 as ``task``/``bands``/``classes``) are still read, converted to a card in memory;
