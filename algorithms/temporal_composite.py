@@ -2,27 +2,19 @@
 
 import os
 
-from qgis.core import QgsProcessingOutputFile
-
-from ..core.choices import COMPOSITE_METHODS, COMPOSITE_PERIODS, CLEAR_MASK_TYPES
+from ..core.choices import COMPOSITE_METHODS, COMPOSITE_PERIODS
 from .base import LandFusionAlgorithm
 from .groups import CHANGE
+from .time_series_inputs import TimeSeriesParameters
 
 
-class TemporalCompositeAlgorithm(LandFusionAlgorithm):
+class TemporalCompositeAlgorithm(TimeSeriesParameters, LandFusionAlgorithm):
     """Composites dated rasters per month, season, year or custom period onto one grid."""
 
-    INPUT = "INPUT"
-    MASKS = "MASKS"
-    MASK_TYPE = "MASK_TYPE"
-    DATES = "DATES"
     PERIOD = "PERIOD"
     CUSTOM_PERIODS = "CUSTOM_PERIODS"
     METHOD = "METHOD"
-    REFERENCE = "REFERENCE"
-    OUTPUT = "OUTPUT"
     OUTPUT_FOLDER = "OUTPUT_FOLDER"
-    SIDECAR = "SIDECAR"
 
     GROUP = CHANGE
 
@@ -46,22 +38,17 @@ class TemporalCompositeAlgorithm(LandFusionAlgorithm):
 
     def initAlgorithm(self, config=None):
         """Declares the parameters."""
-        self.addParameterMultipleRasters(
-            self.INPUT, "Rasters, one per acquisition date",
-            help="Sentinel-2 rasters or stacks with named bands (B04, NDVI...), or Sentinel-1 "
-                 "VV/VH rasters; dates from the file names unless given.")
-        self.addParameterMultipleRasters(
-            self.MASKS, "Cloud masks (one per input, matched by date or order)", optional=True,
-            help="One mask per input; matched by the date in the file names, else in the same "
-                 "order.")
-        self.addParameterEnum(
-            self.MASK_TYPE, "Mask type", CLEAR_MASK_TYPES, default="scl",
-            help="How to read the masks. A landfusion:cloudmask output is recognised by its "
-                 "metadata whatever is chosen here.")
-        self.addParameterString(
-            self.DATES, "Acquisition dates (empty: from file names, then metadata)",
-            optional=True,
-            help="Comma-separated ISO dates, one per input in order, e.g. 2019-09-17,2019-09-22.")
+        self.addParameterDatedInputs(
+            ("Rasters, one per acquisition date",
+             "Sentinel-2 rasters or stacks with named bands (B04, NDVI...), or Sentinel-1 VV/VH "
+             "rasters; dates from the file names unless given."),
+            ("Cloud masks (one per input, matched by date or order)",
+             "One mask per input; matched by the date in the file names, else in the same "
+             "order."),
+            ("Mask type", "scl", "How to read the masks. A landfusion:cloudmask output is "
+                                 "recognised by its metadata whatever is chosen here."),
+            ("Acquisition dates (empty: from file names, then metadata)",
+             "Comma-separated ISO dates, one per input in order, e.g. 2019-09-17,2019-09-22."))
         self.addParameterEnum(self.PERIOD, "Period", COMPOSITE_PERIODS, default="month",
                               help="One composite per period.")
         self.addParameterString(
@@ -85,20 +72,14 @@ class TemporalCompositeAlgorithm(LandFusionAlgorithm):
             self.OUTPUT_FOLDER, "Folder for one raster per period (optional)", optional=True,
             help="One raster per period with period-free band names (B04, NDVI, VV_dB, "
                  "CLEAR_COUNT), so one model classifies every period.")
-        self.addOutput(QgsProcessingOutputFile(self.SIDECAR, self.tr("JSON sidecar")))
+        self.add_sidecar_output()
 
     def _arguments(self, parameters, context):
         return {
-            "inputs": [layer.source() for layer in
-                       self.parameterAsLayerList(parameters, self.INPUT, context)],
-            "masks": [layer.source() for layer in
-                      self.parameterAsLayerList(parameters, self.MASKS, context)],
-            "mask_type": self.parameterAsChoice(parameters, self.MASK_TYPE, context),
-            "dates": self.parameterAsString(parameters, self.DATES, context) or None,
+            **self.series_arguments(parameters, context),
             "period": self.parameterAsChoice(parameters, self.PERIOD, context),
             "custom_periods": self.parameterAsString(parameters, self.CUSTOM_PERIODS, context),
             "method": self.parameterAsChoice(parameters, self.METHOD, context),
-            "reference": self.parameterAsSourcePath(parameters, self.REFERENCE, context),
         }
 
     def check(self, parameters, context):
@@ -118,9 +99,7 @@ class TemporalCompositeAlgorithm(LandFusionAlgorithm):
             if folder:
                 os.makedirs(folder, exist_ok=True)
         result = temporal_composite(
-            output_path=output, output_folder=folder,
-            threads=self.parameterAsInt(parameters, self.THREADS, context),
-            memory_mb=self.parameterAsInt(parameters, self.MEMORY, context),
+            output_path=output, output_folder=folder, **self.engine_resources(parameters, context),
             **self._arguments(parameters, context), **self.callbacks(feedback))
         outputs = {self.OUTPUT: output, self.SIDECAR: result["sidecar"]}
         if folder:

@@ -1,23 +1,15 @@
 """Processing algorithm ``landfusion:temporalfeatures``."""
 
-from qgis.core import QgsProcessingOutputFile
-
-from ..core.choices import TEMPORAL_FEATURES, CLEAR_MASK_TYPES
+from ..core.choices import TEMPORAL_FEATURES
 from .base import LandFusionAlgorithm
 from .groups import CHANGE
+from .time_series_inputs import TimeSeriesParameters
 
 
-class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
+class TemporalFeaturesAlgorithm(TimeSeriesParameters, LandFusionAlgorithm):
     """Turns a multi-date stack into per-band temporal statistics for classification."""
 
-    INPUT = "INPUT"
-    MASKS = "MASKS"
-    MASK_TYPE = "MASK_TYPE"
-    DATES = "DATES"
     STATISTICS = "STATISTICS"
-    REFERENCE = "REFERENCE"
-    OUTPUT = "OUTPUT"
-    SIDECAR = "SIDECAR"
 
     GROUP = CHANGE
 
@@ -41,22 +33,18 @@ class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
 
     def initAlgorithm(self, config=None):
         """Declares the parameters."""
-        self.addParameterMultipleRasters(
-            self.INPUT, "Multi-date stack, or rasters one per date",
-            help="A temporalcomposite output (2019-09_NDVI...), a stack whose band descriptions "
-                 "are dates, a rank-named stack (T1_VV_dB...), a stack repeating its bands once "
-                 "per date, or several dated rasters with the same bands.")
-        self.addParameterMultipleRasters(
-            self.MASKS, "Cloud masks (optional)", optional=True,
-            help="For a stack: one raster with one mask band per stack band. For dated rasters: "
-                 "one mask per raster, matched by date or order.")
-        self.addParameterEnum(
-            self.MASK_TYPE, "Mask type", CLEAR_MASK_TYPES, default="binary",
-            help="How to read the masks (a landfusion:cloudmask output is recognised by its "
-                 "metadata).")
-        self.addParameterString(
-            self.DATES, "Dates (empty: from band names, file names or metadata)", optional=True,
-            help="Comma-separated ISO dates, one per time step or raster, in order.")
+        self.addParameterDatedInputs(
+            ("Multi-date stack, or rasters one per date",
+             "A temporalcomposite output (2019-09_NDVI...), a stack whose band descriptions are "
+             "dates, a rank-named stack (T1_VV_dB...), a stack repeating its bands once per "
+             "date, or several dated rasters with the same bands."),
+            ("Cloud masks (optional)",
+             "For a stack: one raster with one mask band per stack band. For dated rasters: one "
+             "mask per raster, matched by date or order."),
+            ("Mask type", "binary", "How to read the masks (a landfusion:cloudmask output is "
+                                    "recognised by its metadata)."),
+            ("Dates (empty: from band names, file names or metadata)",
+             "Comma-separated ISO dates, one per time step or raster, in order."))
         self.addParameterEnum(
             self.STATISTICS, "Statistics", TEMPORAL_FEATURES,
             default=list(range(len(TEMPORAL_FEATURES) - 1)), multiple=True,
@@ -73,19 +61,13 @@ class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
             self.OUTPUT, "Temporal features",
             help="Float32 stack with bands <band>_<statistic> (NDVI_mean, VV_dB_p90...), ready "
                  "for trainclassifier and classifyraster.")
-        self.addOutput(QgsProcessingOutputFile(self.SIDECAR, self.tr("JSON sidecar")))
+        self.add_sidecar_output()
 
     def _arguments(self, parameters, context):
         chosen = self.parameterAsChoice(parameters, self.STATISTICS, context) or []
         return {
-            "inputs": [layer.source() for layer in
-                       self.parameterAsLayerList(parameters, self.INPUT, context)],
-            "masks": [layer.source() for layer in
-                      self.parameterAsLayerList(parameters, self.MASKS, context)],
-            "mask_type": self.parameterAsChoice(parameters, self.MASK_TYPE, context),
-            "dates": self.parameterAsString(parameters, self.DATES, context) or None,
+            **self.series_arguments(parameters, context),
             "statistics": [key for key in TEMPORAL_FEATURES if key in chosen] or None,
-            "reference": self.parameterAsSourcePath(parameters, self.REFERENCE, context),
         }
 
     def check(self, parameters, context):
@@ -100,8 +82,6 @@ class TemporalFeaturesAlgorithm(LandFusionAlgorithm):
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         result = temporal_features(
-            output_path=output,
-            threads=self.parameterAsInt(parameters, self.THREADS, context),
-            memory_mb=self.parameterAsInt(parameters, self.MEMORY, context),
+            output_path=output, **self.engine_resources(parameters, context),
             **self._arguments(parameters, context), **self.callbacks(feedback))
         return {self.OUTPUT: output, self.SIDECAR: result["sidecar"]}

@@ -134,13 +134,6 @@ SIZE_EXCEPTIONS = {
     "core/cnn/datasets.py",  # 552 lines: folder, raster and vector chip readers
     "core/cnn/datasets.py:segmentation_samples",  # 109 lines: labels and chips in one body
     "core/cnn/training_report.py:render_training_report",  # 81 lines: every report section
-    # Time series (temporalcomposite, temporalfeatures)
-    "core/timeseries/composite.py",  # 588 lines: inputs, periods, plan, the run, sidecar
-    "core/timeseries/composite.py:_open_plan",  # 163 lines: every input check and the plan
-    "core/timeseries/composite.py:temporal_composite",  # 169 lines: the whole run in one body
-    "core/timeseries/features.py",  # 575 lines: stack layouts, plan, statistics, the run
-    "core/timeseries/features.py:_open_plan",  # 98 lines: every input check and the plan
-    "core/timeseries/features.py:temporal_features",  # 164 lines: the whole run in one body
 }
 
 

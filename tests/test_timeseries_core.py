@@ -16,8 +16,9 @@ from landfusion.core.errors import BandError, CancelledError, InputError, NoOver
     OutputError
 from landfusion.core.timeseries.composite import check_composite, temporal_composite
 from landfusion.core.timeseries.dates import parse_date, parse_date_list
-from landfusion.core.timeseries.features import STATISTICS, temporal_features
+from landfusion.core.timeseries.features import temporal_features
 from landfusion.core.timeseries.periods import parse_custom_periods, plan_periods
+from landfusion.core.timeseries.statistics import STATISTICS
 from timeseries_data import eolearn_arrays, eolearn_series, file_digests, ssl4eo_series
 
 NODATA = -9999.0

@@ -8,27 +8,24 @@ grid. Sentinel-1 bands in dB are turned into linear power *before* resampling (a
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
 import uuid
-from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
 from ..errors import InputError, NoOverlapError
 from ..sensors import sentinel1 as sar
+from ..stack.coregister.grid import Grid as StackGrid
+from ..stack.coregister.grid import bounds_in
+from ..stack import masks as mask_rules
 
 
-@dataclass(frozen=True)
-class Grid:
-    """A pixel grid: CRS, affine transform and size."""
-
-    crs: object
-    transform: object
-    width: int
-    height: int
+class Grid(StackGrid):
+    """The output grid of a time-series run: a stack grid that knows its dataset and pixel size."""
 
     @classmethod
     def of(cls, dataset) -> "Grid":
@@ -36,32 +33,14 @@ class Grid:
         return cls(dataset.crs, dataset.transform, dataset.width, dataset.height)
 
     @property
-    def bounds(self) -> tuple:
-        """(left, bottom, right, top) in the grid's CRS."""
-        from rasterio.transform import array_bounds
-
-        west, south, east, north = array_bounds(self.height, self.width, self.transform)
-        return (min(west, east), min(south, north), max(west, east), max(south, north))
-
-    @property
     def pixel_size(self) -> float:
         """Mean pixel size in CRS units."""
-        return 0.5 * (abs(self.transform.a) + abs(self.transform.e))
+        return 0.5 * sum(self.resolution)
 
     def describe(self) -> dict:
         """Returns a JSON-friendly description."""
         return {"crs": self.crs.to_string() if self.crs else None,
                 "transform": list(self.transform)[:6], "width": self.width, "height": self.height}
-
-
-def bounds_in(dataset, crs) -> tuple:
-    """The dataset's bounds in ``crs``."""
-    from rasterio.warp import transform_bounds
-
-    b = dataset.bounds
-    if dataset.crs == crs or not crs or not dataset.crs:
-        return (b.left, b.bottom, b.right, b.top)
-    return transform_bounds(dataset.crs, crs, b.left, b.bottom, b.right, b.top, densify_pts=21)
 
 
 def check_overlap(dataset, grid: Grid, what: str) -> None:
@@ -70,7 +49,8 @@ def check_overlap(dataset, grid: Grid, what: str) -> None:
         raise InputError(f"{what} has no coordinate reference system; assign one (Raster ▸ "
                          "Projections ▸ Assign Projection) before compositing.")
     left, bottom, right, top = bounds_in(dataset, grid.crs)
-    g = grid.bounds
+    west, south, east, north = grid.bounds
+    g = (min(west, east), min(south, north), max(west, east), max(south, north))
     if min(right, g[2]) <= max(left, g[0]) or min(top, g[3]) <= max(bottom, g[1]):
         raise NoOverlapError(f"{what} does not overlap the output grid; give rasters of the same "
                              "area (or another reference grid).")
@@ -223,3 +203,14 @@ def sample_values(dataset, band: int, size: int = 256) -> np.ndarray:
     if dataset.nodata is not None and not math.isnan(dataset.nodata):
         values[values == np.float32(dataset.nodata)] = np.nan
     return values
+
+
+@functools.lru_cache(maxsize=1)
+def _clear_tables() -> dict:
+    return {t: mask_rules.clear_lookup(t) for t in mask_rules.MASK_TYPES}
+
+
+def read_clear(reader: BandReader, window, mask_type: str, band: int = 0) -> np.ndarray:
+    """Reads a window of a mask band through ``reader``: True where the observation is clear."""
+    values = reader.read(window)[band]
+    return mask_rules.clear_from_values(values, _clear_tables()[mask_type], mask_type)

@@ -80,3 +80,9 @@ def best_index(score: np.ndarray) -> np.ndarray:
     index = np.argmax(filled, axis=0)
     index[~np.isfinite(score).any(axis=0)] = -1
     return index
+
+
+def open_pool(stack, threads: int, name: str) -> ThreadPoolExecutor:
+    """A pool of :func:`thread_count` threads for the per-pixel work, shut down with ``stack``."""
+    return stack.enter_context(ThreadPoolExecutor(thread_count(threads),
+                                                  thread_name_prefix=f"landfusion-{name}"))
