@@ -16,7 +16,7 @@ from landfusion.core.errors import BandError, CancelledError, InputError, NoOver
     OutputError
 from landfusion.core.timeseries.composite import check_composite, temporal_composite
 from landfusion.core.timeseries.dates import parse_date, parse_date_list
-from landfusion.core.timeseries.features import temporal_features
+from landfusion.core.timeseries.features import check_features, temporal_features
 from landfusion.core.timeseries.periods import parse_custom_periods, plan_periods
 from landfusion.core.timeseries.statistics import STATISTICS
 from timeseries_data import eolearn_arrays, eolearn_series, file_digests, ssl4eo_series
@@ -380,6 +380,46 @@ def test_different_band_sets_and_no_overlap(tmp_path):
         temporal_composite(s2 + [far], out)
     assert not os.path.exists(out)
 
+
+
+def test_options_checked_before_any_file_is_opened(tmp_path):
+    """The check and the run share one options check, made before any raster is opened (the
+    inputs here do not exist, so a later check would fail on opening them instead)."""
+    out = str(tmp_path / "out.tif")
+    missing = [str(tmp_path / "ndvi_20190917.tif")]
+    with pytest.raises(InputError, match="No input raster given; give one raster per acquisition"):
+        check_composite([], output_path=out)
+    for options, message in (({"method": "mode"}, "Unknown method 'mode'; use one of median, "),
+                             ({"period": "week"}, "Unknown period 'week'; use one of month, "),
+                             ({"mask_type": "fmask"}, "Unknown mask type 'fmask'; use one of ")):
+        with pytest.raises(InputError, match=message):
+            check_composite(missing, output_path=out, **options)
+        with pytest.raises(InputError, match=message):
+            temporal_composite(missing, out, **options)
+    with pytest.raises(InputError, match="give a multi-date stack or several dated rasters"):
+        check_features([])
+    with pytest.raises(InputError, match=r"Unknown statistic\(s\) median; use mean, std"):
+        temporal_features(missing, out, statistics=["mean", "median"])
+    assert os.listdir(tmp_path) == []
+
+
+def test_features_bad_dated_rasters(eolearn, tmp_path):
+    ndvi, masks, _ = eolearn
+    s2, s1 = ssl4eo_series(tmp_path / "ssl4eo")
+    out = str(tmp_path / "features.tif")
+    with pytest.raises(InputError, match="given twice as input; give each raster once"):
+        check_features(ndvi[:3] + [ndvi[0]], output_path=out)
+    with pytest.raises(BandError, match="has bands VV_dB, VH_dB but .* every dated raster must "
+                                        "have the same bands"):
+        temporal_features(s2[:1] + s1[:1], out)
+    with pytest.raises(InputError, match="2 mask.* for 3 input"):
+        temporal_features(ndvi[:3], out, masks=masks[:2], mask_type="binary")
+    plan = check_features(ndvi[:3], masks=list(reversed(masks[:3])), mask_type="binary",
+                          output_path=out)
+    assert plan.layout == "dated rasters" and list(plan.variables) == ["NDVI"]
+    # masks are paired by date, whatever their order
+    assert [plan.masks[o.mask[0]] for o in plan.variables["NDVI"]] == masks[:3]
+    assert not os.path.exists(out)
 
 def test_cancel_leaves_nothing(eolearn, tmp_path):
     ndvi, masks, _ = eolearn
