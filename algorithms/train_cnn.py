@@ -129,7 +129,7 @@ class TrainCnnAlgorithm(LandFusionAlgorithm):
                                     help="Learning curves, validation figures and settings.")
 
     def _options(self, parameters, context):
-        from ..core.cnn.training import TrainingOptions
+        from ..core.cnn.training_options import TrainingOptions
 
         def sources(name):
             return [layer.source() for layer in
@@ -174,7 +174,8 @@ class TrainCnnAlgorithm(LandFusionAlgorithm):
 
     def check(self, parameters, context):
         """Checks inputs, bands, labels and outputs (headers only) and that PyTorch is there."""
-        from ..core.cnn.training import check_training_inputs, import_torch
+        from ..core.cnn.training import check_training_inputs
+        from ..core.cnn.training_options import import_torch
 
         check_training_inputs(self._options(parameters, context))
         import_torch()

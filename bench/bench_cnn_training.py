@@ -2,7 +2,7 @@
 
 Data: labelled 64 px tiles cut by the engine from real Sen1Floods11 chips (../shared/data), or
 from a generated VV/VH scene with a thresholded label when that folder is absent.
-Ours: ``core.cnn.training.fit`` (seeded shuffling, cancel check and progress per batch, class
+Ours: ``core.cnn.training_loop.fit`` (seeded shuffling, cancel check and progress per batch, class
 weights, validation loss and accuracy per epoch, best-weights bookkeeping, deterministic kernels
 on, as ``train_cnn`` runs it).
 Baseline: the textbook loop: ``DataLoader(TensorDataset, shuffle=True)``, AdamW, cross-entropy,
@@ -63,22 +63,24 @@ def prepare():
     import glob
 
     from landfusion.core.cnn import datasets
-    from landfusion.core.cnn.training import TrainingOptions, _normalise, build_metadata
     from landfusion.core.cnn.architectures import get_architecture
+    from landfusion.core.cnn.raster_chips import segmentation_samples
+    from landfusion.core.cnn.trained_model import build_metadata, normalise_samples
+    from landfusion.core.cnn.training_options import TrainingOptions
 
     chips = sorted(glob.glob(str(DATA / "sen1floods11*" / "*_S1Hand.tif")))[:4]
     pairs = [(c, c.replace("_S1Hand.tif", "_LabelHand.tif")) for c in chips]
     source = f"{len(pairs)} Sen1Floods11 chips"
     if not pairs:
         pairs, source = _generated_scene(HERE / "data" / "cnn_training"), "a generated scene"
-    samples = datasets.segmentation_samples([p[0] for p in pairs], PATCH,
-                                            labels=[p[1] for p in pairs], label_nodata=-1,
-                                            validation="blocks")
+    samples = segmentation_samples([p[0] for p in pairs], PATCH,
+                                   labels=[p[1] for p in pairs], label_nodata=-1,
+                                   validation="blocks")
     val = datasets.split_validation(samples, 0.2, 1, "blocks")
     stats = datasets.band_statistics(samples.x[~val], 1)
     options = TrainingOptions(output_model="bench.onnx")
     meta = build_metadata(samples, stats, options, get_architecture("unet", "segmentation"), {})
-    x = _normalise(samples, meta)
+    x = normalise_samples(samples, meta)
     y = samples.y
     counts = np.bincount(y[~val][y[~val] >= 0], minlength=len(samples.classes))
     weights = datasets.class_weights(np.maximum(counts, 1))
@@ -89,7 +91,8 @@ def prepare():
 
 def engine_run(torch, data, augment: bool) -> float:
     from landfusion.core.cnn.networks import build_network
-    from landfusion.core.cnn.training import TrainingOptions, fit
+    from landfusion.core.cnn.training_loop import fit
+    from landfusion.core.cnn.training_options import TrainingOptions
 
     tx, ty, vx, vy, weights = data
     torch.manual_seed(7)

@@ -33,6 +33,14 @@ def no_log(message: str) -> None:
     """Ignores a log message."""
 
 
+def log_messages(log: Log, warn: Log, notes=(), warnings=()) -> None:
+    """Passes notes to ``log`` and warnings to ``warn``, each in order."""
+    for note in notes:
+        log(note)
+    for message in warnings:
+        warn(message)
+
+
 def check_cancelled(is_cancelled: IsCancelled) -> None:
     """Raises :class:`CancelledError` when the user asked to stop (or SIGTERM was received)."""
     if _termination["received"]:

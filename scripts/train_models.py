@@ -114,7 +114,8 @@ def best_threshold(pairs: list) -> float:
 
 
 def train(options: dict, output: str, report: str = None, **inputs) -> dict:
-    from landfusion.core.cnn.training import TrainingOptions, train_cnn
+    from landfusion.core.cnn.training import train_cnn
+    from landfusion.core.cnn.training_options import TrainingOptions
 
     settings = dict(options, **inputs)
     return train_cnn(TrainingOptions(output_model=output, output_report=report, **settings),
@@ -311,13 +312,13 @@ def eurosat() -> None:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, f1_score
 
-    from landfusion.core.cnn import datasets
+    from landfusion.core.cnn.patch_folder import folder_samples
     from landfusion.core.cnn.batches import Normaliser
     from landfusion.core.cnn.inference import load_model
     from landfusion.core.cnn.tiling import softmax
 
     folder = os.path.join(DATA, "eurosat_ms", "train")
-    everything = datasets.folder_samples(folder, EUROSAT["bands"], EUROSAT_BANDS)
+    everything = folder_samples(folder, EUROSAT["bands"], EUROSAT_BANDS)
     rng = np.random.default_rng(EUROSAT["seed"])
     test = np.zeros(len(everything.y), dtype=bool)
     for k in range(len(everything.classes)):

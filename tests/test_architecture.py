@@ -128,12 +128,6 @@ SIZE_EXCEPTIONS = {
     "core/change/detect.py:change_detection",
     "core/change/landcover.py:land_cover_change",
     "core/change/landcover.py:_summarise",
-    # CNN training (traincnn)
-    "core/cnn/training.py",  # 671 lines: options, memory check, loop, ONNX export, model card
-    "core/cnn/training.py:train_cnn",  # 152 lines: samples, split, fit and export in one body
-    "core/cnn/datasets.py",  # 552 lines: folder, raster and vector chip readers
-    "core/cnn/datasets.py:segmentation_samples",  # 109 lines: labels and chips in one body
-    "core/cnn/training_report.py:render_training_report",  # 81 lines: every report section
 }
 
 

@@ -18,8 +18,10 @@ from conftest import data_path
 
 from landfusion.core.cnn import architectures, datasets
 from landfusion.core.cnn.inference import classify_with_cnn, load_model
-from landfusion.core.cnn.training import (EXPORT_TOLERANCE, TrainingMemoryError, TrainingOptions,
-                                          train_cnn)
+from landfusion.core.cnn.trained_model import EXPORT_TOLERANCE
+from landfusion.core.cnn.training import train_cnn
+from landfusion.core.cnn.training_loop import TrainingMemoryError
+from landfusion.core.cnn.training_options import TrainingOptions
 from landfusion.core.errors import (BandError, CancelledError, DependencyError, InputError,
                                     NoDataError, NoOverlapError)
 from landfusion.core.models.reading import read_model
@@ -82,7 +84,7 @@ def test_onnx_predictions_equal_torch_predictions(tmp_path):
     import torch
 
     from landfusion.core.cnn.networks import build_network
-    from landfusion.core.cnn.training import export_onnx
+    from landfusion.core.cnn.trained_model import export_onnx
 
     torch.manual_seed(0)
     threads = torch.get_num_threads()

@@ -21,7 +21,8 @@ from ..errors import InputError, ModelError, NoDataError, NoOverlapError
 from ..io import raster as raster_io
 from ..io.class_writer import ClassificationWriter, valid_pixels
 from .extent import raster_part
-from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ..runtime import (IsCancelled, Log, Progress, log_messages, never_cancelled, no_log,
+                       no_progress)
 
 
 
@@ -222,10 +223,7 @@ def _model_bands(info, src, band_map, log: Log, warn: Log) -> list:
     from ..models.bands import check_model_bands
 
     bands = check_model_bands(info, src, band_map=band_map)
-    for note in bands.notes:
-        log(note)
-    for message in bands.warnings:
-        warn(message)
+    log_messages(log, warn, bands.notes, bands.warnings)
     return bands.indexes
 
 

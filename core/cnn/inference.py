@@ -36,7 +36,8 @@ from ..io.class_writer import ClassificationWriter, class_fractions
 from ..models.bands import check_model_bands
 from ..models.format import PATCH_CLASSIFIER, SEGMENTATION, ModelCard, require_task
 from ..models.reading import card_from_props, read_props, refuse_non_onnx
-from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ..runtime import (IsCancelled, Log, Progress, log_messages, never_cancelled, no_log,
+                       no_progress)
 
 from ..paths import MODELS_DIR
 from .batches import BatchRunner, Normaliser, write_rows
@@ -475,10 +476,7 @@ def _check_outputs(input_path: str, paths) -> None:
 def _log_plan(model: LoadedModel, plan: CnnPlan, log: Log, warn: Log) -> None:
     """Says how the model reads the raster: bands, tiles or patches, batch size."""
     meta = model.metadata
-    for note in plan.notes:
-        log(note)
-    for message in plan.warnings:
-        warn(message)
+    log_messages(log, warn, plan.notes, plan.warnings)
     log(f"{model.label}: {meta.task}, bands {', '.join(meta.bands)} read from raster band(s) "
         f"{', '.join(map(str, plan.band_indexes))}; "
         + (f"tiles {plan.tile} px, overlap {plan.overlap} px, " if meta.task == SEGMENTATION

@@ -7,13 +7,18 @@ from ..io.reports import HtmlReport, fmt_value, heatmap, line_chart, swatch, wri
 
 def render_training_report(summary: dict) -> str:
     """Returns the report of a training run as one self-contained HTML page."""
-    metrics = summary["validation"]
-    samples = summary["samples"]
-    classes = [c["name"] for c in summary["classes"]]
     unit = "pixels" if summary["task"] == "segmentation" else "patches"
-    held = "inputs or patches" if summary["settings"].get("validation") == "inputs" else \
-        "spatial blocks"
     page = HtmlReport("CNN training report")
+    _run_section(page, summary)
+    _data_section(page, summary)
+    _learning_curves(page, summary, unit)
+    _validation_section(page, summary, unit)
+    _normalisation_and_settings(page, summary)
+    return page.render()
+
+
+def _run_section(page: HtmlReport, summary: dict) -> None:
+    """The network, the data it saw, the time it took and the export check."""
     page.meta([
         ("Network", f"{summary['architecture_label']}, {summary['parameters']:,} parameters"),
         ("Task", summary["task"].replace("_", " ")),
@@ -25,8 +30,15 @@ def render_training_report(summary: dict) -> str:
                        + (" (stopped early)" if summary["stopped_early"] else "")),
         ("ONNX check", f"probabilities within {summary.get('export_max_difference', 0):.2g} "
                        "of the trained network"),
-        ("Inputs", ", ".join(samples["inputs"])),
+        ("Inputs", ", ".join(summary["samples"]["inputs"])),
     ])
+
+
+def _data_section(page: HtmlReport, summary: dict) -> None:
+    """How many samples were trained on and which groups were held out."""
+    samples = summary["samples"]
+    held = "inputs or patches" if summary["settings"].get("validation") == "inputs" else \
+        "spatial blocks"
     page.heading("Data")
     page.paragraph(
         f"{samples['total']} samples of {samples['patch_size']} × {samples['patch_size']} px: "
@@ -34,6 +46,10 @@ def render_training_report(summary: dict) -> str:
         f"as whole {held} ({len(samples['validation_groups'])} group(s): "
         f"{', '.join(samples['validation_groups'][:12])}"
         f"{' …' if len(samples['validation_groups']) > 12 else ''}).")
+
+
+def _learning_curves(page: HtmlReport, summary: dict, unit: str) -> None:
+    """Loss and validation accuracy per epoch."""
     page.heading("Learning curves")
     epochs = [str(h["epoch"]) for h in summary["history"]]
     page.figure(line_chart(epochs, {
@@ -45,6 +61,13 @@ def render_training_report(summary: dict) -> str:
         "validation accuracy": [h["val_accuracy"] for h in summary["history"]]},
         "Validation accuracy per epoch", y_label="overall accuracy"),
         f"Share of held-out {unit} classified correctly; x axis: epoch.")
+
+
+def _validation_section(page: HtmlReport, summary: dict, unit: str) -> None:
+    """Overall and grouped figures, per-class table, confusion matrix, accuracy per group."""
+    metrics = summary["validation"]
+    samples = summary["samples"]
+    classes = [c["name"] for c in summary["classes"]]
     page.heading("Validation on the held-out part")
     page.paragraph(
         f"Overall accuracy {fmt_value(metrics['overall_accuracy'])}, kappa "
@@ -76,6 +99,10 @@ def render_training_report(summary: dict) -> str:
     page.table(["group", "samples", "accuracy"],
                [[g["group"], g["samples"], fmt_value(g["accuracy"])] for g in metrics["groups"]],
                caption="Accuracy per held-out group")
+
+
+def _normalisation_and_settings(page: HtmlReport, summary: dict) -> None:
+    """The normalisation stored in the model, and every setting of the run."""
     norm = summary["normalisation"]
     page.heading("Normalisation (from the training part, stored in the model)")
     page.table(["band", "clip min", "clip max", "mean", "std"],
@@ -85,7 +112,6 @@ def render_training_report(summary: dict) -> str:
     page.heading("Settings")
     page.table(["setting", "value"],
                [[k, str(v)] for k, v in sorted(summary["settings"].items())])
-    return page.render()
 
 
 def write_training_report(path: str, summary: dict) -> None:

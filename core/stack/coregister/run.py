@@ -14,7 +14,8 @@ from ...errors import LandFusionError, OutputError
 from ...indices.formulas import INDICES
 from ...io import raster as raster_io
 from ...io.outputs import atomic_raster_output, check_raster_output
-from ...runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ...runtime import (IsCancelled, Log, Progress, log_messages, never_cancelled, no_log,
+                        no_progress)
 from .inputs import check_units, open_inputs
 from .options import StackOptions
 from .pixels import BlockContext, group_layers, read_block, work_block
@@ -118,10 +119,7 @@ def coregister_stack(
 
 
 def _log_plan(datasets, plan: StackPlan, o: StackOptions, log: Log, warn: Log) -> None:
-    for note in plan.notes:
-        log(note)
-    for message in plan.warnings:
-        warn(message)
+    log_messages(log, warn, plan.notes, plan.warnings)
     check_units(datasets, plan.s1_dates, o.s1_units, warn)
     for layer in plan.layers:
         how = ("already on the grid, read as is" if layer.resampling == "none"
