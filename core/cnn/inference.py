@@ -40,7 +40,7 @@ from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_pr
 
 from ..paths import MODELS_DIR
 from .batches import BatchRunner, Normaliser, write_rows
-from .tiling import StripBlender, mirror
+from .tiling import StripBlender, mirror_margins
 
 
 def bundled_models() -> dict:
@@ -221,17 +221,25 @@ def _read_strip(dataset, indexes, row0: int, height: int, col_pad: int, width: i
                 normalise: Normaliser) -> tuple:
     """Reads virtual rows [row0, row0 + height) mirrored beyond the raster, with column padding.
 
+    The raster's part is read straight into the strip (converted to float32 as numpy would) and
+    normalised there; only the margins are mirrored.
+
     Returns ``(model input (C, height, col_pad + W + extra), nodata mask of raster rows,
     first raster row)``.
     """
     from rasterio.windows import Window
 
     top, bottom = max(0, row0), min(dataset.height, row0 + height)
-    raw = dataset.read(indexes, window=Window(0, top, dataset.width, bottom - top))
-    x, invalid = normalise(raw)
-    x = mirror(x, top - row0, row0 + height - bottom, axis=1)
-    x = mirror(x, col_pad, width - col_pad - dataset.width, axis=2)
-    return x, invalid, top
+    window = Window(0, top, dataset.width, bottom - top)
+    strip = np.empty((len(indexes), height, width), dtype="float32")
+    rows, cols = slice(top - row0, bottom - row0), slice(col_pad, col_pad + dataset.width)
+    if all(dataset.dtypes[i - 1] == "float32" for i in indexes):
+        dataset.read(indexes, window=window, out=strip[:, rows, cols])
+    else:
+        strip[:, rows, cols] = dataset.read(indexes, window=window)
+    _, invalid = normalise(strip[:, rows, cols])
+    mirror_margins(strip, rows, cols)
+    return strip, invalid, top
 
 
 class _Segmentation:

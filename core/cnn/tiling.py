@@ -53,6 +53,25 @@ def mirror(array: np.ndarray, before: int, after: int, axis: int) -> np.ndarray:
     return np.pad(array, widths, mode=mode)
 
 
+def mirror_margins(buffer: np.ndarray, rows: slice, cols: slice) -> None:
+    """Fills the margins of a (C, h, w) ``buffer`` around its part ``[:, rows, cols]`` with the
+    part's mirror image, in place: the same values as :func:`mirror` of the part along the rows,
+    then along the columns, without copying the part."""
+    inner = buffer[:, rows, cols]
+    top, bottom = rows.start, buffer.shape[1] - rows.stop
+    left, right = cols.start, buffer.shape[2] - cols.stop
+    if max(top, bottom) >= inner.shape[1] or max(left, right) >= inner.shape[2]:
+        # Margins wider than the part: the mirror repeats (or repeats the edge); rare and small.
+        buffer[...] = mirror(mirror(inner, top, bottom, axis=1), left, right, axis=2)
+        return
+    r0, r1 = rows.start, rows.stop
+    buffer[:, :r0, cols] = buffer[:, r0 + 1:2 * r0 + 1, cols][:, ::-1]
+    buffer[:, r1:, cols] = buffer[:, r1 - 1 - bottom:r1 - 1, cols][:, ::-1]
+    c0, c1 = cols.start, cols.stop
+    buffer[:, :, :c0] = buffer[:, :, c0 + 1:2 * c0 + 1][:, :, ::-1]
+    buffer[:, :, c1:] = buffer[:, :, c1 - 1 - right:c1 - 1][:, :, ::-1]
+
+
 def softmax(scores: np.ndarray, axis: int = 1) -> np.ndarray:
     """Numerically stable softmax."""
     shifted = scores - scores.max(axis=axis, keepdims=True)
