@@ -61,12 +61,13 @@ def precut_tiles(path, model, tile, overlap):
     import rasterio
 
     from landfusion.core.cnn import inference as cnn
+    from landfusion.core.cnn.tiling import tile_origins
 
     with rasterio.open(path) as src:
         raw = src.read()
         x, _ = cnn.Normaliser(model.metadata, src.nodata)(raw)
-    rows, pad = cnn.tile_origins(SIZE, tile, overlap)
-    cols, _ = cnn.tile_origins(SIZE, tile, overlap)
+    rows, pad = tile_origins(SIZE, tile, overlap)
+    cols, _ = tile_origins(SIZE, tile, overlap)
     extent = rows[-1] + pad + tile
     x = np.pad(x, ((0, 0), (pad, extent - SIZE - pad), (pad, extent - SIZE - pad)), mode="reflect")
     batches = []

@@ -327,6 +327,60 @@ def test_memory_bounded_strips(tmp_path, monkeypatch):
     assert len(heights) == len(rows) and max(heights) <= 32
 
 
+def test_mirror_margins_equal_mirror():
+    """Strips are read into their middle and mirrored in place, as np.pad would (also margins
+    wider than the raster part, and single rows and columns)."""
+    rng = np.random.default_rng(3)
+    for rows, cols in [(1, 1), (2, 4), (3, 30), (20, 5), (20, 30)]:
+        for top, bottom, left, right in [(0, 0, 0, 0), (1, 0, 0, 2), (3, 2, 4, 1), (10, 10, 10, 10)]:
+            part = rng.normal(size=(2, rows, cols)).astype("float32")
+            buffer = np.full((2, rows + top + bottom, cols + left + right), np.nan, "float32")
+            buffer[:, top:top + rows, left:left + cols] = part
+            tiling.mirror_margins(buffer, slice(top, top + rows), slice(left, left + cols))
+            expected = tiling.mirror(tiling.mirror(part, top, bottom, axis=1), left, right, axis=2)
+            np.testing.assert_array_equal(buffer, expected)
+
+
+def test_onnxruntime_runs_alone(tmp_path, monkeypatch):
+    """onnxruntime keeps every core: no strip is read or written while a batch runs."""
+    import threading
+    import time
+
+    from landfusion.core.cnn import batches
+
+    src = write_raster(str(tmp_path / "in.tif"), _smooth_field(np.random.default_rng(5), 2, 150, 70),
+                       ["VV", "VH"])
+    model = conv_model(str(tmp_path / "m.onnx"), np.eye(2), task_props=SEG_PROPS)
+    active, clashes, runs, lock = {"io": 0}, [], [], threading.Lock()
+
+    def counting(function):
+        def wrapped(*args, **kwargs):
+            with lock:
+                active["io"] += 1
+            try:
+                time.sleep(0.02)  # slow storage: a read-ahead would still be reading
+                return function(*args, **kwargs)
+            finally:
+                with lock:
+                    active["io"] -= 1
+        return wrapped
+
+    def running(self, batch_list):
+        clashes.append(active["io"])
+        result = run(self, batch_list)
+        clashes.append(active["io"])
+        runs.append(len(batch_list))
+        return result
+
+    run = batches.BatchRunner.__call__
+    monkeypatch.setattr(cnn, "_read_strip", counting(cnn._read_strip))
+    monkeypatch.setattr(cnn, "write_rows", counting(cnn.write_rows))
+    monkeypatch.setattr(batches.BatchRunner, "__call__", running)
+    cnn.classify_with_cnn(src, model, str(tmp_path / "cls.tif"), tile_size=32, overlap=8)
+    assert len(runs) == len(tiling.tile_origins(150, 32, 8)[0]) and sum(runs) > 0
+    assert clashes and not any(clashes)
+
+
 def test_bundled_unet_small_tiles_agree_with_one_tile(tmp_path):
     """A real U-Net (receptive field wider than the blending margin): small overlapping tiles
     agree with a single tile over the whole chip almost everywhere, with no seam lines."""

@@ -65,29 +65,42 @@ def write_rows(writer: ClassificationWriter, row: int, probabilities: np.ndarray
 
 
 class BatchRunner:
-    """Runs batches of model input through the session (softmax applied to logits)."""
+    """Runs model input through the session in batches.
+
+    :meth:`stack` cuts the batches (on any thread: the reading thread prepares them while the
+    session is idle), calling the runner runs them through onnxruntime and returns the raw class
+    scores, and :meth:`probabilities` turns scores into probabilities (softmax of logits).
+    """
 
     def __init__(self, model: LoadedModel, batch_size: int):
         self.model = model
         self.batch_size = batch_size
         self.logits = model.metadata.output_type == "logits"
 
-    def __call__(self, tiles: list) -> list:
+    def stack(self, tiles: list) -> list:
+        """Returns the tiles (C, h, w) as contiguous batches of up to ``batch_size`` tiles."""
+        return [np.stack(tiles[start:start + self.batch_size])
+                for start in range(0, len(tiles), self.batch_size)]
+
+    def __call__(self, batches: list) -> list:
+        """Runs the batches; returns their float32 class scores, one array per batch."""
         results = []
-        for start in range(0, len(tiles), self.batch_size):
-            batch = np.ascontiguousarray(np.stack(tiles[start:start + self.batch_size]))
+        expected = len(self.model.metadata.classes)
+        for batch in batches:
             try:
                 out = self.model.session.run([self.model.output_name],
                                              {self.model.input_name: batch})[0]
             except Exception as exc:  # onnxruntime's own error types
                 raise ModelError(f"{self.model.label} failed on a batch of shape "
                                  f"{batch.shape}: {exc}") from exc
-            expected = len(self.model.metadata.classes)
             if out.shape[0] != batch.shape[0] or out.shape[1] != expected or (
                     out.ndim == 4 and out.shape[2:] != batch.shape[2:]):
                 raise ModelError(f"{self.model.label} returned shape {out.shape} for input "
                                  f"{batch.shape}; expected {expected} class scores per "
                                  f"{'pixel' if out.ndim == 4 else 'patch'}.")
-            out = out.astype("float32", copy=False)
-            results.extend(softmax(out) if self.logits else out)
+            results.append(out.astype("float32", copy=False))
         return results
+
+    def probabilities(self, scores: list) -> list:
+        """Returns the class probabilities of each tile of the batches' ``scores``."""
+        return [tile for batch in scores for tile in (softmax(batch) if self.logits else batch)]

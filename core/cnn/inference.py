@@ -41,7 +41,7 @@ from ..runtime import (IsCancelled, Log, Progress, log_messages, never_cancelled
 
 from ..paths import MODELS_DIR
 from .batches import BatchRunner, Normaliser, write_rows
-from .tiling import edge_weights, mirror, tile_origins
+from .tiling import StripBlender, mirror_margins
 
 
 def bundled_models() -> dict:
@@ -222,70 +222,78 @@ def _read_strip(dataset, indexes, row0: int, height: int, col_pad: int, width: i
                 normalise: Normaliser) -> tuple:
     """Reads virtual rows [row0, row0 + height) mirrored beyond the raster, with column padding.
 
+    The raster's part is read straight into the strip (converted to float32 as numpy would) and
+    normalised there; only the margins are mirrored.
+
     Returns ``(model input (C, height, col_pad + W + extra), nodata mask of raster rows,
     first raster row)``.
     """
     from rasterio.windows import Window
 
     top, bottom = max(0, row0), min(dataset.height, row0 + height)
-    raw = dataset.read(indexes, window=Window(0, top, dataset.width, bottom - top))
-    x, invalid = normalise(raw)
-    x = mirror(x, top - row0, row0 + height - bottom, axis=1)
-    x = mirror(x, col_pad, width - col_pad - dataset.width, axis=2)
-    return x, invalid, top
+    window = Window(0, top, dataset.width, bottom - top)
+    strip = np.empty((len(indexes), height, width), dtype="float32")
+    rows, cols = slice(top - row0, bottom - row0), slice(col_pad, col_pad + dataset.width)
+    if all(dataset.dtypes[i - 1] == "float32" for i in indexes):
+        dataset.read(indexes, window=window, out=strip[:, rows, cols])
+    else:
+        strip[:, rows, cols] = dataset.read(indexes, window=window)
+    _, invalid = normalise(strip[:, rows, cols])
+    mirror_margins(strip, rows, cols)
+    return strip, invalid, top
+
+
+class _Segmentation:
+    """The three steps of seamless tiled inference, walked strip by strip by
+    :func:`~landfusion.core.io.raster.run_blocks`: :meth:`read` (reading thread) reads and
+    normalises a strip and cuts its batches, :meth:`work` runs them through onnxruntime alone on
+    the cores, :meth:`write` (writing thread) blends the tiles and writes the finished rows while
+    the next strip is read."""
+
+    def __init__(self, dataset, plan: CnnPlan, normalise: Normaliser,
+                 writer: ClassificationWriter):
+        self.dataset, self.plan, self.normalise, self.writer = dataset, plan, normalise, writer
+        self.blender = StripBlender(plan.model.metadata.class_count, plan.tile, plan.overlap,
+                                    dataset.height, dataset.width)
+        self.run = BatchRunner(plan.model, plan.batch_size)
+        self.blocks = [raster_io.Block(r, plan.tile, self.blender.acc.shape[2])
+                       for r in self.blender.rows]
+        self.strips = {r: i for i, r in enumerate(self.blender.rows)}
+
+    def read(self, block) -> tuple:
+        """Returns ``(strip index, batches, their tiles' column indexes, nodata mask, first raster
+        row of the mask)``; tiles whose raster part is all nodata are left out."""
+        width, tile, pad = self.dataset.width, self.plan.tile, self.blender.pad
+        x, invalid, top = _read_strip(self.dataset, self.plan.band_indexes, block.row_off, tile,
+                                      pad, block.width, self.normalise)
+        chosen = [j for j, c in enumerate(self.blender.cols)
+                  if min(width, c + tile) > max(0, c) and invalid.size
+                  and not invalid[:, max(0, c):min(width, c + tile)].all()]
+        tiles = [x[:, :, self.blender.cols[j] + pad:self.blender.cols[j] + pad + tile]
+                 for j in chosen]
+        return self.strips[block.row_off], self.run.stack(tiles), chosen, invalid, top
+
+    def work(self, block, data) -> tuple:
+        """Runs the strip's batches; returns its data with the batches' class scores."""
+        strip, batches, chosen, invalid, top = data
+        return strip, self.run(batches), chosen, invalid, top
+
+    def write(self, block, result) -> None:
+        """Blends the strip's tiles and writes the rows no later strip covers."""
+        strip, scores, chosen, invalid, top = result
+        for j, probabilities in zip(chosen, self.run.probabilities(scores)):
+            self.blender.add(strip, j, probabilities)
+        row, probabilities, uncovered = self.blender.take(strip)
+        if probabilities.shape[1]:
+            rows = slice(row - top, row - top + probabilities.shape[1])
+            write_rows(self.writer, row, probabilities, invalid[rows] | uncovered)
 
 
 def _segment(dataset, plan: CnnPlan, normalise: Normaliser, writer: ClassificationWriter,
              progress: Progress, is_cancelled: IsCancelled) -> None:
-    tile, overlap = plan.tile, plan.overlap
-    rows, _ = tile_origins(dataset.height, tile, overlap)
-    cols, pad = tile_origins(dataset.width, tile, overlap)
-    virtual_width = cols[-1] + pad + tile
-    classes = plan.model.metadata.class_count
-    run = BatchRunner(plan.model, plan.batch_size)
-    wx = [edge_weights(tile, overlap, i == 0, i == len(cols) - 1) for i in range(len(cols))]
-    acc = np.zeros((classes, tile, virtual_width), dtype="float32")
-    weight = np.zeros((tile, virtual_width), dtype="float32")
-    blocks = [raster_io.Block(r, tile, virtual_width) for r in rows]
-    state = {"index": 0}
-
-    def read(block):
-        return _read_strip(dataset, plan.band_indexes, block.row_off, tile, pad, virtual_width,
-                           normalise)
-
-    def work(block, data):
-        x, invalid, top = data
-        i = state["index"]
-        state["index"] += 1
-        wy = edge_weights(tile, overlap, i == 0, i == len(rows) - 1)
-        # Tiles whose raster part is all nodata are not run.
-        chosen, tiles = [], []
-        for j, c in enumerate(cols):
-            c0, c1 = max(0, c), min(dataset.width, c + tile)
-            if c1 > c0 and invalid.size and not invalid[:, c0:c1].all():
-                chosen.append(j)
-                tiles.append(x[:, :, c + pad:c + pad + tile])
-        for j, probs in zip(chosen, run(tiles)):
-            c = cols[j] + pad
-            w = wy[:, None] * wx[j][None, :]
-            probs *= w
-            acc[:, :, c:c + tile] += probs
-            weight[:, c:c + tile] += w
-        # Rows before the next strip's start are final.
-        done = (rows[i + 1] if i + 1 < len(rows) else block.row_off + tile) - block.row_off
-        r0, r1 = max(0, block.row_off), min(dataset.height, block.row_off + done)
-        if r1 > r0:
-            a, b = r0 - block.row_off, r1 - block.row_off
-            total = weight[a:b, pad:pad + dataset.width]
-            probs = acc[:, a:b, pad:pad + dataset.width] / np.maximum(total, 1e-12)
-            mask = invalid[r0 - top:r1 - top] | (total <= 0)
-            write_rows(writer, r0, probs, mask)
-        acc[:, :tile - done] = acc[:, done:]
-        acc[:, tile - done:] = 0.0
-        weight[:tile - done] = weight[done:]
-        weight[tile - done:] = 0.0
-
-    raster_io.run_blocks(blocks, read, work, progress, is_cancelled)
+    steps = _Segmentation(dataset, plan, normalise, writer)
+    raster_io.run_blocks(steps.blocks, steps.read, steps.work, progress, is_cancelled,
+                         write=steps.write, work_alone=True)
 
 
 @dataclass
@@ -343,7 +351,7 @@ def _classify_patches(dataset, plan: CnnPlan, normalise: Normaliser, writer: Cla
                 chosen.append(c)
                 patches.append(x[:, :, left:left + patch])
         probs = np.zeros((meta.class_count, 1, grid.width), dtype="float32")
-        for c, p in zip(chosen, run(patches)):
+        for c, p in zip(chosen, run.probabilities(run(run.stack(patches)))):
             probs[:, 0, c] = p
             valid[0, c] = True
         writer.write(Window(0, row, grid.width, 1), None, valid, probs)

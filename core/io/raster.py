@@ -179,6 +179,7 @@ def run_blocks(
     is_cancelled: IsCancelled = never_cancelled,
     read_ahead: bool = True,
     write: Optional[Callable[[Block, object], None]] = None,
+    work_alone: bool = False,
 ) -> None:
     """Reads, works and writes blocks in order, overlapping the three.
 
@@ -187,6 +188,10 @@ def run_blocks(
     touch input datasets and ``write`` only output datasets; GDAL and numpy release the GIL
     while they work, so the three run in parallel. Up to three blocks are alive at once: size
     blocks with a third of the memory budget. Errors in any step stop the walk and propagate.
+
+    With ``work_alone``, ``work`` runs while nothing else does (for work that already keeps every
+    core busy, such as an onnxruntime session): the next block is read while the previous result
+    is written, between two ``work`` calls.
     """
     if not blocks:
         return
@@ -206,10 +211,14 @@ def run_blocks(
             for i, block in enumerate(blocks):
                 check_cancelled(is_cancelled)
                 data = pending.result()
-                if i + 1 < len(blocks):
+                if work_alone and writing is not None:
+                    writing.result()
+                if i + 1 < len(blocks) and not work_alone:
                     pending = reader.submit(read, blocks[i + 1])
                 result = work(block, data)
                 del data
+                if i + 1 < len(blocks) and work_alone:
+                    pending = reader.submit(read, blocks[i + 1])
                 if write is not None:
                     if writing is not None:
                         writing.result()
