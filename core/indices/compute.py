@@ -258,7 +258,8 @@ def _write_indices(src, input_path: str, output_path: str, plan: IndexPlan, o: I
     import rasterio
 
     bytes_per_pixel = 4 * (3 * len(plan.used) + 2 * len(plan.out_names)) + 8
-    blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, o.memory_mb / 3)
+    blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, o.memory_mb / 3,
+                                   align=raster_io.input_alignment(src))
     order = [plan.band_index[n] for n in plan.used]
     with atomic_raster_output(output_path) as temp:
         try:
