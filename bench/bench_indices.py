@@ -74,7 +74,8 @@ from landfusion.core.io import raster as raster_io
 with raster_io.gdal_env(), raster_io.open_raster({tile!r}) as src:
     profile = raster_io.float_profile(src, 4, compress="NONE")
     with rasterio.open({out!r}, "w", **profile) as dst:
-        blocks = raster_io.plan_blocks(src.width, src.height, 4 * 3 * 3 + 4 * 2 * 4 + 8, 256 / 3)
+        blocks = raster_io.plan_blocks(src.width, src.height, 4 * 3 * 3 + 4 * 2 * 4 + 8, 256 / 3,
+                                       align=raster_io.input_alignment(src))
         def read(block):
             return src.read([2, 3, 4], window=block.window)
         def work(block, data):

@@ -140,28 +140,51 @@ def index_block(plan: IndexPlan, valid_counts: np.ndarray, block, data: np.ndarr
         (indices, rows, cols) float32, nodata where an input is nodata or an index undefined;
         ``valid_counts`` is incremented per index.
     """
-    valid = np.ones(data.shape[1:], dtype=bool)
-    for k, name in enumerate(plan.used):
-        nodata = plan.nodata[name]
-        if nodata is not None and not np.isnan(nodata):
-            valid &= data[k] != nodata
-    if plan.integer_input:
-        valid &= np.any(data != 0, axis=0)
-    offset, scale = np.float32(plan.offset), np.float32(plan.scale)
-    reflectance = {name: (data[k].astype(np.float32) + offset) / scale
+    valid = valid_inputs(plan, data)
+    reflectance = {name: _reflectance(data[k], plan.offset, plan.scale)
                    for k, name in enumerate(plan.used)}
     params = {"L": plan.savi_l}
     out = np.empty((len(plan.out_names),) + data.shape[1:], dtype=np.float32)
+    nodata = np.float32(raster_io.FLOAT_NODATA)
     for k, name in enumerate(plan.out_names):
         if name in INDICES:
             values, ok = evaluate_index(name, reflectance, params)
         else:
             values, ok = plan.custom.evaluate(reflectance)
-        ok &= valid
-        valid_counts[k] += int(np.count_nonzero(ok))
+        if valid is not None:
+            ok &= valid
+        count = int(np.count_nonzero(ok))
+        valid_counts[k] += count
         np.copyto(out[k], values)
-        out[k][~ok] = raster_io.FLOAT_NODATA
+        if count < ok.size:
+            np.copyto(out[k], nodata, where=np.logical_not(ok, out=ok))
     return out
+
+
+def valid_inputs(plan: IndexPlan, data: np.ndarray) -> Optional[np.ndarray]:
+    """Pixels where no used band holds its nodata value and, for integer DNs, not every band is
+    0 (Sentinel-2's NO_DATA); None when the bands have no nodata value to test."""
+    valid = None
+    nodatas = [plan.nodata[name] for name in plan.used]
+    for k, nodata in enumerate(nodatas):
+        if nodata is not None and not np.isnan(nodata):
+            differs = data[k] != nodata
+            valid = differs if valid is None else np.logical_and(valid, differs, out=valid)
+    # With nodata 0 on every band, "no band is 0" already implies "not every band is 0".
+    if plan.integer_input and not all(nodata == 0 for nodata in nodatas):
+        nonzero = data[0] != 0
+        for k in range(1, len(data)):
+            nonzero |= data[k] != 0
+        valid = nonzero if valid is None else np.logical_and(valid, nonzero, out=valid)
+    return valid
+
+
+def _reflectance(dn: np.ndarray, offset: float, scale: float) -> np.ndarray:
+    """(DN + offset) / scale in float32, computed in place in one new array."""
+    values = dn.astype(np.float32)
+    values += np.float32(offset)
+    values /= np.float32(scale)
+    return values
 
 
 def compute_spectral_indices(
@@ -235,7 +258,8 @@ def _write_indices(src, input_path: str, output_path: str, plan: IndexPlan, o: I
     import rasterio
 
     bytes_per_pixel = 4 * (3 * len(plan.used) + 2 * len(plan.out_names)) + 8
-    blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, o.memory_mb / 3)
+    blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, o.memory_mb / 3,
+                                   align=raster_io.input_alignment(src))
     order = [plan.band_index[n] for n in plan.used]
     with atomic_raster_output(output_path) as temp:
         try:

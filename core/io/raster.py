@@ -14,7 +14,7 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 from ..errors import InputError
 from ..runtime import IsCancelled, Progress, check_cancelled, never_cancelled, no_progress
@@ -107,7 +107,8 @@ class Block:
 
 
 def plan_blocks(
-    width: int, height: int, bytes_per_pixel: int, memory_mb: float = DEFAULT_MEMORY_MB
+    width: int, height: int, bytes_per_pixel: int, memory_mb: float = DEFAULT_MEMORY_MB,
+    align: Tuple[int, int] = (TILE, TILE),
 ) -> list:
     """Splits a raster into blocks that fit a memory budget, aligned on the output tiles.
 
@@ -121,21 +122,28 @@ def plan_blocks(
         bytes_per_pixel: bytes one pixel costs across all arrays alive while a block is worked
             (inputs, temporaries and outputs).
         memory_mb: budget for one block.
+        align: (rows, columns) block edges fall on multiples of: the output tile, or a common
+            multiple of it and the input's blocks (:func:`input_alignment`), so that no input
+            block is decoded for two blocks. When one such unit exceeds the budget, the output
+            tile is used.
 
     Returns:
         Blocks covering the raster, row by row, left to right.
     """
     budget = max(1e-3, memory_mb) * 1024 * 1024
+    unit_rows, unit_cols = align
     rows = int(budget // max(1, width * bytes_per_pixel))
     cols = width
     if rows >= height:
         rows = height
-    elif rows >= TILE:
-        rows -= rows % TILE
-    elif width > TILE and budget >= TILE * TILE * bytes_per_pixel:
-        rows = min(TILE, height)
+    elif rows >= unit_rows:
+        rows -= rows % unit_rows
+    elif width > unit_cols and budget >= unit_rows * unit_cols * bytes_per_pixel:
+        rows = min(unit_rows, height)
         cols = int(budget // (rows * bytes_per_pixel))
-        cols -= cols % TILE
+        cols -= cols % unit_cols
+    elif (unit_rows, unit_cols) != (TILE, TILE):
+        return plan_blocks(width, height, bytes_per_pixel, memory_mb)
     else:  # a budget below one tile: honour it with thin strips
         rows = max(1, rows)
     return [
@@ -143,6 +151,20 @@ def plan_blocks(
         for r in range(0, height, rows)
         for c in range(0, width, cols)
     ]
+
+
+def input_alignment(dataset, limit: int = 4 * TILE) -> Tuple[int, int]:
+    """(rows, columns) multiples of both the output tile and the input's blocks (tiles or
+    strips), for :func:`plan_blocks`: blocks with edges on them decode every input block once,
+    whatever the GDAL cache holds. Input blocks whose common multiple with the tile exceeds
+    ``limit`` (full-width strips, odd tile sizes) leave that direction on the output tile."""
+    block_rows, block_cols = dataset.block_shapes[0]
+
+    def unit(size: int) -> int:
+        common = math.lcm(TILE, max(1, int(size)))
+        return common if common <= limit else TILE
+
+    return unit(block_rows), unit(block_cols)
 
 
 def plan_tiles(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -38,26 +38,50 @@ class BlockContext:
         return self.options.speckle_window // 2 if self.options.speckle_filter else 0
 
 
-def read_block(ctx: BlockContext, block) -> Dict[str, object]:
-    """Reads one block of every layer on the target grid: ``{layer key: values}`` (Sentinel-1:
-    ``(values, units)``), NaN where invalid."""
-    grid, o, halo = ctx.plan.grid, ctx.options, ctx.halo
+def read_block(ctx: BlockContext, block) -> List[object]:
+    """Reads what one block needs from every input, per layer group (:attr:`BlockContext.groups`):
+    layers already on the grid as their values on the block's window (plus the speckle halo),
+    layers to warp as the source window under it (:class:`Source`). Only decoding happens here,
+    so that the next block is read while :func:`work_block` warps the current one."""
+    window = _halo_window(ctx, block)
+    sources: List[object] = []
+    for group in ctx.groups:
+        ds = ctx.datasets[group[0].path]
+        if group[0].resampling == "none":
+            sources.append(_read_aligned(ds, group, ctx.plan.grid, window))
+        else:
+            to_linear = group[0].kind == "s1" and ctx.options.s1_units == "dB"
+            sources.append(_read_source(ds, group, ctx.plan.grid, window, to_linear))
+    return sources
+
+
+def _halo_window(ctx: BlockContext, block) -> tuple:
+    """The window (col, row, width, height) of the grid read for a block: the block and the
+    speckle filter's halo, clipped to the grid."""
+    grid, halo = ctx.plan.grid, ctx.halo
     top = max(0, block.row_off - halo)
     bottom = min(grid.height, block.row_off + block.height + halo)
     left = max(0, block.col_off - halo)
     right = min(grid.width, block.col_off + block.width + halo)
-    window = (left, top, right - left, bottom - top)
+    return (left, top, right - left, bottom - top)
+
+
+def on_grid(ctx: BlockContext, block, sources: Sequence[object]) -> Dict[str, object]:
+    """Brings the read sources of one block onto the target grid: ``{layer key: values}``
+    (Sentinel-1: ``(values, units)``), NaN where invalid."""
+    grid, o = ctx.plan.grid, ctx.options
+    window = _halo_window(ctx, block)
+    left, top = window[0], window[1]
     rows = slice(block.row_off - top, block.row_off - top + block.height)
     cols = slice(block.col_off - left, block.col_off - left + block.width)
     arrays = {}
-    for group in ctx.groups:
-        ds = ctx.datasets[group[0].path]
+    for group, source in zip(ctx.groups, sources):
         is_s1 = group[0].kind == "s1"
         if group[0].resampling == "none":
-            values = _read_aligned(ds, group, grid, window)
+            values = source
             units = o.s1_units
         else:
-            values = _warp(ds, group, grid, window, is_s1 and o.s1_units == "dB", o.threads)
+            values = _warp(source, group, grid, window, o.threads)
             units = "linear"
         for layer, band_values in zip(group, values):
             band_units = units
@@ -70,9 +94,10 @@ def read_block(ctx: BlockContext, block) -> Dict[str, object]:
     return arrays
 
 
-def work_block(ctx: BlockContext, block, arrays) -> np.ndarray:
-    """Computes the output bands of one block: (bands, rows, cols) float32, nodata where
-    invalid; counts the valid pixels per band."""
+def work_block(ctx: BlockContext, block, sources) -> np.ndarray:
+    """Warps the block's sources onto the grid (:func:`on_grid`) and computes the output bands:
+    (bands, rows, cols) float32, nodata where invalid; counts the valid pixels per band."""
+    arrays = on_grid(ctx, block, sources)
     result = {**_optical_features(ctx, arrays), **_radar_features(ctx, arrays)}
     nodata = np.float32(raster_io.FLOAT_NODATA)
     out = np.empty((len(ctx.plan.outputs), block.height, block.width), dtype=np.float32)
@@ -202,41 +227,66 @@ def _read_aligned(ds, layers: Sequence[Layer], grid: Grid, window) -> np.ndarray
     return out
 
 
-def _warp(ds, layers: Sequence[Layer], grid: Grid, window, to_linear: bool,
-          threads: int) -> np.ndarray:
-    """Warps the part of layers under a window (col, row, width, height) of the grid."""
-    from rasterio.enums import Resampling
+@dataclass
+class Source:
+    """The source window of a warped layer group under one block: values (float32, NaN where
+    invalid, Sentinel-1 in linear power when ``to_linear``) and their georeferencing."""
+
+    data: np.ndarray
+    transform: object
+    crs: object
+
+
+def _read_source(ds, layers: Sequence[Layer], grid: Grid, window, to_linear: bool):
+    """Reads the part of a layer group's input under a window (col, row, width, height) of the
+    grid, with the resampling kernel's margin: a :class:`Source`, or None when the window lies
+    outside the input."""
     from rasterio.transform import array_bounds
-    from rasterio.warp import reproject, transform_bounds
+    from rasterio.warp import transform_bounds
     from rasterio.windows import Window, from_bounds
 
     first = layers[0]
     col_off, row_off, width, height = window
     transform = grid.transform * grid.transform.translation(col_off, row_off)
-    out = np.full((len(layers), height, width), np.nan, dtype=np.float32)
     b = array_bounds(height, width, transform)
     try:
         left, bottom, right, top = transform_bounds(grid.crs, ds.crs, *b, densify_pts=21)
     except Exception:  # pragma: no cover - block outside the source projection's domain
-        return out
-    window = from_bounds(left, bottom, right, top, transform=ds.transform)
+        return None
+    src = from_bounds(left, bottom, right, top, transform=ds.transform)
     margin = 2 + int(math.ceil(1.0 / max(1e-6, min(first.scale))))  # kernel reach, input pixels
-    col0 = max(0, int(math.floor(window.col_off)) - margin)
-    row0 = max(0, int(math.floor(window.row_off)) - margin)
-    col1 = min(ds.width, int(math.ceil(window.col_off + window.width)) + margin)
-    row1 = min(ds.height, int(math.ceil(window.row_off + window.height)) + margin)
+    col0 = max(0, int(math.floor(src.col_off)) - margin)
+    row0 = max(0, int(math.floor(src.row_off)) - margin)
+    col1 = min(ds.width, int(math.ceil(src.col_off + src.width)) + margin)
+    row1 = min(ds.height, int(math.ceil(src.row_off + src.height)) + margin)
     if col1 <= col0 or row1 <= row0:
-        return out
+        return None
     src_window = Window(col0, row0, col1 - col0, row1 - row0)
     data = _read_bands(ds, layers, src_window)
     if first.kind == "s2" and first.integer:
         data[data == 0] = np.nan  # Sentinel-2 NO_DATA, not to be blended into its neighbours
     if to_linear:
         data = sar.db_to_linear(data)
+    return Source(data, ds.window_transform(src_window), ds.crs)
+
+
+def _warp(source: Optional[Source], layers: Sequence[Layer], grid: Grid, window,
+          threads: int) -> np.ndarray:
+    """Warps a :class:`Source` onto a window (col, row, width, height) of the grid; NaN where
+    nothing maps."""
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    first = layers[0]
+    col_off, row_off, width, height = window
+    out = np.full((len(layers), height, width), np.nan, dtype=np.float32)
+    if source is None:
+        return out
+    transform = grid.transform * grid.transform.translation(col_off, row_off)
     # GDAL's per-pixel validity checks cost about half the warp: only ask for them when needed.
-    src_nodata = np.nan if np.isnan(data).any() else None
+    src_nodata = np.nan if np.isnan(source.data).any() else None
     reproject(
-        data, out, src_transform=ds.window_transform(src_window), src_crs=ds.crs,
+        source.data, out, src_transform=source.transform, src_crs=source.crs,
         src_nodata=src_nodata, dst_transform=transform, dst_crs=grid.crs, dst_nodata=np.nan,
         resampling=getattr(Resampling, first.resampling),
         num_threads=threads if threads and threads > 0 else (os.cpu_count() or 1),

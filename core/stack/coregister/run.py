@@ -156,7 +156,7 @@ def _write_stack(output_path: str, ctx: BlockContext, progress: Progress,
                 _describe(dst, plan, o.s1_output_units)
                 raster_io.run_blocks(
                     blocks, lambda block: read_block(ctx, block),
-                    lambda block, arrays: work_block(ctx, block, arrays), progress, is_cancelled,
+                    lambda block, sources: work_block(ctx, block, sources), progress, is_cancelled,
                     write=lambda block, out: dst.write(out, window=block.window))
             clear = ctx.counts["clear"] / ctx.counts["s2"] if ctx.counts["s2"] else None
             sidecar = _sidecar(plan, output_path, _valid_fractions(ctx), clear,
