@@ -167,6 +167,7 @@ def classify_raster(
 
     from ..models.info import card_text
     from .compiled import load_compiled
+    from .forest_groups import load_grouped_forest
 
     workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
     session, info = _open_classifier(model_path)
@@ -191,7 +192,9 @@ def classify_raster(
         blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, memory_mb)
         log(f"Classifying {src.width} x {src.height} pixels in {len(blocks)} blocks with "
             f"{n_classes} classes, {len(indexes)} bands.")
-        run.fast = load_compiled(model_path, info, session, workers, src.width * src.height, log)
+        run.fast = load_compiled(model_path, info, session, workers, src.width * src.height,
+                                 log) or load_grouped_forest(model_path, info, session, run.pool,
+                                                             workers, log)
         raster_io.run_blocks(blocks, run.read, run.work, progress, is_cancelled)
         run.check_classified(input_path)
     if run.skipped_blocks:
@@ -251,7 +254,7 @@ class _Classification:
     workers: int
     writer: ClassificationWriter
     skipped_blocks: int = 0
-    fast: object = None  # a compiled model (core.classification.compiled), when one serves
+    fast: object = None  # a compiled model or a grouped forest, when one serves
 
 
     def read(self, block) -> tuple:
