@@ -52,13 +52,12 @@ def _forest_node(model):
     return nodes[0]
 
 
-def _keep(attribute, keep: np.ndarray) -> None:
-    """Keeps the entries of a repeated node attribute where ``keep`` is true (in place)."""
+def _values(attribute):
+    """The repeated field of a node attribute that holds its values."""
     for field in (attribute.ints, attribute.floats, attribute.strings):
         if len(field):
-            values = [v for v, k in zip(field, keep) if k]
-            del field[:]
-            field.extend(values)
+            return field
+    return attribute.ints
 
 
 def split_forest(model, trees_per_group: int = TREES_PER_GROUP) -> Optional[list]:
@@ -73,22 +72,29 @@ def split_forest(model, trees_per_group: int = TREES_PER_GROUP) -> Optional[list
     node = _forest_node(model)
     if node is None:
         return None
-    attrs = {a.name: a for a in node.attribute}
-    node_trees = np.asarray(attrs["nodes_treeids"].ints)
-    leaf_trees = np.asarray(attrs["class_treeids"].ints)
+    per_entry = {a.name: a for a in node.attribute
+                 if a.name.startswith("nodes_") or
+                 (a.name.startswith("class_") and a.name != "classlabels_int64s")}
+    node_trees = np.asarray(per_entry["nodes_treeids"].ints)
+    leaf_trees = np.asarray(per_entry["class_treeids"].ints)
     trees = np.unique(node_trees)
     if trees.size < max(MIN_TREES, 2 * trees_per_group):
         return None
+    values = {name: np.asarray(_values(a)) for name, a in per_entry.items()}
+    template = copy.deepcopy(model)  # with the per-node and per-leaf lists emptied
+    for attribute in template.graph.node[0].attribute:
+        if attribute.name in per_entry:
+            del _values(attribute)[:]
     groups = []
     for start in range(0, trees.size, trees_per_group):
         chosen = trees[start:start + trees_per_group]
-        group = copy.deepcopy(model)
-        group_attrs = {a.name: a for a in group.graph.node[0].attribute}
-        for name, attribute in group_attrs.items():
-            if name.startswith("nodes_"):
-                _keep(attribute, np.isin(node_trees, chosen))
-            elif name.startswith("class_") and name != "classlabels_int64s":
-                _keep(attribute, np.isin(leaf_trees, chosen))
+        keep = {"nodes_": np.isin(node_trees, chosen), "class_": np.isin(leaf_trees, chosen)}
+        group = copy.deepcopy(template)
+        for attribute in group.graph.node[0].attribute:
+            if attribute.name in per_entry:
+                target = {6: attribute.floats, 7: attribute.ints, 8: attribute.strings}[
+                    attribute.type]  # AttributeProto FLOATS, INTS, STRINGS
+                target.extend(values[attribute.name][keep[attribute.name[:6]]].tolist())
         groups.append(group)
     return groups
 
