@@ -12,8 +12,10 @@ from conftest import data_path
 from landfusion.core.classification import forest_groups
 from landfusion.core.classification.classify import classify_raster
 from landfusion.core.io.classmap import ClassInfo, palette_color
-from landfusion.core.models.format import PIXEL_CLASSIFIER, build_card, write_model
+from landfusion.core.models.card import build_card
+from landfusion.core.models.format import PIXEL_CLASSIFIER
 from landfusion.core.models.pixel_model import session_options, sklearn_to_onnx
+from landfusion.core.models.writing import write_model
 
 CHIP = "433D_629L_3_1"  # Chile: water, trees, crops, built area, rangeland
 
