@@ -72,17 +72,22 @@ class TrainClassifierAlgorithm(LandFusionAlgorithm):
             self._add(QgsProcessingParameterField(
                 key, self.tr(label), parentLayerParameterName=self.TRAINING, optional=optional),
                 help_text)
-        self.addParameterEnum(self.ALGORITHM, "Algorithm", CLASSIFIERS,
-                              help="Random Forest is a robust default.")
+        self.addParameterEnum(
+            self.ALGORITHM, "Algorithm", CLASSIFIERS,
+            help="Random Forest (the default: 30 full-depth trees) is robust and fast; set Trees "
+                 "to 100 for the classic 100-tree forest.")
         self.addParameterInt(
             self.FOLDS, "Validation folds (0: no validation)", 5, 0, 20,
             help="Number of folds of the grouped-by-polygon and pixel k-fold.")
         self.addParameterInt(self.MAX_SAMPLES, "Maximum samples per class (0: all)", 20000, 0,
                              help="Stratified random subsampling cap, per class.")
         self.addParameterInt(
-            self.TREES, "Trees (Random Forest) / iterations (gradient boosting)", 100, 1,
-            advanced=True,
-            help="Number of trees of Random Forest, boosting iterations of gradient boosting.")
+            self.TREES, "Trees (Random Forest) / iterations (gradient boosting) (0: default)", 0,
+            0, advanced=True,
+            help="Number of trees of Random Forest, boosting iterations of gradient boosting; 0 "
+                 "uses the algorithm's default: 30 trees for Random Forest (within a few tenths "
+                 "of a point of 100 trees on held-out real chips, about 3x faster to apply), "
+                 "100 iterations for LightGBM, 200 for histogram gradient boosting.")
         self.addParameterInt(
             self.MAX_DEPTH, "Maximum tree depth (0: unlimited)", 0, 0, advanced=True,
             help="Depth limit of tree-based algorithms; smaller trees give smaller, faster "
@@ -117,7 +122,7 @@ class TrainClassifierAlgorithm(LandFusionAlgorithm):
 
         key = self.parameterAsChoice(parameters, self.ALGORITHM, context)
         depth = self.parameterAsInt(parameters, self.MAX_DEPTH, context) or None
-        trees = self.parameterAsInt(parameters, self.TREES, context)
+        trees = self.parameterAsInt(parameters, self.TREES, context) or None
         chosen = {
             "random_forest": {"n_estimators": trees, "max_depth": depth},
             "svm": {"C": self.parameterAsDouble(parameters, self.SVM_C, context)},
@@ -127,6 +132,8 @@ class TrainClassifierAlgorithm(LandFusionAlgorithm):
             "hist_gradient_boosting": {"max_iter": trees, "max_depth": depth},
             "lightgbm": {"n_estimators": trees, "max_depth": depth or -1},
         }[key]
+        chosen = {k: v for k, v in chosen.items()  # 0 trees: the algorithm's default
+                  if v is not None or k not in ("n_estimators", "max_iter")}
         chosen.update(parse_parameters(self.parameterAsString(parameters, self.PARAMETERS,
                                                                context)))
         return key, chosen

@@ -2,16 +2,17 @@
 
 The raster (``--size``, default 4000 x 4000 x 20) mosaics the TerraMind S1+S2 feature chips
 (realdata.py), so the trees walk real pixels. The models are trained on the real land-cover
-labels of those chips (training cells only): a Random Forest of 100 full-depth trees, the
-forest a user gets from scikit-learn and the baseline of every ratio, and LandFusion's default
-LightGBM model. Nodes per tree and depth are printed with the table.
+labels of those chips (training cells only): LandFusion's default model (``trainclassifier``
+with its default parameters: a Random Forest of 30 full-depth trees), a Random Forest of 100
+full-depth trees (the forest a user gets from scikit-learn and the baseline of every ratio) and
+the LightGBM option. Nodes per tree and depth are printed with the table.
 
 Methods, each in its own process, run in interleaved rounds (common.compare):
 
-- LandFusion ``classify_raster`` with the RF 100 ONNX model (onnxruntime, block-wise, direct
-  engine call with default threads);
-- LandFusion ``classify_raster`` with the default LightGBM model, compiled (lleaves) and,
-  with ``--methods``, through onnxruntime alone;
+- LandFusion ``classify_raster`` with the default model and with the RF 100 ONNX model
+  (onnxruntime, block-wise, direct engine call with default threads);
+- with ``--methods``: LandFusion ``classify_raster`` with the LightGBM model, compiled (lleaves)
+  or through onnxruntime alone; block-wise scikit-learn with the default model's forest;
 - naive scikit-learn: read all, ``predict`` with ``n_jobs`` = the cores LandFusion uses, write;
 - block-wise scikit-learn: LandFusion's blocks, same ``n_jobs``;
 - OTB ``otbcli_ImageClassifier`` when installed (said so when not).
@@ -20,7 +21,7 @@ Every method gets the same GDAL block cache. The scikit-learn baselines load the
 a scikit-learn user keeps one (joblib, in bench/data; loading is not timed); LandFusion's own
 model files are ONNX.
 
-Usage: python bench/bench_classify.py [--size 4000] [--methods ours_rf,ours_gbm,naive,blockwise]
+Usage: python bench/bench_classify.py [--size 4000] [--methods ours_default,ours_rf,naive,blockwise]
 """
 
 import argparse
@@ -37,28 +38,32 @@ import realdata
 
 BANDS = len(realdata.FEATURES)
 LABELS = {
+    "ours_default": "LandFusion classify_raster, default model (RF 30, onnxruntime)",
     "ours_rf": "LandFusion classify_raster, RF 100 (onnxruntime)",
     "ours_gbm": "LandFusion classify_raster, LightGBM 100 x 31 leaves (compiled)",
     "ours_gbm_ort": "LandFusion classify_raster, LightGBM 100 x 31 leaves (onnxruntime only)",
     "naive": "naive scikit-learn RF 100 (read all, predict all, n_jobs={cores})",
     "blockwise": "block-wise scikit-learn RF 100 (n_jobs={cores})",
+    "blockwise_default": "block-wise scikit-learn, the default model's RF 30 (n_jobs={cores})",
 }
 BASELINE = "naive"
 
 
-def forest(workdir: Path = None):
-    """The realistic Random Forest (100 trees, full depth) on the TerraMind training cells."""
-    from sklearn.ensemble import RandomForestClassifier
+def forest(workdir: Path = None, name: str = "rf100"):
+    """The realistic Random Forest on the TerraMind training cells: ``rf100`` (100 trees, full
+    depth) or ``default`` (``trainclassifier``'s default Random Forest)."""
+    from landfusion.core.classification.train import build_classifier
 
-    if workdir is not None and (workdir / "rf100.joblib").exists():
+    if workdir is not None and (workdir / f"{name}.joblib").exists():
         import joblib
 
-        model = joblib.load(workdir / "rf100.joblib")
+        model = joblib.load(workdir / f"{name}.joblib")
         model.n_jobs = common.CORES
         return model
     data = realdata.terramind()
-    model = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=common.CORES)
-    model.fit(data["X_train"], data["y_train"].astype(np.int64))
+    parameters = {"n_estimators": 100} if name == "rf100" else None
+    model = build_classifier("random_forest", parameters, seed=0, threads=common.CORES)
+    model = model.steps[-1][1].fit(data["X_train"], data["y_train"].astype(np.int64))
     return model
 
 
@@ -79,24 +84,27 @@ def prepare_models(workdir: Path) -> dict:
     from landfusion.core.models.pixel_model import sklearn_to_onnx
 
     shapes_file = workdir / "models.json"
-    if shapes_file.exists() and all((workdir / f).exists()
-                                    for f in ("rf100.onnx", "gbm.onnx", "rf100.joblib")):
+    files = ("rf100.onnx", "default.onnx", "gbm.onnx", "rf100.joblib", "default.joblib")
+    if shapes_file.exists() and all((workdir / f).exists() for f in files):
         return json.loads(shapes_file.read_text())
     data = realdata.terramind()
     import joblib
 
-    rf = forest()
-    joblib.dump(rf, workdir / "rf100.joblib")
-    write_model(sklearn_to_onnx(rf, BANDS),
-                build_card(PIXEL_CLASSIFIER, realdata.FEATURES, classes_of(rf), input_name="X",
-                           output_nodata=0), str(workdir / "rf100.onnx"))
+    shapes = {}
+    for name in ("rf100", "default"):
+        rf = forest(name=name)
+        joblib.dump(rf, workdir / f"{name}.joblib")
+        write_model(sklearn_to_onnx(rf, BANDS),
+                    build_card(PIXEL_CLASSIFIER, realdata.FEATURES, classes_of(rf),
+                               input_name="X", output_nodata=0), str(workdir / f"{name}.onnx"))
+        shapes[name] = tree_structure(rf)
     model = gbm.build_lightgbm(None, 0, common.CORES)
     model.fit(data["X_train"], data["y_train"])
     write_model(gbm.lightgbm_to_onnx(model, BANDS),
                 build_card(PIXEL_CLASSIFIER, realdata.FEATURES, classes_of(model), input_name="X",
                            output_nodata=0, extra={gbm.METADATA_KEY: gbm.model_text(model)}),
                 str(workdir / "gbm.onnx"))
-    shapes = {"rf": tree_structure(rf), "gbm": tree_structure(model)}
+    shapes["gbm"] = tree_structure(model)
     shapes_file.write_text(json.dumps(shapes))
     return shapes
 
@@ -110,16 +118,17 @@ def run_method(method: str, raster: Path, workdir: Path) -> dict:
     if method.startswith("ours"):
         from landfusion.core.classification.classify import classify_raster
 
-        model = workdir / ("rf100.onnx" if method == "ours_rf" else "gbm.onnx")
+        model = workdir / {"ours_rf": "rf100.onnx", "ours_default": "default.onnx"}.get(
+            method, "gbm.onnx")
         with common.Timer() as timer:
             classify_raster(str(raster), str(model), str(out))
     else:
-        rf = forest(workdir)
+        rf = forest(workdir, "default" if method.endswith("_default") else "rf100")
         profile = None
         with common.Timer() as timer:
             with rasterio.open(raster) as src:
                 profile = dict(src.profile, count=1, dtype="uint8", nodata=0)
-                if method == "naive":
+                if method.startswith("naive"):
                     data = src.read()
                     labels = rf.predict(data.reshape(BANDS, -1).T).astype("uint8")
                     with rasterio.open(out, "w", **profile) as dst:
@@ -151,8 +160,10 @@ def agreement(a: Path, b: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=int(os.environ.get("BENCH_CLASSIFY_SIZE", 4000)))
-    parser.add_argument("--methods", default="ours_rf,ours_gbm,naive,blockwise")
+    parser.add_argument("--methods", default="ours_default,ours_rf,naive,blockwise")
     parser.add_argument("--run", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", action="store_true",
+                        help="only write the raster and the models (run before taking the lock)")
     args = parser.parse_args()
     if not realdata.available():
         print("(TerraMind chips not found under ../shared/data: classification benchmark skipped)")
@@ -165,6 +176,8 @@ def main() -> int:
         common.report(**run_method(args.run, raster, workdir))
         return 0
     shapes = prepare_models(workdir)
+    if args.prepare:
+        return 0
     cache = common.DATA / "compiled_cache"
     env = {"LANDFUSION_CACHE_DIR": str(cache)}
     methods = []
@@ -178,21 +191,28 @@ def main() -> int:
         common.measure(methods[[m.strip() for m in args.methods.split(",")].index("ours_gbm")]
                        .argv, common.child_env(dict(env, LANDFUSION_COMPILE="always")))
     pixels = args.size * args.size
-    rf, gb = shapes["rf"], shapes["gbm"]
+    chosen = args.methods.split(",")
+    baseline = next((m for m in (BASELINE, "blockwise", "blockwise_default") if m in chosen),
+                    chosen[0])
+    rf, default, gb = shapes["rf100"], shapes["default"], shapes["gbm"]
     common.compare(
-        methods, LABELS[BASELINE].format(cores=common.CORES),
+        methods, LABELS[baseline].format(cores=common.CORES),
         title=f"Classify {args.size} x {args.size} x {BANDS} float32 ({pixels / 1e6:.1f} M px, "
-              f"real TerraMind spectra). RF 100: {rf['nodes_per_tree']:.0f} nodes per tree, "
-              f"depth up to {rf['max_depth']}, trained on real labels. LightGBM (default parameters): "
+              f"real TerraMind spectra). Default model: {default['trees']} trees, "
+              f"{default['nodes_per_tree']:.0f} nodes per tree, depth up to {default['max_depth']}. "
+              f"RF 100: {rf['nodes_per_tree']:.0f} nodes per tree, depth up to "
+              f"{rf['max_depth']}; both trained on real labels. LightGBM (default parameters): "
               f"{gb['trees']} trees ({gb['trees'] // 7} rounds x 7 classes), "
               f"{gb['nodes_per_tree']:.0f} nodes per tree, depth up to {gb['max_depth']}.",
         pixels=pixels)
     if not (shutil.which("otbcli_ImageClassifier") and shutil.which("otbcli_TrainImagesClassifier")):
         print("OTB is not installed on this machine (Debian package otb-bin); no OTB row.\n")
-    if (workdir / "ours_rf.tif").exists() and (workdir / "naive.tif").exists():
-        print(f"LandFusion RF 100 and scikit-learn agree on "
-              f"{100 * agreement(workdir / 'ours_rf.tif', workdir / 'naive.tif'):.3f} % of the "
-              "pixels.")
+    for ours, theirs, what in (("ours_default", "blockwise_default", "default model (RF 30)"),
+                               ("ours_rf", "naive", "RF 100")):
+        if ours in args.methods.split(",") and theirs in args.methods.split(","):
+            print(f"LandFusion and scikit-learn classes agree on "
+                  f"{100 * agreement(workdir / f'{ours}.tif', workdir / f'{theirs}.tif'):.3f} % "
+                  f"of the pixels ({what}).")
     return 0
 
 

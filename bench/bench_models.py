@@ -15,6 +15,7 @@ import os
 import statistics
 import sys
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -26,12 +27,15 @@ common.import_landfusion()
 
 CANDIDATES = {
     "RF 100 trees, full depth": ("random_forest", {"n_estimators": 100}),
+    "RF 100 trees, depth 20": ("random_forest", {"n_estimators": 100, "max_depth": 20}),
+    "RF 50 trees, min 3 per leaf": ("random_forest", {"n_estimators": 50, "min_samples_leaf": 3}),
     "RF 30 trees, full depth": ("random_forest", {"n_estimators": 30}),
+    "RF 30 trees, min 3 per leaf": ("random_forest", {"n_estimators": 30, "min_samples_leaf": 3}),
     "LightGBM 100 x 31 leaves": ("lightgbm", {}),
-    "LightGBM 200 x 15 leaves": ("lightgbm", {"n_estimators": 200, "num_leaves": 15}),
 }
 #: Candidates also scored on Sen1Floods11 (the default and its reference).
-ON_FLOODS = ("RF 100 trees, full depth", "LightGBM 100 x 31 leaves")
+ON_FLOODS = ("RF 100 trees, full depth", "RF 30 trees, full depth", "RF 30 trees, min 3 per leaf",
+             "LightGBM 100 x 31 leaves")
 
 
 def fit(key, parameters, X, y):
@@ -69,6 +73,7 @@ def main() -> int:
     import onnxruntime as ort
 
     from landfusion.core.classification import compiled as compiled_mod
+    from landfusion.core.classification import forest_groups
     from landfusion.core.classification import gbm
     from landfusion.core.classification.classify import predict_pixels_parallel
     from landfusion.core.classification.tradeoffs import tree_structure
@@ -99,6 +104,13 @@ def main() -> int:
             input_name, label_output, probability_output = "X", "label", "probabilities"
 
         kernels[label + " (onnxruntime)"] = (session, Info)
+        card = types.SimpleNamespace(input_name="X", label_output="label",
+                                     probability_output="probabilities",
+                                     classes=[types.SimpleNamespace(value=v)
+                                              for v in model.classes_])
+        grouped = forest_groups.grouped_forest(onnx_model, session, card, None, workers)
+        if grouped is not None:
+            kernels[label + " (grouped)"] = (grouped, None)
         shape = tree_structure(model)
         row = {"label": label, "oa": oa, "f1": f1, "flood_oa": flood_oa,
                "mb": onnx_model.ByteSize() / 2 ** 20, "train_s": train_seconds, **shape}
@@ -121,17 +133,22 @@ def main() -> int:
 
     before = common.load_average()
     timings = {name: [] for name in kernels}
+    cores = {name: [] for name in kernels}
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _, (kernel, info) in kernels.items():
+            if info is None and hasattr(kernel, "pool"):
+                kernel.pool = pool
         for r in range(args.rounds):
             names = list(kernels) if r % 2 == 0 else list(reversed(kernels))
             for name in names:
                 kernel, info = kernels[name]
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 if info is None:
                     kernel.predict(pixels)
                 else:
                     predict_pixels_parallel(kernel, info, pixels, pool, workers)
                 timings[name].append(time.perf_counter() - start)
+                cores[name].append((time.process_time() - cpu) / timings[name][-1])
     after = common.load_average()
 
     print(f"Candidate pixel classifiers on real labels: trained on the training cells, scored on "
@@ -141,8 +158,9 @@ def main() -> int:
           f"threads, {args.rounds} interleaved rounds (median, range).\n")
     print(f"Load average before: {before}; after: {after}.\n")
     print("| model | OA TerraMind | macro-F1 | OA Sen1Floods11 | trees | nodes per tree | "
-          "depth | ONNX MB | onnxruntime k px/s | compiled k px/s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "depth | ONNX MB | one session k px/s | engine k px/s | engine cores | "
+          "engine k px/s per core |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
     def speed(name):
         if name not in timings:
@@ -150,12 +168,23 @@ def main() -> int:
         values = [args.pixels / t / 1e3 for t in timings[name]]
         return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
 
+    def engine(label):
+        for kind in ("compiled", "grouped", "onnxruntime"):
+            if f"{label} ({kind})" in timings:
+                return f"{label} ({kind})", kind
+        return None, "–"
+
     for row in rows:
         flood = "–" if np.isnan(row["flood_oa"]) else f"{row['flood_oa']:.3f}"
+        name, kind = engine(row["label"])
+        used = statistics.median(cores[name])
+        per_core = statistics.median(args.pixels / t / 1e3 / c
+                                     for t, c in zip(timings[name], cores[name]))
         print(f"| {row['label']} | {row['oa']:.3f} | {row['f1']:.3f} | {flood} | "
               f"{row.get('trees', '–')} | {row.get('nodes_per_tree', 0):.0f} | "
               f"{row.get('max_depth', '–')} | {row['mb']:.1f} | "
-              f"{speed(row['label'] + ' (onnxruntime)')} | {speed(row['label'] + ' (compiled)')} |")
+              f"{speed(row['label'] + ' (onnxruntime)')} | {speed(name)} ({kind}) | "
+              f"{used:.2f} | {per_core:.0f} |")
     for row in rows:
         if "compile_s" in row:
             print(f"\n{row['label']}: compiled in {row['compile_s']:.0f} s (once per model and "

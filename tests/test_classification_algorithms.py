@@ -189,3 +189,37 @@ def test_training_errors_surface_as_processing_errors(chip, tmp_path, run_algori
             "INPUT": str(far), "TRAINING": chip["polygons"], "CLASS_FIELD": "class",
             "OUTPUT_MODEL": model})
     assert not os.path.exists(model)
+
+
+def test_default_classifier_is_a_30_tree_forest_and_100_trees_one_parameter_away(chip,
+                                                                                  run_algorithm):
+    """The dialog's defaults train 30 full-depth trees; Trees=100 gives the classic forest."""
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    from landfusion.core.classification.train import DEFAULT_PARAMETERS
+    from landfusion.core.models.pixel_model import open_model
+
+    algorithm = QgsApplication.processingRegistry().algorithmById("landfusion:trainclassifier")
+    assert algorithm.parameterDefinition("ALGORITHM").defaultValue() == 0  # Random Forest
+    assert algorithm.parameterDefinition("TREES").defaultValue() == 0  # the algorithm's default
+    assert DEFAULT_PARAMETERS["random_forest"]["n_estimators"] == 30
+    assert DEFAULT_PARAMETERS["random_forest"]["max_depth"] is None
+    tmp = chip["tmp"]
+    trees = {}
+    for label, extra in (("default", {}), ("classic", {"TREES": 100})):
+        model = str(tmp / f"{label}.onnx")
+        run_algorithm("landfusion:trainclassifier", {
+            "INPUT": chip["stack"], "TRAINING": chip["polygons"], "CLASS_FIELD": "class",
+            "FOLDS": 0, "MAX_SAMPLES": 300, "OUTPUT_MODEL": model, **extra})
+        _, card = open_model(model, 1)
+        assert card.training["algorithm"] == "Random Forest"
+        trees[label] = (card.training["parameters"]["n_estimators"],
+                        card.training["parameters"]["max_depth"])
+    assert trees == {"default": (30, None), "classic": (100, None)}
+    # 0 trees leaves the boosting algorithms at their own defaults, not at 30
+    context = QgsProcessingContext()
+    for index, key, expected in ((6, "n_estimators", 100), (5, "max_iter", 200)):
+        chosen_key, chosen = algorithm.create()._parameters(
+            {"ALGORITHM": index, "TREES": 0, "MAX_DEPTH": 0}, context)
+        assert key not in chosen
+        assert DEFAULT_PARAMETERS[chosen_key][key] == expected

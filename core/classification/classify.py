@@ -167,7 +167,6 @@ def classify_raster(
     from concurrent.futures import ThreadPoolExecutor
 
     from ..models.info import card_text
-    from .compiled import load_compiled
 
     workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
     session, info = _open_classifier(model_path)
@@ -192,7 +191,7 @@ def classify_raster(
         blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel, memory_mb)
         log(f"Classifying {src.width} x {src.height} pixels in {len(blocks)} blocks with "
             f"{n_classes} classes, {len(indexes)} bands.")
-        run.fast = load_compiled(model_path, info, session, workers, src.width * src.height, log)
+        run.fast = _fast_kernel(model_path, run, src.width * src.height, log)
         raster_io.run_blocks(blocks, run.read, run.work, progress, is_cancelled)
         run.check_classified(input_path)
     if run.skipped_blocks:
@@ -202,6 +201,16 @@ def classify_raster(
     return {"output": output_path, "confidence": confidence_path,
             "probabilities": probabilities_path, "classified_pixels": run.writer.valid_pixels,
             "class_pixels": class_pixels, "skipped_blocks": run.skipped_blocks}
+
+
+def _fast_kernel(model_path: str, run: "_Classification", pixels: int, log: Log):
+    """A faster form of the model with its classes, when one serves: a compiled LightGBM model or
+    a Random Forest walked in groups of trees (None: the whole graph in onnxruntime)."""
+    from .compiled import load_compiled
+    from .forest_groups import load_grouped_forest
+
+    return load_compiled(model_path, run.info, run.session, run.workers, pixels, log) or \
+        load_grouped_forest(model_path, run.info, run.session, run.pool, run.workers, log)
 
 
 def _open_classifier(model_path: str) -> tuple:
@@ -249,7 +258,7 @@ class _Classification:
     workers: int
     writer: ClassificationWriter
     skipped_blocks: int = 0
-    fast: object = None  # a compiled model (core.classification.compiled), when one serves
+    fast: object = None  # a compiled model or a grouped forest, when one serves
 
 
     def read(self, block) -> tuple:

@@ -3,7 +3,8 @@
 Two pieces of data the report shows side by side so users choose a model knowingly:
 
 - :func:`prediction_speed`: the trained model's own prediction throughput on this machine
-  (onnxruntime, all cores, on the training pixels), with its tree sizes and file size;
+  (onnxruntime as the classification engine runs it, all cores, on the training pixels), with
+  its tree sizes and file size;
 - :data:`TRADEOFFS`: accuracy and speed of the candidate models measured on held-out cells of
   real labelled chips by bench/bench_models.py (figures copied from its output, with the load
   the machine had).
@@ -14,24 +15,32 @@ from __future__ import annotations
 import html
 import os
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
 #: Held-out accuracy and throughput of candidate models (bench/bench_models.py; TerraMind
-#: S1+S2 chips, 20 features, 7 classes, held-out 32-pixel cells; 2 cores).
+#: S1+S2 chips, 20 features, 7 classes, held-out 32-pixel cells; 2 cores). Speeds are those of
+#: the classification engine's kernel (forests in groups of trees, LightGBM compiled), given
+#: per CPU core-second because the machine was shared: a process with both cores to itself gets
+#: up to about twice that.
 TRADEOFFS = {
     "source": "bench/bench_models.py on held-out 32-pixel cells of three TerraMind S1+S2 chips "
-              "(20 features, 7 classes), 2 threads; speeds measured on a machine loaded about "
-              "8x over its 2 cores, so compare them with each other, not with your machine",
+              "(20 features, 7 classes), 2 threads, 2026-11-30, load average 8-11 on 2 cores; "
+              "speed in k pixels per CPU core-second of the classification engine",
     "rows": [
-        {"model": "RF 100 trees, full depth", "oa": 0.829, "macro_f1": 0.6,
-         "nodes_per_tree": 14307, "depth": 44, "kpx_s": "11 (onnxruntime)"},
-        {"model": "RF 30 trees, full depth", "oa": 0.826, "macro_f1": 0.597,
-         "nodes_per_tree": 14284, "depth": 40, "kpx_s": "49 (onnxruntime)"},
-        {"model": "LightGBM 100 x 31 leaves", "oa": 0.802, "macro_f1": 0.573,
-         "nodes_per_tree": 59, "depth": 21, "kpx_s": "89 (compiled)"},
-        {"model": "LightGBM 200 x 15 leaves", "oa": 0.811, "macro_f1": 0.588,
-         "nodes_per_tree": 28, "depth": 14, "kpx_s": "50 (compiled)"},
+        {"model": "RF 30 trees, full depth (default)", "oa": 0.826, "macro_f1": 0.597,
+         "nodes_per_tree": 14284, "depth": 40, "kpx_s": "449 per core"},
+        {"model": "RF 30 trees, min 3 samples per leaf", "oa": 0.826, "macro_f1": 0.594,
+         "nodes_per_tree": 9775, "depth": 37, "kpx_s": "450 per core"},
+        {"model": "RF 50 trees, min 3 samples per leaf", "oa": 0.827, "macro_f1": 0.598,
+         "nodes_per_tree": 9788, "depth": 38, "kpx_s": "282 per core"},
+        {"model": "RF 100 trees, depth 20", "oa": 0.828, "macro_f1": 0.599,
+         "nodes_per_tree": 9745, "depth": 20, "kpx_s": "163 per core"},
+        {"model": "RF 100 trees, full depth (Trees = 100)", "oa": 0.829, "macro_f1": 0.6,
+         "nodes_per_tree": 14307, "depth": 44, "kpx_s": "143 per core"},
+        {"model": "LightGBM 100 x 31 leaves (compiled)", "oa": 0.798, "macro_f1": 0.566,
+         "nodes_per_tree": 60, "depth": 21, "kpx_s": "444 per core"},
     ],
 }
 
@@ -64,22 +73,33 @@ def prediction_speed(onnx_model, model, X: np.ndarray, threads: int = 0,
 
     from ..models.pixel_model import session_options
     from .classify import predict_pixels_parallel
+    from .forest_groups import grouped_forest
 
     workers = threads if threads and threads > 0 else (os.cpu_count() or 1)
     data = np.ascontiguousarray(np.resize(X.astype(np.float32), (pixels, X.shape[1])))
     session = ort.InferenceSession(onnx_model.SerializeToString(), session_options(1),
                                    providers=["CPUExecutionProvider"])
-
-    class Info:
-        input_name, label_output, probability_output = "X", "label", "probabilities"
+    classes = getattr(model, "classes_", None)
+    info = SimpleNamespace(input_name="X", label_output="label",
+                           probability_output="probabilities",
+                           classes=[SimpleNamespace(value=v) for v in
+                                    (classes if classes is not None else [])])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        predict_pixels_parallel(session, Info, data[:20000], pool, workers)  # warm up
+        forest = grouped_forest(onnx_model, session, info, pool, workers)
+
+        def predict(pixels_):
+            if forest is not None:
+                return forest.predict(pixels_)
+            return predict_pixels_parallel(session, info, pixels_, pool, workers)
+
+        predict(data[:20000])  # warm up
         start = time.perf_counter()
-        predict_pixels_parallel(session, Info, data, pool, workers)
+        predict(data)
         seconds = time.perf_counter() - start
     result = {"onnxruntime_kpx_s": round(pixels / seconds / 1e3, 1), "threads": workers,
-              "model_mb": round(onnx_model.ByteSize() / 2 ** 20, 2)}
+              "model_mb": round(onnx_model.ByteSize() / 2 ** 20, 2),
+              "tree_groups": len(forest.sessions) if forest is not None else 0}
     result.update(tree_structure(model))
     return result
 
@@ -94,9 +114,12 @@ def tradeoffs_html(report: dict) -> str:
         if "trees" in speed:
             shape = (f"; {speed['trees']} trees, {speed['nodes_per_tree']:.0f} nodes per tree, "
                      f"depth up to {speed['max_depth']}")
+        groups = (f" as {speed['tree_groups']} groups of trees, as Classify raster runs it"
+                  if speed.get("tree_groups") else "")
         parts.append(f"<p>This model predicts {speed['onnxruntime_kpx_s']:.0f} k pixels/s with "
-                     f"onnxruntime on {speed['threads']} threads of this machine (measured on the "
-                     f"training pixels); model file {speed['model_mb']:.1f} MB{e(shape)}.</p>")
+                     f"onnxruntime{groups} on {speed['threads']} threads of this machine (measured "
+                     f"on the training pixels); model file {speed['model_mb']:.1f} MB{e(shape)}."
+                     "</p>")
     table = report.get("tradeoffs") or {}
     if table.get("rows"):
         parts.append(f"<p><small>Reference: {e(table['source'])}.</small></p><table><tr>"
