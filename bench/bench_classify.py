@@ -15,7 +15,8 @@ Methods, each in its own process, run in interleaved rounds (common.compare):
   or through onnxruntime alone; block-wise scikit-learn with the default model's forest;
 - naive scikit-learn: read all, ``predict`` with ``n_jobs`` = the cores LandFusion uses, write;
 - block-wise scikit-learn: LandFusion's blocks, same ``n_jobs``;
-- OTB ``otbcli_ImageClassifier`` when installed (said so when not).
+- with ``--methods`` including ``otb``: OTB ``otbcli_ImageClassifier`` with a forest of 100
+  trees trained by OTB on the same pixels (bench/otb.py; its configuration is printed).
 
 Every method gets the same GDAL block cache. The scikit-learn baselines load the forest the way
 a scikit-learn user keeps one (joblib, in bench/data; loading is not timed); LandFusion's own
@@ -27,13 +28,13 @@ Usage: python bench/bench_classify.py [--size 4000] [--methods ours_default,ours
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
 import common
+import otb
 import realdata
 
 BANDS = len(realdata.FEATURES)
@@ -45,6 +46,7 @@ LABELS = {
     "naive": "naive scikit-learn RF 100 (read all, predict all, n_jobs={cores})",
     "blockwise": "block-wise scikit-learn RF 100 (n_jobs={cores})",
     "blockwise_default": "block-wise scikit-learn, the default model's RF 30 (n_jobs={cores})",
+    "otb": "OTB ImageClassifier, OpenCV RF 100 on the same pixels ({cores} threads)",
 }
 BASELINE = "naive"
 
@@ -157,6 +159,21 @@ def agreement(a: Path, b: Path) -> float:
     return same / total
 
 
+#: OTB's ``-ram``: LandFusion's memory budget for a classification (core/io/raster.py).
+OTB_RAM_MB = 256
+
+
+def otb_method(workdir: Path, raster: Path, depth: int) -> "common.Method":
+    """OTB's classifier as a method: its forest is trained once, outside the timed runs."""
+    if not otb.available():
+        raise SystemExit("OTB is not installed (Debian package otb-bin): drop 'otb' from --methods")
+    data = realdata.terramind()
+    model = otb.train(data["X_train"], data["y_train"], workdir, 100, depth)
+    return common.Method(LABELS["otb"].format(cores=common.CORES),
+                         otb.classify_argv(raster, model, workdir / "otb.tif", OTB_RAM_MB),
+                         common.child_env(otb.classify_env(common.CORES, OTB_RAM_MB)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=int(os.environ.get("BENCH_CLASSIFY_SIZE", 4000)))
@@ -182,6 +199,9 @@ def main() -> int:
     env = {"LANDFUSION_CACHE_DIR": str(cache)}
     methods = []
     for key in args.methods.split(","):
+        if key == "otb":
+            methods.append(otb_method(workdir, raster, shapes["rf100"]["max_depth"]))
+            continue
         extra = dict(env, LANDFUSION_COMPILE={"ours_gbm": "always",
                                               "ours_gbm_ort": "never"}.get(key, "auto"))
         methods.append(common.Method(LABELS[key].format(cores=common.CORES),
@@ -205,7 +225,9 @@ def main() -> int:
               f"{gb['trees']} trees ({gb['trees'] // 7} rounds x 7 classes), "
               f"{gb['nodes_per_tree']:.0f} nodes per tree, depth up to {gb['max_depth']}.",
         pixels=pixels)
-    if not (shutil.which("otbcli_ImageClassifier") and shutil.which("otbcli_TrainImagesClassifier")):
+    if "otb" in chosen:
+        print(otb.describe(100, shapes["rf100"]["max_depth"], common.CORES, OTB_RAM_MB) + "\n")
+    elif not otb.available():
         print("OTB is not installed on this machine (Debian package otb-bin); no OTB row.\n")
     for ours, theirs, what in (("ours_default", "blockwise_default", "default model (RF 30)"),
                                ("ours_rf", "naive", "RF 100")):
@@ -213,6 +235,9 @@ def main() -> int:
             print(f"LandFusion and scikit-learn classes agree on "
                   f"{100 * agreement(workdir / f'{ours}.tif', workdir / f'{theirs}.tif'):.3f} % "
                   f"of the pixels ({what}).")
+    if "otb" in chosen and "naive" in chosen:
+        print(f"OTB's forest and scikit-learn's RF 100 (trained apart on the same pixels) agree on "
+              f"{100 * agreement(workdir / 'otb.tif', workdir / 'naive.tif'):.3f} % of the pixels.")
     return 0
 
 
