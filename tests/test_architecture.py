@@ -123,11 +123,6 @@ MAX_MODULE_LINES = 500
 #: (one model format, change chain step, benchmarks, CNN training, time series) and are the
 #: next pieces to split.
 SIZE_EXCEPTIONS = {
-    "core/change/train.py",  # the whole module (603 lines)
-    "core/change/train.py:train_change_model",
-    "core/change/detect.py:change_detection",
-    "core/change/landcover.py:land_cover_change",
-    "core/change/landcover.py:_summarise",
     # CNN training (traincnn)
     "core/cnn/training.py",  # 671 lines: options, memory check, loop, ONNX export, model card
     "core/cnn/training.py:train_cnn",  # 152 lines: samples, split, fit and export in one body

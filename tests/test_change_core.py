@@ -12,7 +12,7 @@ import rasterio
 from change_data import build_oscd_stack, build_s1_pair, f1_of_change, oscd_label
 from conftest import data_path
 
-from landfusion.core.change import detect, features, landcover
+from landfusion.core.change import detect, features, landcover, transitions
 from landfusion.core.change.pairs import Pair
 from landfusion.core.errors import InputError, NoDataError, NoOverlapError
 from landfusion.core.io.raster import Block
@@ -141,7 +141,7 @@ def test_output_may_not_overwrite_an_input(paris):
 
 
 def test_label_raster_without_change_is_refused(paris, tmp_path):
-    from landfusion.core.change.train import train_change_model
+    from landfusion.core.change.training import train_change_model
 
     labels = str(tmp_path / "stable.tif")
     with rasterio.open(oscd_label("paris")) as src:
@@ -233,11 +233,11 @@ def test_transition_matrix_and_areas_equal_numpy_count(lulc_maps, tmp_path):
 def test_sdg_11_3_1_worked_example():
     # Urban area 2000 ha -> 2600 ha, population 100 000 -> 120 000 over 10 years:
     # LCR = ln(1.3)/10 = 0.0262364, PGR = ln(1.2)/10 = 0.0182322, LCRPGR = 1.43901
-    out = landcover.sdg_11_3_1((2000.0, 2600.0), (100000.0, 120000.0), 10.0)
+    out = transitions.sdg_11_3_1((2000.0, 2600.0), (100000.0, 120000.0), 10.0)
     assert out["LCR"] == pytest.approx(0.0262364, abs=1e-7)
     assert out["PGR"] == pytest.approx(0.0182322, abs=1e-7)
     assert out["LCRPGR"] == pytest.approx(1.43901, abs=1e-5)
-    same = landcover.sdg_11_3_1((2000.0, 2600.0), (5000.0, 5000.0), 10.0)
+    same = transitions.sdg_11_3_1((2000.0, 2600.0), (5000.0, 5000.0), 10.0)
     assert same["PGR"] == 0 and same["LCRPGR"] is None and "PGR = 0" in same["notes"][0]
 
 
@@ -323,7 +323,7 @@ def test_training_polygons_single_pair_validates_by_tiles(tmp_path):
     from osgeo import gdal, ogr, osr
 
     from landfusion.core.change.model import read_change_model
-    from landfusion.core.change.train import train_change_model
+    from landfusion.core.change.training import train_change_model
 
     before = build_oscd_stack("rennes", 1, tmp_path)
     after = build_oscd_stack("rennes", 2, tmp_path)

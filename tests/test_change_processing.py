@@ -80,7 +80,11 @@ def test_train_change_model_reports_leave_one_city_out(change_model):
     assert change["threshold"] == pytest.approx(change_model["THRESHOLD"])
     assert [c.name for c in info.classes] == ["no change", "urban change"]
     with open(change_model["OUTPUT_REPORT"]) as handle:
-        assert "<svg" in handle.read()
+        report = handle.read()
+    assert "<svg" in report
+    # the classes table shows each class with its colour and name
+    assert 'style="background:#c8c8c8"></span>no change' in report
+    assert 'style="background:#dc1e1e"></span>urban change' in report
 
 
 def test_change_model_on_an_unseen_city_beats_cva(change_model, oscd_stacks, run_algorithm,
