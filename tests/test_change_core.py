@@ -368,3 +368,44 @@ def test_after_on_another_grid_is_warped_onto_before(paris, tmp_path):
     assert np.corrcoef(x[valid], y[valid])[0, 1] > 0.7
     assert warped["valid_pixels"] > 0.95 * x.size
     assert same["valid_pixels"] == x.size
+
+
+def test_options_are_checked_without_opening_a_file(tmp_path):
+    """The option checks shared by the algorithms' checks and the engines read no raster: the
+    paths below do not exist, yet each bad option is named."""
+    from landfusion.core.change.detect import check_detection
+    from landfusion.core.change.landcover import check_land_cover
+    from landfusion.core.change.training import check_training
+
+    a, b, c = (str(tmp_path / n) for n in ("a.tif", "b.tif", "c.tif"))
+    pair = dict(before=[a], after=[b], labels=[c])
+    assert check_training(**pair).key == "random_forest"
+    for options, message in (
+            (dict(pair, samples_per_pair=50), "at least 100 samples"),
+            (dict(pair, class_names="1:no change"), "not of the form id=name"),
+            (dict(pair, feature_groups=["dates", "texture"]), "Unknown change feature group"),
+            (dict(pair, scales=[4]), "odd numbers"),
+            (dict(pair, labels=[c, c]), "1 pair\\(s\\) but 2 label raster"),
+            (dict(before=[a], after=[a], labels=[c]), "given twice"),
+            (dict(before=[a], after=[b], training="polygons.gpkg"), "class field"),
+            (dict(pair, algorithm="no_such_classifier"), "no_such_classifier")):
+        with pytest.raises(InputError, match=message):
+            check_training(**options)
+    assert check_detection(method=2).key == "log_ratio"
+    for options, message in ((dict(method=0), "needs a MODEL"),
+                             (dict(method="model", model_path=c, threshold=1.5), "between 0"),
+                             (dict(method=3), "needs an index"),
+                             (dict(method="cva", threshold=float("nan")), "must be a number")):
+        with pytest.raises(InputError, match=message):
+            check_detection(**options)
+    checked = check_land_cover(maps=[a, b], dates="2016-07-01,2021-07-01", focus_class=2,
+                               population="1000,1200")
+    assert [d.year for d in checked.parsed_dates] == [2016, 2021]
+    assert checked.parsed_population == [1000.0, 1200.0]
+    for options, message in ((dict(maps=[a]), "at least two"),
+                             (dict(maps=[a, a]), "given twice"),
+                             (dict(maps=[a, b], population="1000,1200"), "needs FOCUS_CLASS"),
+                             (dict(maps=[a, b], dates="2016-07-01"), "1 date")):
+        with pytest.raises(InputError, match=message):
+            check_land_cover(**options)
+    assert os.listdir(tmp_path) == []
