@@ -85,15 +85,15 @@ class ChangeDetectionAlgorithm(LandFusionAlgorithm):
 
     def check(self, parameters, context):
         """Checks that the chosen method has what it needs."""
-        from ..core.errors import InputError
+        from ..core.change.detect import check_detection
 
-        method = self.parameterAsChoice(parameters, self.METHOD, context)
-        if method == "model" and not self.parameterAsFile(parameters, self.MODEL, context):
-            raise InputError("The change-model method needs a MODEL (.onnx from 'Train change "
-                             "model').")
-        if method == "index_difference" and not (
-                self.parameterAsString(parameters, self.INDEX, context) or "").strip():
-            raise InputError("The index-difference method needs an INDEX, e.g. NDVI.")
+        threshold = parameters.get(self.THRESHOLD)
+        check_detection(
+            method=self.parameterAsChoice(parameters, self.METHOD, context),
+            model_path=self.parameterAsFile(parameters, self.MODEL, context) or None,
+            index=(self.parameterAsString(parameters, self.INDEX, context) or "").strip() or None,
+            threshold=None if threshold in (None, "") else
+            self.parameterAsDouble(parameters, self.THRESHOLD, context))
 
     def process(self, parameters, context, feedback):
         """Runs the engine and returns the output paths."""

@@ -83,15 +83,16 @@ class LandCoverChangeAlgorithm(LandFusionAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
     def check(self, parameters, context):
-        """Checks the number of maps, dates and population figures."""
-        from ..core.change.landcover import parse_dates, parse_population
-        from ..core.errors import InputError
+        """Checks the maps, dates, focus class and population figures."""
+        from ..core.change.landcover import check_land_cover
 
-        maps = layer_sources(self, parameters, self.MAPS, context)
-        if len(maps) < 2:
-            raise InputError("Give at least two class maps, oldest first.")
-        parse_dates(self.parameterAsString(parameters, self.DATES, context), len(maps))
-        parse_population(self.parameterAsString(parameters, self.POPULATION, context), len(maps))
+        focus = parameters.get(self.FOCUS_CLASS)
+        check_land_cover(
+            maps=layer_sources(self, parameters, self.MAPS, context),
+            dates=self.parameterAsString(parameters, self.DATES, context) or None,
+            focus_class=None if focus in (None, "") else
+            self.parameterAsInt(parameters, self.FOCUS_CLASS, context),
+            population=self.parameterAsString(parameters, self.POPULATION, context) or None)
 
     def process(self, parameters, context, feedback):
         """Runs the engine and returns the outputs."""

@@ -171,36 +171,28 @@ class TrainChangeModelAlgorithm(LandFusionAlgorithm):
 
     def check(self, parameters, context):
         """Checks pairs, labels and hyper-parameters before running."""
-        from ..core.change.features import FeatureSpec
-        from ..core.change.train import parse_class_names
-        from ..core.classification.train import build_classifier
+        from ..core.change.training import check_training
         from ..core.errors import InputError
 
-        before = layer_sources(self, parameters, self.BEFORE, context)
-        after = layer_sources(self, parameters, self.AFTER, context)
         labels = layer_sources(self, parameters, self.LABELS, context)
-        if len(before) != len(after):
-            raise InputError(f"{len(before)} BEFORE raster(s) but {len(after)} AFTER raster(s): "
-                             "give one AFTER raster per BEFORE raster.")
-        has_training = parameters.get(self.TRAINING) not in (None, "")
-        if labels and has_training:
+        training = parameters.get(self.TRAINING)
+        if labels and training not in (None, ""):
             raise InputError("Give label rasters OR training polygons, not both.")
-        if not labels and not has_training:
-            raise InputError("Give one label raster per pair, or training polygons with a class "
-                             "field.")
-        if labels and len(labels) != len(before):
-            raise InputError(f"{len(before)} pair(s) but {len(labels)} label raster(s): give one "
-                             "label raster per pair, in the same order.")
-        if has_training and not self.parameterAsString(parameters, self.CLASS_FIELD, context):
-            raise InputError("Training polygons need a class field.")
         key, chosen, groups, windows = self._settings(parameters, context)
-        build_classifier(key, chosen)
-        FeatureSpec(["B04"], groups, windows)
-        parse_class_names(self.parameterAsString(parameters, self.CLASS_NAMES, context))
+        check_training(
+            before=layer_sources(self, parameters, self.BEFORE, context),
+            after=layer_sources(self, parameters, self.AFTER, context),
+            labels=labels or None, training=None if training in (None, "") else training,
+            class_field=self.parameterAsString(parameters, self.CLASS_FIELD, context) or None,
+            class_names=self.parameterAsString(parameters, self.CLASS_NAMES, context) or None,
+            algorithm=key, parameters=chosen, feature_groups=groups, scales=windows,
+            samples_per_pair=self.parameterAsInt(parameters, self.SAMPLES, context),
+            seed=self.parameterAsInt(parameters, self.SEED, context),
+            threads=self.parameterAsInt(parameters, self.THREADS, context))
 
     def process(self, parameters, context, feedback):
         """Runs the engine and returns the model and report paths."""
-        from ..core.change.train import train_change_model
+        from ..core.change.training import train_change_model
 
         key, chosen, groups, windows = self._settings(parameters, context)
         training = layer_name = None

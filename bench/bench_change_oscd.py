@@ -48,7 +48,7 @@ def stacks():
 
 
 def run(config, pairs, algorithm="random_forest", samples=4000):
-    from landfusion.core.change.train import train_change_model
+    from landfusion.core.change.training import train_change_model
 
     groups, _, windows = config.partition("|")
     started = time.time()

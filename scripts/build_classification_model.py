@@ -7,30 +7,18 @@ graphical modeler opens and edits it as it is; the provider lists every file of
 resources/models3 in the toolbox.
 """
 
-import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.path.join(ROOT, "resources", "models3", "classificationworkflow.model3")
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from qgis.core import (  # noqa: E402 (QGIS must find the platform variable first)
-    QgsApplication,
+from processing_models import add_input, add_step, from_output, from_parameter, save, \
+    start_processing, static
+from qgis.core import (
     QgsProcessing,
     QgsProcessingModelAlgorithm,
-    QgsProcessingModelChildAlgorithm,
-    QgsProcessingModelChildParameterSource,
-    QgsProcessingModelOutput,
-    QgsProcessingModelParameter,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterField,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterString,
     QgsProcessingParameterVectorLayer,
 )
-from qgis.PyQt.QtCore import QPointF  # noqa: E402
-
-Source = QgsProcessingModelChildParameterSource
 
 #: (parameter, help) of the model's inputs, top to bottom in the modeler.
 INPUTS = (
@@ -63,26 +51,26 @@ INPUTS = (
 #: (child id, algorithm, description, {parameter: source}, {child output: model output name}).
 STEPS = (
     ("stack", "landfusion:coregisterstack", "Co-register and stack S1/S2", {
-        "S2": [Source.fromModelParameter("S2")],
-        "S2_BANDS": [Source.fromModelParameter("S2_BANDS")],
-        "S1": [Source.fromModelParameter("S1")],
+        "S2": from_parameter("S2"),
+        "S2_BANDS": from_parameter("S2_BANDS"),
+        "S1": from_parameter("S1"),
     }, {"OUTPUT": "Stack"}),
     ("train", "landfusion:trainclassifier", "Train classifier (Random Forest)", {
-        "INPUT": [Source.fromChildOutput("stack", "OUTPUT")],
-        "TRAINING": [Source.fromModelParameter("TRAINING")],
-        "CLASS_FIELD": [Source.fromModelParameter("CLASS_FIELD")],
-        "ALGORITHM": [Source.fromStaticValue(0)],
+        "INPUT": from_output("stack", "OUTPUT"),
+        "TRAINING": from_parameter("TRAINING"),
+        "CLASS_FIELD": from_parameter("CLASS_FIELD"),
+        "ALGORITHM": static(0),
     }, {"OUTPUT_MODEL": "Model", "OUTPUT_REPORT": "Training report"}),
     ("classify", "landfusion:classifyraster", "Classify the stack", {
-        "INPUT": [Source.fromChildOutput("stack", "OUTPUT")],
-        "MODEL": [Source.fromChildOutput("train", "OUTPUT_MODEL")],
+        "INPUT": from_output("stack", "OUTPUT"),
+        "MODEL": from_output("train", "OUTPUT_MODEL"),
     }, {"OUTPUT": "Land-cover map"}),
     ("accuracy", "landfusion:accuracyreport", "Accuracy on the held-out reference", {
-        "CLASSIFICATION": [Source.fromChildOutput("classify", "OUTPUT")],
-        "REFERENCE": [Source.fromModelParameter("VALIDATION")],
-        "CLASS_FIELD": [Source.fromModelParameter("VALIDATION_FIELD")],
-        "SAMPLING_DESIGN": [Source.fromStaticValue(2)],
-        "POLYGON_SAMPLES": [Source.fromStaticValue(0)],
+        "CLASSIFICATION": from_output("classify", "OUTPUT"),
+        "REFERENCE": from_parameter("VALIDATION"),
+        "CLASS_FIELD": from_parameter("VALIDATION_FIELD"),
+        "SAMPLING_DESIGN": static(2),
+        "POLYGON_SAMPLES": static(0),
     }, {"OUTPUT_HTML": "Accuracy report"}),
 )
 
@@ -92,35 +80,12 @@ def build() -> QgsProcessingModelAlgorithm:
     model = QgsProcessingModelAlgorithm("classificationworkflow", "3 · Classification",
                                         "classification")
     for row, (parameter, help_text) in enumerate(INPUTS):
-        parameter.setHelp(help_text)
-        component = QgsProcessingModelParameter(parameter.name())
-        component.setPosition(QPointF(120, 80 + 80 * row))
-        model.addModelParameter(parameter, component)
+        add_input(model, parameter, 120, 80 + 80 * row, help_text)
     for row, (child_id, algorithm, description, sources, outputs) in enumerate(STEPS):
-        child = QgsProcessingModelChildAlgorithm(algorithm)
-        child.setChildId(child_id)
-        child.setDescription(description)
-        child.setPosition(QPointF(460, 120 + 150 * row))
-        for name, value in sources.items():
-            child.addParameterSources(name, value)
-        # The modeler stores every other mandatory option with its default, as a user would see
-        # it in the step's dialog (a model only validates with a value for each).
-        definition = QgsApplication.processingRegistry().algorithmById(algorithm)
-        for parameter in definition.parameterDefinitions():
-            if parameter.name() in sources or parameter.isDestination() or (
-                    parameter.flags() & QgsProcessingParameterDefinition.FlagOptional):
-                continue
-            child.addParameterSources(parameter.name(),
-                                      [Source.fromStaticValue(parameter.defaultValue())])
-        model_outputs = {}
-        for child_output, name in outputs.items():
-            output = QgsProcessingModelOutput(name, name)
-            output.setChildId(child_id)
-            output.setChildOutputName(child_output)
-            output.setPosition(QPointF(700, 150 + 150 * row + 40 * len(model_outputs)))
-            model_outputs[name] = output
-        child.setModelOutputs(model_outputs)
-        model.addChildAlgorithm(child)
+        add_step(model, child_id, algorithm, description, sources,
+                 {child_output: (name, name, 700, 150 + 150 * row + 40 * k)
+                  for k, (child_output, name) in enumerate(outputs.items())},
+                 460, 120 + 150 * row, store_defaults=True)
     model.setHelpContent({
         "ALG_DESC": (
             "Classification chain: Sentinel-2 bands (and Sentinel-1 VV/VH when given) are "
@@ -137,24 +102,8 @@ def build() -> QgsProcessingModelAlgorithm:
 
 def main() -> int:
     """Registers the provider, builds the model and writes it."""
-    app = QgsApplication([], False)
-    app.initQgis()
-    sys.path.insert(0, os.path.join(ROOT, ".qgis", "plugins"))
-    sys.path.append("/usr/share/qgis/python/plugins")
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
-    from landfusion.algorithms.provider import LandFusionProvider
-
-    provider = LandFusionProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    model = build()
-    os.makedirs(os.path.dirname(TARGET), exist_ok=True)
-    if not model.toFile(TARGET):
-        print(f"cannot write {TARGET}", file=sys.stderr)
-        return 1
-    print(f"wrote {TARGET}")
-    return 0
+    start_processing()
+    return save(build(), "classificationworkflow.model3")
 
 
 if __name__ == "__main__":

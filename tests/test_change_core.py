@@ -12,7 +12,7 @@ import rasterio
 from change_data import build_oscd_stack, build_s1_pair, f1_of_change, oscd_label
 from conftest import data_path
 
-from landfusion.core.change import detect, features, landcover
+from landfusion.core.change import detect, features, landcover, transitions
 from landfusion.core.change.pairs import Pair
 from landfusion.core.errors import InputError, NoDataError, NoOverlapError
 from landfusion.core.io.raster import Block
@@ -141,7 +141,7 @@ def test_output_may_not_overwrite_an_input(paris):
 
 
 def test_label_raster_without_change_is_refused(paris, tmp_path):
-    from landfusion.core.change.train import train_change_model
+    from landfusion.core.change.training import train_change_model
 
     labels = str(tmp_path / "stable.tif")
     with rasterio.open(oscd_label("paris")) as src:
@@ -233,11 +233,11 @@ def test_transition_matrix_and_areas_equal_numpy_count(lulc_maps, tmp_path):
 def test_sdg_11_3_1_worked_example():
     # Urban area 2000 ha -> 2600 ha, population 100 000 -> 120 000 over 10 years:
     # LCR = ln(1.3)/10 = 0.0262364, PGR = ln(1.2)/10 = 0.0182322, LCRPGR = 1.43901
-    out = landcover.sdg_11_3_1((2000.0, 2600.0), (100000.0, 120000.0), 10.0)
+    out = transitions.sdg_11_3_1((2000.0, 2600.0), (100000.0, 120000.0), 10.0)
     assert out["LCR"] == pytest.approx(0.0262364, abs=1e-7)
     assert out["PGR"] == pytest.approx(0.0182322, abs=1e-7)
     assert out["LCRPGR"] == pytest.approx(1.43901, abs=1e-5)
-    same = landcover.sdg_11_3_1((2000.0, 2600.0), (5000.0, 5000.0), 10.0)
+    same = transitions.sdg_11_3_1((2000.0, 2600.0), (5000.0, 5000.0), 10.0)
     assert same["PGR"] == 0 and same["LCRPGR"] is None and "PGR = 0" in same["notes"][0]
 
 
@@ -323,7 +323,7 @@ def test_training_polygons_single_pair_validates_by_tiles(tmp_path):
     from osgeo import gdal, ogr, osr
 
     from landfusion.core.change.model import read_change_model
-    from landfusion.core.change.train import train_change_model
+    from landfusion.core.change.training import train_change_model
 
     before = build_oscd_stack("rennes", 1, tmp_path)
     after = build_oscd_stack("rennes", 2, tmp_path)
@@ -368,3 +368,44 @@ def test_after_on_another_grid_is_warped_onto_before(paris, tmp_path):
     assert np.corrcoef(x[valid], y[valid])[0, 1] > 0.7
     assert warped["valid_pixels"] > 0.95 * x.size
     assert same["valid_pixels"] == x.size
+
+
+def test_options_are_checked_without_opening_a_file(tmp_path):
+    """The option checks shared by the algorithms' checks and the engines read no raster: the
+    paths below do not exist, yet each bad option is named."""
+    from landfusion.core.change.detect import check_detection
+    from landfusion.core.change.landcover import check_land_cover
+    from landfusion.core.change.training import check_training
+
+    a, b, c = (str(tmp_path / n) for n in ("a.tif", "b.tif", "c.tif"))
+    pair = dict(before=[a], after=[b], labels=[c])
+    assert check_training(**pair).key == "random_forest"
+    for options, message in (
+            (dict(pair, samples_per_pair=50), "at least 100 samples"),
+            (dict(pair, class_names="1:no change"), "not of the form id=name"),
+            (dict(pair, feature_groups=["dates", "texture"]), "Unknown change feature group"),
+            (dict(pair, scales=[4]), "odd numbers"),
+            (dict(pair, labels=[c, c]), "1 pair\\(s\\) but 2 label raster"),
+            (dict(before=[a], after=[a], labels=[c]), "given twice"),
+            (dict(before=[a], after=[b], training="polygons.gpkg"), "class field"),
+            (dict(pair, algorithm="no_such_classifier"), "no_such_classifier")):
+        with pytest.raises(InputError, match=message):
+            check_training(**options)
+    assert check_detection(method=2).key == "log_ratio"
+    for options, message in ((dict(method=0), "needs a MODEL"),
+                             (dict(method="model", model_path=c, threshold=1.5), "between 0"),
+                             (dict(method=3), "needs an index"),
+                             (dict(method="cva", threshold=float("nan")), "must be a number")):
+        with pytest.raises(InputError, match=message):
+            check_detection(**options)
+    checked = check_land_cover(maps=[a, b], dates="2016-07-01,2021-07-01", focus_class=2,
+                               population="1000,1200")
+    assert [d.year for d in checked.parsed_dates] == [2016, 2021]
+    assert checked.parsed_population == [1000.0, 1200.0]
+    for options, message in ((dict(maps=[a]), "at least two"),
+                             (dict(maps=[a, a]), "given twice"),
+                             (dict(maps=[a, b], population="1000,1200"), "needs FOCUS_CLASS"),
+                             (dict(maps=[a, b], dates="2016-07-01"), "1 date")):
+        with pytest.raises(InputError, match=message):
+            check_land_cover(**options)
+    assert os.listdir(tmp_path) == []

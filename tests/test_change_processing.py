@@ -80,7 +80,11 @@ def test_train_change_model_reports_leave_one_city_out(change_model):
     assert change["threshold"] == pytest.approx(change_model["THRESHOLD"])
     assert [c.name for c in info.classes] == ["no change", "urban change"]
     with open(change_model["OUTPUT_REPORT"]) as handle:
-        assert "<svg" in handle.read()
+        report = handle.read()
+    assert "<svg" in report
+    # the classes table shows each class with its colour and name
+    assert 'style="background:#c8c8c8"></span>no change' in report
+    assert 'style="background:#dc1e1e"></span>urban change' in report
 
 
 def test_change_model_on_an_unseen_city_beats_cva(change_model, oscd_stacks, run_algorithm,
@@ -143,6 +147,20 @@ def test_mismatched_pairs_and_labels_are_refused_before_work(oscd_stacks, run_al
         run_algorithm("landfusion:changedetection", {
             "BEFORE": oscd_stacks["rennes"][0], "AFTER": oscd_stacks["paris"][1], "METHOD": 1,
             "OUTPUT": str(tmp_path / "x.tif")})
+    # the algorithms' checks are the engines' option checks
+    with pytest.raises(QgsProcessingException, match="needs a MODEL"):
+        run_algorithm("landfusion:changedetection", {
+            "BEFORE": oscd_stacks["rennes"][0], "AFTER": oscd_stacks["rennes"][1], "METHOD": 0,
+            "OUTPUT": str(tmp_path / "x.tif")})
+    with pytest.raises(QgsProcessingException, match="not of the form id=name"):
+        run_algorithm("landfusion:trainchangemodel", {
+            "BEFORE": [oscd_stacks["rennes"][0]], "AFTER": [oscd_stacks["rennes"][1]],
+            "LABELS": [oscd_label("rennes")], "CLASS_NAMES": "1:no change",
+            "OUTPUT_MODEL": model})
+    with pytest.raises(QgsProcessingException, match="needs FOCUS_CLASS"):
+        run_algorithm("landfusion:landcoverchange", {
+            "MAPS": [oscd_label("rennes"), oscd_label("paris")], "POPULATION": "1000,1200",
+            "OUTPUT_JSON": str(tmp_path / "lc.json")})
     assert os.listdir(tmp_path) == []
 
 

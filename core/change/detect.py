@@ -21,22 +21,24 @@ by block: it is exact to within one bin width, which the result reports.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-from typing import Optional
+from dataclasses import dataclass
+from typing import List, Optional
 
 import numpy as np
 
 from ..choices import Choices
-from ..errors import BandError, InputError
+from ..errors import InputError
 from ..io import raster as raster_io
-from ..io.outputs import atomic_output, check_writable
 from ..io.classmap import ClassInfo
+from ..io.outputs import atomic_output, check_writable, remove_outputs
 from ..runtime import (
     IsCancelled, Log, Progress, check_cancelled, never_cancelled, no_log, no_progress, sub_progress,
 )
-from ..sensors.bands import is_s2_band_name, normalise_s2_band
-from .features import compute_features, bytes_per_pixel
-from .pairs import Pair, comparable_band
+from .features import bytes_per_pixel
+from .magnitude import Magnitude
+from .pairs import Pair
 
 #: Methods in the order of the Processing enum (stable API: the index is the value).
 METHODS = Choices((
@@ -84,161 +86,62 @@ def otsu_threshold(histogram: np.ndarray, edges: np.ndarray) -> float:
     return float(edges[k + 1])
 
 
-class _Magnitude:
-    """Computes the magnitude of one method for a block of a pair."""
+@dataclass
+class DetectionOptions:
+    """How to detect change (see :func:`change_detection` for each option).
 
-    def __init__(self, key, pair, index_name=None, model=None, log=no_log, warn=no_log):
-        self.key = key
-        self.pair = pair
-        self.halo = 0
-        self.bands_out = ["magnitude"]
-        names = [comparable_band(b) for b in pair.bands]
-        if key == "model":
-            self.session, self.info, self.change = model
-            self.spec = self.change["spec"]
-            self.halo = self.spec.halo
-            self.bands_out = ["change_probability"]
-            self.no_change = int(self.change["no_change_class"])
-            self.values = np.array([c.value for c in self.info.classes])
-            self.statistics = None
-            if self.spec.needs_statistics:
-                from .features import difference_statistics
+    :meth:`validated` returns a checked copy with the method key, or raises :class:`InputError`
+    naming the bad option; the algorithm's check and the run both use it.
+    """
 
-                self.statistics = difference_statistics(pair)
-                log("Difference statistics of the pair computed (for standardised features).")
-        elif key == "cva":
-            self.use = [i for i, n in enumerate(names) if is_s2_band_name(n)]
-            if not self.use:
-                raise BandError(
-                    f"Change-vector analysis needs Sentinel-2 reflectance bands (B02, B03, ...) on "
-                    f"both dates; the common bands are {', '.join(pair.bands)}.")
-            self.bands_out = ["cva_magnitude"]
-            log(f"Change-vector analysis over {len(self.use)} bands: "
-                f"{', '.join(pair.bands[i] for i in self.use)}.")
-        elif key == "log_ratio":
-            self._plan_log_ratio(names, log, warn)
-        else:
-            self._plan_index(index_name, names, log, warn)
+    method: object = "cva"
+    magnitude_path: Optional[str] = None
+    model_path: Optional[str] = None
+    index: Optional[str] = None
+    threshold: Optional[float] = None
+    threads: int = 0
+    memory_mb: float = raster_io.DEFAULT_MEMORY_MB
+    #: Filled by :meth:`validated`: the method key.
+    key: str = ""
 
-    def _plan_log_ratio(self, names, log, warn):
-        from ..sensors.sentinel1 import guess_units, polarisation_from_text
+    def validated(self) -> "DetectionOptions":
+        """Returns a checked copy; reads no file.
 
-        chosen = {}
-        for i, name in enumerate(self.pair.bands):
-            upper = name.upper()
-            if any(t in upper for t in ("RATIO", "RVI", "_DIFF", "MEAN", "STD")):
-                continue
-            pol = polarisation_from_text(name)
-            if pol and pol not in chosen:
-                chosen[pol] = i
-        if not chosen:
-            raise BandError(
-                f"The log-ratio needs Sentinel-1 backscatter bands named by polarisation (VV, VH, "
-                f"S1_VV_dB, ...) on both dates; the common bands are {', '.join(self.pair.bands)}.")
-        self.use = list(chosen.values())
-        self.db = []
-        for i in self.use:
-            name = self.pair.bands[i]
-            if "DB" in name.upper():
-                self.db.append(True)
-                continue
-            from ..io.raster import Block
-
-            sample = self.pair.read(Block(0, min(256, self.pair.height),
-                                          min(256, self.pair.width)))[0][i]
-            units = guess_units(sample[np.isfinite(sample)])
-            if units is None:
-                raise InputError(
-                    f"Cannot tell whether band '{name}' holds dB or linear backscatter; name it "
-                    "with '_dB' (e.g. VV_dB) or give linear power.")
-            self.db.append(units == "dB")
-        self.bands_out = ["log_ratio_dB"]
-        log("Log-ratio over " + ", ".join(
-            f"{self.pair.bands[i]} ({'dB, converted to linear' if d else 'linear'})"
-            for i, d in zip(self.use, self.db)) + ".")
-
-    def _plan_index(self, index_name, names, log, warn):
-        from ..indices.formulas import INDICES
-
-        if not index_name:
+        Raises:
+            InputError: naming the option and the fix.
+        """
+        o = dataclasses.replace(self, key=method_key(self.method))
+        if o.threshold is not None and not np.isfinite(o.threshold):
+            raise InputError("The threshold must be a number.")
+        if o.key == "model":
+            if not o.model_path:
+                raise InputError("The change-model method needs a MODEL (trained with 'Train "
+                                 "change model').")
+            if o.threshold is not None and not 0 <= o.threshold <= 1:
+                raise InputError("A change model's threshold is a probability between 0 and 1.")
+        elif o.key == "index_difference" and not o.index:
             raise InputError("The index difference needs an index (e.g. NDVI or NDBI).")
-        wanted = index_name.strip().upper()
-        self.bands_out = [f"{wanted}_abs_difference", f"{wanted}_difference"]
-        if wanted in names:
-            self.index_band = names.index(wanted)
-            log(f"Index difference of the band '{self.pair.bands[self.index_band]}' of both dates.")
-            return
-        if wanted not in INDICES:
-            raise InputError(f"Unknown index '{index_name}'; choose a band of both rasters or one "
-                             f"of {', '.join(INDICES)}.")
-        self.index_band = None
-        self.index = INDICES[wanted]
-        lookup = {normalise_s2_band(n): i for i, n in enumerate(names) if is_s2_band_name(n)}
-        missing = [b for b in self.index.bands if b not in lookup]
-        if missing:
-            raise BandError(
-                f"{wanted} needs bands {', '.join(self.index.bands)} on both dates; missing "
-                f"{', '.join(missing)} (common bands: {', '.join(self.pair.bands)}).")
-        self.index_lookup = {b: lookup[b] for b in self.index.bands}
-        from ..io.raster import Block
+        return o
 
-        sample = self.pair.read(Block(0, min(256, self.pair.height), min(256, self.pair.width)))[0]
-        level = np.nanmedian(sample[list(self.index_lookup.values())]) if np.isfinite(
-            sample).any() else 0.0
-        self.scale = 10000.0 if level > 2.0 else 1.0
-        if self.scale != 1.0:
-            warn(f"The bands look like digital numbers (median {level:.0f}); {wanted} is computed "
-                 "on DN / 10000.")
-        log(f"Index difference of {wanted} = {self.index.formula}, computed on both dates.")
 
-    def compute(self, before, after) -> tuple:
-        """Returns (magnitude bands (k, rows, cols), valid, labels or None)."""
-        if self.key == "model":
-            features, valid = compute_features(self.spec, before, after, self.halo,
-                                               self.statistics)
-            from .model import predict_change
+@dataclass
+class DetectionPlan:
+    """Everything decided before a pixel is read."""
 
-            change, probabilities = predict_change(self.session, self.info,
-                                                   features[:, valid].T)
-            magnitude = np.full(valid.shape, np.nan, np.float32)
-            magnitude[valid] = change
-            best = None
-            if len(self.values) > 2:
-                masked = probabilities.copy()
-                masked[:, list(self.values).index(self.no_change)] = -1
-                best = np.full(valid.shape, self.no_change, np.int64)
-                best[valid] = self.values[np.argmax(masked, axis=1)]
-            return magnitude[None], valid, best
-        b, a = before[self.use] if self.key != "index_difference" else before, \
-            after[self.use] if self.key != "index_difference" else after
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            if self.key == "cva":
-                magnitude = np.sqrt(np.sum((a - b) ** 2, axis=0))
-                out = magnitude[None]
-            elif self.key == "log_ratio":
-                ratios = []
-                for k, is_db in enumerate(self.db):
-                    i1 = 10.0 ** (b[k] / 10.0) if is_db else b[k]
-                    i2 = 10.0 ** (a[k] / 10.0) if is_db else a[k]
-                    i1 = np.where(i1 > 0, i1, np.nan)
-                    i2 = np.where(i2 > 0, i2, np.nan)
-                    ratios.append(np.abs(10.0 * np.log10(i2 / i1)))
-                out = np.mean(ratios, axis=0)[None]
-            else:
-                if self.index_band is not None:
-                    d = a[self.index_band] - b[self.index_band]
-                else:
-                    from ..indices.formulas import evaluate_index
+    pair: Pair
+    magnitude: Magnitude
+    classes: List[ClassInfo]
+    class_path: str
+    magnitude_target: str
+    keep_magnitude: bool
+    threshold: Optional[float]
+    how: str
+    blocks: list
 
-                    def value(x):
-                        bands = {n: x[i] / self.scale for n, i in self.index_lookup.items()}
-                        return evaluate_index(self.index.name, bands)[0]
 
-                    d = value(a) - value(b)
-                out = np.stack([np.abs(d), d])
-        out = out.astype(np.float32)
-        valid = np.all(np.isfinite(out), axis=0)
-        return out, valid, None
+def check_detection(**options) -> DetectionOptions:
+    """Checks the options of :func:`change_detection` without opening a raster."""
+    return DetectionOptions(**options).validated()
 
 
 def change_detection(
@@ -247,15 +150,11 @@ def change_detection(
     output_path: str,
     method="cva",
     magnitude_path: Optional[str] = None,
-    model_path: Optional[str] = None,
-    index: Optional[str] = None,
-    threshold: Optional[float] = None,
-    threads: int = 0,
-    memory_mb: float = raster_io.DEFAULT_MEMORY_MB,
     progress: Progress = no_progress,
     is_cancelled: IsCancelled = never_cancelled,
     log: Log = no_log,
     warn: Log = no_log,
+    **options,
 ) -> dict:
     """Maps change between two rasters of the same area.
 
@@ -264,65 +163,74 @@ def change_detection(
         output_path: class raster (0 no change / 1 change; a model's own classes for ``model``).
         method: key, name or enum index of :data:`METHODS`.
         magnitude_path: float raster of the magnitude (change probability for a model).
-        model_path: change model (``model`` only).
-        index: index name (``index_difference`` only).
-        threshold: decision threshold on the magnitude; None: the model's, or Otsu's.
+        options: the other fields of :class:`DetectionOptions`: ``model_path`` (change model,
+            ``model`` only), ``index`` (index name, ``index_difference`` only), ``threshold``
+            (decision threshold on the magnitude; None: the model's, or Otsu's), ``threads``
+            (model inference), ``memory_mb``.
 
     Returns:
         Output paths, the threshold used and how it was chosen, and pixel counts.
     """
-    key = method_key(method)
-    outputs = [p for p in (output_path, magnitude_path) if p]
-    for p in outputs:
-        check_writable(p, "Output")
-        if os.path.realpath(p) in {os.path.realpath(x) for x in (before, after, model_path or "")
-                                   if x}:
-            raise InputError(f"The output '{p}' is also an input; choose another file name.")
-    if magnitude_path and os.path.realpath(magnitude_path) == os.path.realpath(output_path):
-        raise InputError("The class output and the magnitude output must be different files.")
-    if threshold is not None and not np.isfinite(threshold):
-        raise InputError("The threshold must be a number.")
-    model = None
-    classes = list(BINARY_CLASSES)
-    if key == "model":
-        if not model_path:
-            raise InputError("The change-model method needs a MODEL (trained with 'Train change "
-                             "model').")
-        from .model import describe, read_change_model
-
-        model = read_change_model(model_path, threads)
-        classes = list(model[1].classes)
-        log(f"Change model: {describe(model[2])}.")
-        if threshold is not None and not 0 <= threshold <= 1:
-            raise InputError("A change model's threshold is a probability between 0 and 1.")
-    elif model_path:
-        warn("A MODEL is only used by the change-model method; it is ignored.")
+    o = DetectionOptions(method=method, magnitude_path=magnitude_path, **options).validated()
+    _check_outputs(before, after, output_path, o)
+    model = _open_model(o, log, warn)
     with contextlib.ExitStack() as stack:
         stack.enter_context(raster_io.gdal_env())
-        pair = stack.enter_context(Pair(
-            before, after, bands=model[2]["before_bands"] if model else None,
-            what="The change model"))
-        if pair.coverage < 0.999:
-            warn(f"The AFTER raster covers {100 * pair.coverage:.1f} % of the BEFORE raster; "
-                 "pixels outside are nodata.")
-        if pair.resampled:
-            log("The AFTER raster is warped onto the BEFORE grid (bilinear).")
-        magnitude = _Magnitude(key, pair, index, model, log, warn)
-        if threshold is None and key == "model":
-            threshold, how = float(model[2]["threshold"]), "stored in the model"
-        elif threshold is None:
-            how = "Otsu"
-        else:
-            how = "given"
-        folder = os.path.dirname(os.path.abspath(output_path))
-        target = magnitude_path
-        if not target:
-            temp_dir = stack.enter_context(_temp_dir(folder))
-            target = os.path.join(temp_dir, "magnitude.tif")
-        result = _run(pair, magnitude, classes, output_path, target, bool(magnitude_path),
-                      threshold, how, memory_mb, progress, is_cancelled, log)
-    result.update(method=key, output=output_path, magnitude=magnitude_path)
+        plan = _plan(before, after, output_path, o, model, stack, log, warn)
+        result = _run(plan, progress, is_cancelled, log)
+    result.update(method=o.key, output=output_path, magnitude=magnitude_path)
     return result
+
+
+def _check_outputs(before: str, after: str, output_path: str, o: DetectionOptions) -> None:
+    inputs = {os.path.realpath(x) for x in (before, after, o.model_path or "") if x}
+    for p in (p for p in (output_path, o.magnitude_path) if p):
+        check_writable(p, "Output")
+        if os.path.realpath(p) in inputs:
+            raise InputError(f"The output '{p}' is also an input; choose another file name.")
+    if o.magnitude_path and os.path.realpath(o.magnitude_path) == os.path.realpath(output_path):
+        raise InputError("The class output and the magnitude output must be different files.")
+
+
+def _open_model(o: DetectionOptions, log: Log, warn: Log) -> Optional[tuple]:
+    """The change model ``(session, card, change)`` of the ``model`` method, else None."""
+    if o.key != "model":
+        if o.model_path:
+            warn("A MODEL is only used by the change-model method; it is ignored.")
+        return None
+    from .model import describe, read_change_model
+
+    model = read_change_model(o.model_path, o.threads)
+    log(f"Change model: {describe(model[2])}.")
+    return model
+
+
+def _plan(before, after, output_path, o: DetectionOptions, model, stack, log,
+          warn) -> DetectionPlan:
+    pair = stack.enter_context(Pair(
+        before, after, bands=model[2]["before_bands"] if model else None,
+        what="The change model"))
+    if pair.coverage < 0.999:
+        warn(f"The AFTER raster covers {100 * pair.coverage:.1f} % of the BEFORE raster; "
+             "pixels outside are nodata.")
+    if pair.resampled:
+        log("The AFTER raster is warped onto the BEFORE grid (bilinear).")
+    magnitude = Magnitude(o.key, pair, o.index, model, log, warn)
+    threshold, how = o.threshold, "given"
+    if threshold is None and model:
+        threshold, how = float(model[2]["threshold"]), "stored in the model"
+    elif threshold is None:
+        how = "Otsu"
+    target = o.magnitude_path
+    if not target:
+        folder = os.path.dirname(os.path.abspath(output_path))
+        target = os.path.join(stack.enter_context(_temp_dir(folder)), "magnitude.tif")
+    bpp = bytes_per_pixel(magnitude.spec) if magnitude.key == "model" else \
+        4 * (4 * len(pair.bands) + 4)
+    blocks = raster_io.plan_blocks(pair.width, pair.height, bpp, o.memory_mb / 3)
+    return DetectionPlan(pair, magnitude, list(model[1].classes) if model else
+                         list(BINARY_CLASSES), output_path, target, bool(o.magnitude_path),
+                         threshold, how, blocks)
 
 
 @contextlib.contextmanager
@@ -337,83 +245,111 @@ def _temp_dir(folder):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _run(pair, magnitude, classes, class_path, magnitude_target, keep_magnitude, threshold, how,
-         memory_mb, progress, is_cancelled, log) -> dict:
+@dataclass
+class _BlockContext:
+    """What the block functions of the magnitude pass share."""
+
+    plan: DetectionPlan
+    dst: object
+    writer: object
+    top: float = 0.0
+
+
+def read_block(ctx: _BlockContext, block) -> tuple:
+    """The BEFORE and AFTER arrays of a block, with the magnitude's halo."""
+    return ctx.plan.pair.read(block, ctx.plan.magnitude.halo)
+
+
+def work_block(ctx: _BlockContext, block, data) -> tuple:
+    """(magnitude bands, valid, labels or None) of a block."""
+    return ctx.plan.magnitude.compute(*data)
+
+
+def write_block(ctx: _BlockContext, block, result) -> None:
+    """Writes a block's magnitude (and, with a known threshold, its classes)."""
+    values, valid, labels = result
+    values = np.where(valid[None], values, raster_io.FLOAT_NODATA).astype(np.float32)
+    ctx.dst.write(values, window=block.window)
+    if valid.any():
+        ctx.top = max(ctx.top, float(values[0][valid].max()))
+    if ctx.writer is not None:
+        p = ctx.plan
+        ctx.writer.write(block.window, _labels(values[0], valid, labels, p.threshold, p.classes,
+                                               p.magnitude), valid)
+
+
+def _run(plan: DetectionPlan, progress, is_cancelled, log) -> dict:
+    """The magnitude pass (classes written on the way when the threshold is known), then the
+    Otsu pass and a class pass when it is not; the summary."""
     import rasterio
 
     from ..io.class_writer import ClassificationWriter
 
-    spec_bpp = bytes_per_pixel(magnitude.spec) if magnitude.key == "model" else \
-        4 * (4 * len(pair.bands) + 4)
-    blocks = raster_io.plan_blocks(pair.width, pair.height, spec_bpp, memory_mb / 3)
-    two_pass = threshold is None
-    top = 0.0
+    two_pass = plan.threshold is None
+    magnitude = plan.magnitude
     with contextlib.ExitStack() as stack:
-        temp = stack.enter_context(atomic_output(magnitude_target, "Magnitude raster"))
-        profile = raster_io.float_profile(pair.before, len(magnitude.bands_out))
+        temp = stack.enter_context(atomic_output(plan.magnitude_target,
+                                                           "Magnitude raster"))
+        profile = raster_io.float_profile(plan.pair.before, len(magnitude.bands_out))
         dst = stack.enter_context(rasterio.open(temp, "w", **profile))
         for i, name in enumerate(magnitude.bands_out, start=1):
             dst.set_band_description(i, name)
-        writer = None
-        if not two_pass:
-            writer = stack.enter_context(ClassificationWriter(pair.before, classes, class_path))
-
-        def read(block):
-            return pair.read(block, magnitude.halo)
-
-        def work(block, data):
-            values, valid, labels = magnitude.compute(*data)
-            return values, valid, labels
-
-        def write(block, result):
-            nonlocal top
-            values, valid, labels = result
-            values = np.where(valid[None], values, raster_io.FLOAT_NODATA).astype(np.float32)
-            dst.write(values, window=block.window)
-            if valid.any():
-                top = max(top, float(values[0][valid].max()))
-            if writer is not None:
-                writer.write(block.window, _labels(values[0], valid, labels, threshold, classes,
-                                                   magnitude), valid)
-
-        raster_io.run_blocks(blocks, read, work, sub_progress(progress, 0.0,
-                                                              0.7 if two_pass else 1.0),
-                             is_cancelled, write=write)
+        writer = None if two_pass else stack.enter_context(
+            ClassificationWriter(plan.pair.before, plan.classes, plan.class_path))
+        ctx = _BlockContext(plan, dst, writer)
+        raster_io.run_blocks(plan.blocks, lambda block: read_block(ctx, block),
+                             lambda block, data: work_block(ctx, block, data),
+                             sub_progress(progress, 0.0, 0.7 if two_pass else 1.0),
+                             is_cancelled, write=lambda block, out: write_block(ctx, block, out))
         dst.close()
         if two_pass:
-            threshold, width = _otsu_pass(temp, top, blocks, is_cancelled)
-            log(f"Otsu's threshold: {threshold:.6g} (histogram of {OTSU_BINS} bins over "
-                f"0-{top:.6g}; exact to within {width:.2g}).")
-            with rasterio.open(temp) as src, ClassificationWriter(
-                    pair.before, classes, class_path) as writer:
-                for i, block in enumerate(blocks):
-                    check_cancelled(is_cancelled)
-                    values = src.read(1, window=block.window)
-                    valid = values != raster_io.FLOAT_NODATA
-                    writer.write(block.window, _labels(values, valid, None, threshold, classes,
-                                                       magnitude), valid)
-                    progress(0.85 + 0.15 * (i + 1) / len(blocks))
-        counts = dict(zip([c.name for c in classes], writer.class_counts.tolist()))
+            plan.threshold, width = _otsu_pass(temp, ctx.top, plan.blocks, is_cancelled)
+            log(f"Otsu's threshold: {plan.threshold:.6g} (histogram of {OTSU_BINS} bins over "
+                f"0-{ctx.top:.6g}; exact to within {width:.2g}).")
+            writer = _class_pass(plan, temp, progress, is_cancelled)
+        counts = dict(zip([c.name for c in plan.classes], writer.class_counts.tolist()))
         valid_pixels = writer.valid_pixels
-        if not keep_magnitude:
+        if not plan.keep_magnitude:
             stack.pop_all().close()
             with contextlib.suppress(OSError):
-                os.remove(magnitude_target)
-    if keep_magnitude:
-        _write_ramp_qml(os.path.splitext(magnitude_target)[0] + ".qml", magnitude.bands_out[0],
-                        top if magnitude.key != "model" else 1.0)
-    if valid_pixels == 0:
-        from ..io.outputs import remove_outputs
+                os.remove(plan.magnitude_target)
+    return _summary(plan, ctx.top, counts, valid_pixels, log)
 
-        remove_outputs([class_path, os.path.splitext(class_path)[0] + ".qml"] +
-                       ([magnitude_target] if keep_magnitude else []))
+
+def _class_pass(plan: DetectionPlan, magnitude_path: str, progress, is_cancelled):
+    """Writes the classes from the magnitude raster; returns the closed class writer."""
+    import rasterio
+
+    from ..io.class_writer import ClassificationWriter
+
+    with rasterio.open(magnitude_path) as src, ClassificationWriter(
+            plan.pair.before, plan.classes, plan.class_path) as writer:
+        for i, block in enumerate(plan.blocks):
+            check_cancelled(is_cancelled)
+            values = src.read(1, window=block.window)
+            valid = values != raster_io.FLOAT_NODATA
+            writer.write(block.window, _labels(values, valid, None, plan.threshold, plan.classes,
+                                               plan.magnitude), valid)
+            progress(0.85 + 0.15 * (i + 1) / len(plan.blocks))
+    return writer
+
+
+def _summary(plan: DetectionPlan, top: float, counts: dict, valid_pixels: int, log) -> dict:
+    """Styles the kept magnitude; refuses a result without valid pixels; the result entries."""
+    magnitude, classes, threshold = plan.magnitude, plan.classes, plan.threshold
+    if plan.keep_magnitude:
+        _write_ramp_qml(os.path.splitext(plan.magnitude_target)[0] + ".qml",
+                        magnitude.bands_out[0], top if magnitude.key != "model" else 1.0)
+    if valid_pixels == 0:
+        remove_outputs([plan.class_path, os.path.splitext(plan.class_path)[0] + ".qml"]
+                                 + ([plan.magnitude_target] if plan.keep_magnitude else []))
         raise InputError("No pixel is valid on both dates (nodata everywhere the rasters meet); "
                          "nothing was written.")
     changed = valid_pixels - counts.get(classes[0].name if magnitude.key != "model" else
                                         _no_change_name(classes, magnitude), 0)
     log(f"Change: {changed} of {valid_pixels} valid pixels ({100 * changed / valid_pixels:.2f} %) "
-        f"at threshold {threshold:.6g} ({how}).")
-    return {"threshold": float(threshold), "threshold_method": how, "class_counts": counts,
+        f"at threshold {threshold:.6g} ({plan.how}).")
+    return {"threshold": float(threshold), "threshold_method": plan.how, "class_counts": counts,
             "valid_pixels": int(valid_pixels), "changed_pixels": int(changed),
             "changed_fraction": changed / valid_pixels, "bands": magnitude.bands_out,
             "classes": classes}

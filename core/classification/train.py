@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from ..choices import CLASSIFIERS
-from ..errors import InputError, ModelError, NoDataError
+from ..errors import InputError, NoDataError
 from ..io import raster as raster_io
 from ..io.outputs import check_writable, remove_outputs
 from ..io.classmap import choose_nodata
@@ -401,19 +401,10 @@ def _write(onnx_model, model_path: str, report_path: Optional[str], report: dict
 
 def verify_onnx(onnx_model, model, X: np.ndarray, seed: int = 0, limit: int = 20000) -> dict:
     """Runs the ONNX model on (up to ``limit``) training pixels and compares with scikit-learn."""
-    import onnxruntime as ort
+    from ..models.export_check import run_on_sample
 
-    from ..models.pixel_model import session_options
-
-    rng = np.random.default_rng(seed)
-    index = rng.choice(X.shape[0], size=min(limit, X.shape[0]), replace=False)
-    Xs = np.ascontiguousarray(X[index], dtype=np.float32)
-    try:
-        session = ort.InferenceSession(onnx_model.SerializeToString(), session_options(),
-                                       providers=["CPUExecutionProvider"])
-        labels, probabilities = session.run(["label", "probabilities"], {"X": Xs})
-    except Exception as exc:
-        raise ModelError(f"The exported ONNX model cannot be run by onnxruntime: {exc}") from exc
+    Xs, (labels, probabilities) = run_on_sample(onnx_model, X, ["label", "probabilities"], seed,
+                                                limit)
     expected = model.predict(Xs)
     expected_probabilities = model.predict_proba(Xs)
     return {
