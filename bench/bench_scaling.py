@@ -117,14 +117,14 @@ def main() -> int:
         summaries = common.compare(methods, methods[0].label, repeats=args.repeats,
                                    as_time_ratio=True, title=f"Scaling, {label}.")
         rows += [(label, size, s) for size, s in zip(sizes, summaries)]
-    print("| step | size | median time (s) | range (s) | M px/s | time per pixel vs "
+    print("| step | size | median time (s) | range (s) | k px/s | time per pixel vs "
           f"{sizes[0]}² | cores used | peak memory (MB) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, size, s in rows:
         first = next(r for r in rows if r[0] == label)
         per_pixel = (s["seconds"] / size ** 2) / (first[2]["seconds"] / first[1] ** 2)
         print(f"| {label} | {size}² | {s['seconds']:.1f} | {s['seconds_range'][0]:.1f}–"
-              f"{s['seconds_range'][1]:.1f} | {size * size / s['seconds'] / 1e6:.2f} | "
+              f"{s['seconds_range'][1]:.1f} | {size * size / s['seconds'] / 1e3:.0f} | "
               f"{per_pixel:.2f} | {s['cores']:.2f} | {s['peak_mb']:.0f} |")
     return 0
 
