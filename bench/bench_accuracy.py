@@ -1,31 +1,33 @@
 """Accuracy assessment on a full Sentinel-2 tile class map (10980 x 10980) against baselines.
 
 Generates once a uint8 class map (7 classes with patchy structure, nodata border; tiled,
-DEFLATE), then measures in the same run:
-  - mapped class areas: QGIS's native:rasterlayeruniquevaluesreport (through qgis_process),
-    a whole-array numpy count (np.bincount after reading the whole band), and LandFusion's
-    block-wise count;
-  - stratified random sample of 1,000 points: a whole-array numpy draw (np.flatnonzero per class)
-    and LandFusion's block-wise draw written to a GeoPackage;
-  - the full accuracy report (pixel counts, 1,000 reference points, HTML/JSON/CSV).
-Prints a Markdown table with times and peak memory (max RSS of each run's process).
+DEFLATE), then compares, each method in its own process, in interleaved rounds with the same
+GDAL cache (common.compare: median time and range, median and range of the per-round ratios,
+cores used, peak memory from /usr/bin/time, load average before and after):
+
+  - mapped class areas: a whole-array numpy count (np.bincount after reading the whole band,
+    the baseline), QGIS's native:rasterlayeruniquevaluesreport (through qgis_process) and
+    LandFusion's block-wise count;
+  - stratified random sample of 1,000 points: a whole-array numpy draw (np.flatnonzero per
+    class, the baseline) and LandFusion's block-wise draw written to a GeoPackage;
+  - the full accuracy report (pixel counts, 1,000 reference points, HTML/JSON/CSV), alone.
+
+Each child process is timed whole (interpreter or QGIS start-up included, as a user running the
+step pays it).
+
+Usage: python bench/bench_accuracy.py   (LANDFUSION_BENCH_SIZE=10980, BENCH_REPEATS=3)
 """
 
 import os
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE / "data"
+import common
+
+DATA = common.DATA
 SIZE = int(os.environ.get("LANDFUSION_BENCH_SIZE", "10980"))
 MAP = DATA / f"class_map_{SIZE}.tif"
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-from plugin_import import make_importable  # noqa: E402
-
-PLUGINS = make_importable()
+ROOT = common.ROOT
+PLUGINS = common.import_landfusion()
 
 
 def make_map():
@@ -56,18 +58,6 @@ def make_map():
     partial.rename(MAP)
 
 
-def timed(args, env=None):
-    """Runs a command and returns (seconds, peak RSS in MiB) of the child process."""
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True,
-                          env=env)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(proc.stdout[-2000:] + proc.stderr[-2000:])
-    peak_kb = int(proc.stderr.strip().splitlines()[-1])
-    return elapsed, peak_kb / 1024
-
-
 NUMPY_COUNT = """
 import numpy as np, rasterio
 with rasterio.open({map!r}) as src:
@@ -96,9 +86,12 @@ print(sum(p.size for p in picked))
 """
 
 OURS_SAMPLE = """
+import os
 import sys
 sys.path.insert(0, {plugins!r})
 from landfusion.core.accuracy.sampling import draw_stratified_sample
+if os.path.exists({out!r}):
+    os.remove({out!r})
 draw_stratified_sample({map!r}, {out!r}, 1000, "olofsson", 50, seed=1)
 """
 
@@ -106,7 +99,7 @@ OURS_REPORT = """
 import sys
 sys.path.insert(0, {plugins!r})
 from landfusion.core.accuracy.assess import assess_accuracy
-r = assess_accuracy({map!r}, {points!r}, "reference", output_html={html!r},
+r = assess_accuracy({map!r}, {points!r}, class_field="reference", output_html={html!r},
                     output_json={js!r}, output_csv={csv!r})
 print(r["area_adjusted"]["overall_accuracy"])
 """
@@ -131,37 +124,36 @@ def main():
     make_map()
     py = sys.executable
     points = str(DATA / "points.gpkg")
-    fmt = dict(plugins=PLUGINS, map=str(MAP), out=points, points=points,
+    fmt = dict(plugins=PLUGINS, map=str(MAP), points=points, out=str(DATA / "sample.gpkg"),
                html=str(DATA / "r.html"), js=str(DATA / "r.json"), csv=str(DATA / "r.csv"))
-    runs = {
-        "class areas: QGIS native:rasterlayeruniquevaluesreport (qgis_process)": [
+    numpy_count = "numpy, whole band in memory"
+    numpy_sample = "numpy, whole band in memory (flatnonzero per class)"
+    areas = {
+        numpy_count: [py, "-c", NUMPY_COUNT.format(**fmt)],
+        "QGIS native:rasterlayeruniquevaluesreport (qgis_process)": [
             str(ROOT / "scripts" / "qgis_process.sh"), "run", "native:rasterlayeruniquevaluesreport",
             "--", f"INPUT={MAP}", "BAND=1", f"OUTPUT_HTML_FILE={DATA / 'unique.html'}"],
-        "class areas: numpy, whole band in memory": [py, "-c", NUMPY_COUNT.format(**fmt)],
-        "class areas: LandFusion block-wise count": [py, "-c", OURS_COUNT.format(**fmt)],
-        "1,000-point sample: numpy, whole band in memory": [py, "-c", NUMPY_SAMPLE.format(**fmt)],
-        "1,000-point sample: LandFusion stratifiedsample (GeoPackage)": [
-            py, "-c", OURS_SAMPLE.format(**fmt)],
-        "accuracy report: counts + 1,000 points + HTML/JSON/CSV": [
-            py, "-c", OURS_REPORT.format(**fmt)],
+        "LandFusion block-wise count": [py, "-c", OURS_COUNT.format(**fmt)],
     }
-    timed(runs["class areas: numpy, whole band in memory"])  # warm the page cache
-    rows = []
-    for name, args in runs.items():
-        if name.startswith("1,000") and os.path.exists(points):
-            os.remove(points)
-        best = min((timed(args) for _ in range(2)), key=lambda r: r[0])
-        rows.append((name, *best))
-        if name.startswith("1,000-point sample: LandFusion"):
-            label(points)
-    base = {"class areas": rows[1][1], "1,000-point sample": rows[3][1]}
-    print(f"Class map: {SIZE} x {SIZE} uint8 DEFLATE, {os.cpu_count()} CPU cores.\n")
-    print("| run | seconds | x numpy whole-array | peak MiB |")
-    print("|---|---:|---:|---:|")
-    for name, seconds, peak in rows:
-        ref = base.get(name.split(":")[0])
-        ratio = f"{seconds / ref:.2f}" if ref else "-"
-        print(f"| {name} | {seconds:.1f} | {ratio} | {peak:.0f} |")
+    sample = {
+        numpy_sample: [py, "-c", NUMPY_SAMPLE.format(**fmt)],
+        "LandFusion stratifiedsample, block-wise (GeoPackage)": [
+            py, "-c", OURS_SAMPLE.format(**fmt)],
+    }
+    report = {"LandFusion assess: counts + 1,000 points + HTML/JSON/CSV": [
+        py, "-c", OURS_REPORT.format(**fmt)]}
+    # Not timed: warm the page cache; the labelled reference points of the report.
+    common.measure(areas[numpy_count])
+    if os.path.exists(points):
+        os.remove(points)
+    common.measure([py, "-c", OURS_SAMPLE.format(**dict(fmt, out=points))])
+    label(points)
+    print(f"Class map: {SIZE} x {SIZE} uint8 DEFLATE (512 tiles), 7 classes.\n")
+    for title, runs, baseline in (("Mapped class areas.", areas, numpy_count),
+                                  ("Stratified sample of 1,000 points.", sample, numpy_sample),
+                                  ("Accuracy report.", report, next(iter(report)))):
+        common.compare([common.Method(k, v) for k, v in runs.items()], baseline, title=title,
+                       pixels=SIZE * SIZE)
 
 
 if __name__ == "__main__":
