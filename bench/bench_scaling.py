@@ -9,14 +9,14 @@ for linear scaling it equals the ratio of pixels. Memory must stay flat as the s
 Steps:
 
 - ``classify``: ``classify_raster`` on the real-spectra mosaic (realdata.py) with the forest
-  ``train_classifier`` builds by default (Random Forest, 100 full-depth trees, trained on the real
-  TerraMind labels; bench_classify.py's ``rf100.onnx``); ``--classify-models rf,gbm`` adds
-  LightGBM 100 x 31, compiled;
+  ``train_classifier`` builds by default (Random Forest, 30 full-depth trees, trained on the real
+  TerraMind labels; bench_classify.py's ``default.onnx``); ``--classify-models default,rf,gbm``
+  adds the 100-tree forest and LightGBM 100 x 31, compiled;
 - ``indices``: the four default spectral indices, uncompressed (bench_indices.py data);
 - ``stack``: the full co-registration stack (bench_coregister.py data).
 
 Usage: python bench/bench_scaling.py [--sizes 2000,4000,10980] [--steps classify,indices,stack]
-       [--repeats 3] [--classify-models rf]
+       [--repeats 3] [--classify-models default]
 """
 
 import argparse
@@ -36,7 +36,9 @@ sys.path.insert(0, {plugins!r})
 from landfusion.core.classification.classify import classify_raster
 classify_raster({raster!r}, {model!r}, {out!r})
 """
-CLASSIFY_MODELS = {"rf": ("RF 100 full depth, the default (onnxruntime)", "rf100.onnx", "auto"),
+CLASSIFY_MODELS = {"default": ("default model: RF 30 full depth (onnxruntime)", "default.onnx",
+                               "auto"),
+                   "rf": ("RF 100 full depth (onnxruntime)", "rf100.onnx", "auto"),
                    "gbm": ("LightGBM 100 x 31 (compiled)", "gbm.onnx", "always")}
 STEP_LABELS = {"indices": "indices: NDVI, SAVI, BAI, NDWI (uncompressed)",
                "stack": "stack: warps + 10 m bands + mask + VV/VH + NDVI (9 bands)"}
@@ -53,7 +55,7 @@ def models_dir() -> Path:
     return workdir
 
 
-def prepare(step: str, size: int, model: str = "rf") -> list:
+def prepare(step: str, size: int, model: str = "default") -> list:
     """Generates the step's data at ``size`` (not timed); returns the command to time."""
     py = sys.executable
     plugins = common.import_landfusion()
@@ -107,7 +109,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="2000,4000,10980")
     parser.add_argument("--steps", default="classify,indices,stack")
     parser.add_argument("--repeats", type=int, default=common.REPEATS)
-    parser.add_argument("--classify-models", default="rf",
+    parser.add_argument("--classify-models", default="default",
                         help="comma-separated: rf (the default forest), gbm (LightGBM, compiled)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
