@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..sensors.bands import is_s2_band_name
+from ..sensors.sentinel1 import window_moments
 
 GROUPS = ("dates", "diff", "logratio", "context", "context_dates", "diff_z")
 DEFAULT_GROUPS = ("dates", "diff", "logratio", "context", "diff_z")
@@ -116,15 +117,8 @@ class FeatureSpec:
 
 def local_mean_std(values: np.ndarray, size: int) -> tuple:
     """Mean and standard deviation over ``size`` x ``size`` windows, ignoring NaN pixels."""
-    from scipy.ndimage import uniform_filter
-
-    valid = np.isfinite(values)
-    x = np.where(valid, values, 0.0).astype(np.float64)
-    count = uniform_filter(valid.astype(np.float64), size, mode="constant")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = uniform_filter(x, size, mode="constant") / count
-        square = uniform_filter(x * x, size, mode="constant") / count
-        std = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    mean, variance, count = window_moments(values, size, mode="constant")
+    std = np.sqrt(variance)
     none = count < 1e-9
     mean[none] = np.nan
     std[none] = np.nan

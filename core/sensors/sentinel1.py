@@ -77,6 +77,25 @@ def guess_units(sample: np.ndarray) -> Optional[str]:
     return None
 
 
+def window_moments(values: np.ndarray, size: int, mode: str = "nearest") -> tuple:
+    """Mean, variance and valid-pixel fraction over ``size`` x ``size`` windows, NaN left out.
+
+    float64 arrays; where a window holds no valid pixel the mean and variance are NaN.
+    ``mode`` is scipy.ndimage's border mode ("nearest" repeats the edge, "constant" pads with
+    invalid pixels).
+    """
+    from scipy.ndimage import uniform_filter
+
+    valid = np.isfinite(values)
+    x = np.where(valid, values, 0.0).astype(np.float64)
+    weight = uniform_filter(valid.astype(np.float64), size, mode=mode)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = uniform_filter(x, size, mode=mode) / weight
+        mean_sq = uniform_filter(x * x, size, mode=mode) / weight
+        variance = np.maximum(mean_sq - mean * mean, 0.0)
+    return mean, variance, weight
+
+
 def lee_filter(linear: np.ndarray, size: int = 5, enl: float = DEFAULT_ENL) -> np.ndarray:
     """Applies the Lee (1980) speckle filter to linear backscatter.
 
@@ -89,15 +108,10 @@ def lee_filter(linear: np.ndarray, size: int = 5, enl: float = DEFAULT_ENL) -> n
         size: odd window size in pixels.
         enl: equivalent number of looks of the input.
     """
-    from scipy.ndimage import uniform_filter
-
     valid = np.isfinite(linear)
     x = np.where(valid, linear, 0.0).astype(np.float64)
-    weight = uniform_filter(valid.astype(np.float64), size, mode="nearest")
+    mean, variance, _ = window_moments(linear, size, mode="nearest")
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = uniform_filter(x, size, mode="nearest") / weight
-        mean_sq = uniform_filter(x * x, size, mode="nearest") / weight
-        variance = np.maximum(mean_sq - mean * mean, 0.0)
         ci2 = variance / (mean * mean)
         cu2 = 1.0 / float(enl)
         k = np.clip(1.0 - cu2 / ci2, 0.0, 1.0)
