@@ -110,7 +110,7 @@ class TrainClassifierAlgorithm(LandFusionAlgorithm):
                                     help="The trained model, a single .onnx file.")
         self.addParameterFileOutput(
             self.OUTPUT_REPORT, "Validation report", "HTML files (*.html)", optional=True,
-            sidecars=(".json",),
+            created=True, sidecars=(".json",),
             help="HTML report; a JSON report with the same name is written beside.")
         for key, label in (("OVERALL_ACCURACY", "Overall accuracy"), ("KAPPA", "Kappa"),
                            ("MACRO_F1", "Macro F1"), ("SAMPLES", "Training samples")):

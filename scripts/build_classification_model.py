@@ -89,8 +89,9 @@ def build() -> QgsProcessingModelAlgorithm:
     model.setHelpContent({
         "ALG_DESC": (
             "Classification chain: Sentinel-2 bands (and Sentinel-1 VV/VH when given) are "
-            "co-registered onto one grid with indices (coregisterstack), a Random Forest is "
-            "trained from the training polygons with validation grouped by polygon "
+            "co-registered onto one grid with indices (coregisterstack), a Random Forest "
+            "(trainclassifier's default: 30 full-depth trees) is trained from the training "
+            "polygons and validated grouped by polygon in the training report "
             "(trainclassifier), the whole stack is classified block by block (classifyraster), "
             "and the map is assessed on reference samples that did not train it "
             "(accuracyreport). Open it in the graphical modeler to change a step's options."),
