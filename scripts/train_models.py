@@ -283,6 +283,7 @@ WATER_CARD = """# Model card: `s1_water_unet` — open water from Sentinel-1 VV/
 | preprocessing (in the metadata) | clip to the 0.1th/99.9th percentiles of the training data, standardise with its means/stds; NaN and nodata pixels are masked |
 | architecture | U-Net, 3 poolings, batch norm, dynamic tile size (multiple of 8), default tiles 256 px with 64 px overlap |
 | training | `landfusion:traincnn` through `make models` (`scripts/train_models.py water`) on {trained_chips} hand-labelled Sen1Floods11 chips, {best_epoch} epochs; the chips {validation_groups} are held out for the training report; {training_seconds:.0f} s on one CPU thread |
+| band statistics (in the metadata) | per band min, max, mean, std, 2nd/98th percentile of the training chips, which `cnnclassify` compares with the input before classifying (scaled dB such as centi-dB is refused) |
 | licence | model: as LandFusion; training labels: Sen1Floods11, CC BY 4.0 |
 
 Validation of the final model on its held-out chips: {validation}. How well the recipe does on a
