@@ -8,7 +8,12 @@ rounds, each in its own process with the same GDAL block cache (common.compare):
   block-wise reads of the pixels under them, per-polygon bookkeeping);
 - plain GDAL: ``gdal.VectorTranslate`` to the raster's CRS, ``gdal.Rasterize`` of the class into
   an in-memory raster, then block-wise reads keeping the labelled pixels — what a user scripting
-  GDAL would write.
+  GDAL would write. No GDAL option makes these steps use more cores (the raster is uncompressed,
+  so ``GDAL_NUM_THREADS`` has no decoding to share), so the baseline is single-threaded by
+  nature; the table's cores column shows what each side used (LandFusion overlaps reading with
+  gathering the pixels on a second thread).
+
+A first run of the baseline, not counted, puts the raster in the page cache for every round.
 
 Usage: python bench/bench_extraction.py [--size 4000]
 """
@@ -107,7 +112,8 @@ def plain_gdal(raster: Path, polygons: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--size", type=int, default=int(os.environ.get("BENCH_CLASSIFY_SIZE", 4000)))
+    parser.add_argument("--size", type=int,
+                        default=int(os.environ.get("BENCH_CLASSIFY_SIZE", 4000)))
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--run", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,6 +131,7 @@ def main() -> int:
                                      "--count", str(args.count), "--run", key])
                for key, label in (("ours", "LandFusion extract_samples"),
                                   ("gdal", "plain GDAL (VectorTranslate, Rasterize, block reads)"))]
+    common.measure(methods[1].argv)
     summaries = common.compare(
         methods, methods[1].label,
         title=f"Training-sample extraction: {args.count} polygons (EPSG:4326) over a "

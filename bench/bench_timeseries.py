@@ -1,31 +1,40 @@
-"""Temporal composite: 24 and 48 dates x 4 bands over 4000 x 4000 pixels against numpy in memory.
+"""Temporal composite: 24 and 48 dates x 4 bands against numpy's nanmedian in memory.
 
 Generates once, under bench/data/timeseries/, one 4-band uint16 raster per date (B02, B03, B04,
 B08; tiled, DEFLATE; 0 = nodata where a cloud blob covers the date, about a quarter of each
-scene), then measures in the same run, each in its own process (peak memory = max RSS):
+scene), then measures in interleaved rounds, each run in its own process with the same GDAL
+cache (common.compare: load average before/after, median time and range, median and range of
+the per-round ratios, cores used, peak memory):
   - numpy baseline: for each band, the 24 dates' arrays loaded whole into memory (float32, NaN
-    where nodata) and ``numpy.nanmedian`` over them — the time of ``nanmedian`` alone and of
-    load + nanmedian;
+    where nodata) and ``numpy.nanmedian`` over them (the time of ``nanmedian`` alone is printed
+    too);
   - LandFusion ``temporal_composite`` (median, whole range) of the 24 dates, from the files to
     a written composite, block by block with its default memory budget;
   - the same with 48 dates: memory must stay bounded as dates grow.
-Checks that both give the same median, and prints a Markdown table.
-``LANDFUSION_BENCH_TS_SIZE`` sets a smaller size for a quick try.
+Checks that both give the same median (exit status 1 if not).
+
+The scenes are 2000 x 2000 by default (``LANDFUSION_BENCH_TS_SIZE`` sets another size): the
+numpy baseline holds 24 dates of a band in memory and takes minutes per run at 4000 x 4000, and
+three rounds of all three runs should stay within about a quarter of an hour on two cores.
 """
 
+import argparse
 import datetime as dt
 import os
-import subprocess
+import shutil
+import statistics
 import sys
-import time
-from pathlib import Path
+import warnings
 
-HERE = Path(__file__).resolve().parent
-DATA = HERE / "data" / "timeseries"
-SIZE = int(os.environ.get("LANDFUSION_BENCH_TS_SIZE", "4000"))
+import numpy as np
+
+import common
+
+DATA = common.DATA / "timeseries"
+SIZE = int(os.environ.get("LANDFUSION_BENCH_TS_SIZE", "2000"))
 BANDS = ("B02", "B03", "B04", "B08")
-PLUGINS = str(HERE.parent / ".qgis" / "plugins")
-sys.path.insert(0, PLUGINS)
+#: Every 97th row and 89th column: the pixels on which both medians are compared.
+SAMPLE = (slice(None), slice(None, None, 97), slice(None, None, 89))
 
 
 def scene_paths(count):
@@ -37,7 +46,6 @@ def scene_paths(count):
 
 def make_scenes(count):
     """Writes the dated scenes that are missing (smooth fields, seasonal change, noise, clouds)."""
-    import numpy as np
     import rasterio
     from rasterio.transform import from_origin
 
@@ -72,88 +80,85 @@ def make_scenes(count):
         os.replace(temp, path)
 
 
-def timed(code):
-    """Runs Python code in a child process; returns (seconds, peak RSS MiB, last stdout line)."""
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", code],
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-3000:])
-    peak_kb = int(proc.stderr.strip().splitlines()[-1])
-    lines = proc.stdout.strip().splitlines()
-    return elapsed, peak_kb / 1024, lines[-1] if lines else ""
-
-
-NUMPY = """
-import time, warnings
-import numpy as np, rasterio
-paths = {paths!r}
-compute = 0.0
-medians = []
-for band in range(1, 5):
-    stack = np.empty((len(paths), {size}, {size}), dtype=np.float32)
-    for k, path in enumerate(paths):
-        with rasterio.open(path) as ds:
-            stack[k] = ds.read(band)
-    stack[stack == 0] = np.nan
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(stack, axis=0)
-    compute += time.perf_counter() - start
-    medians.append(median[::97, ::89].copy())
-    del stack
-np.save({sample!r}, np.stack(medians))
-print(compute)
-"""
-
-OURS = """
-from landfusion.core.timeseries.composite import temporal_composite
-import sys
-sys.path.insert(0, {plugins!r})
-temporal_composite({paths!r}, {out!r}, period="whole", method="median")
-"""
-
-
-def main():
-    import numpy as np
+def numpy_median(dates: int) -> dict:
+    """The baseline: per band, all dates loaded whole, NaN where nodata, nanmedian over dates."""
     import rasterio
 
+    paths = scene_paths(dates)
+    compute, medians = 0.0, []
+    with common.Timer() as timer:
+        for band in range(1, len(BANDS) + 1):
+            stack = np.empty((len(paths), SIZE, SIZE), dtype=np.float32)
+            for k, path in enumerate(paths):
+                with rasterio.open(path) as ds:
+                    stack[k] = ds.read(band)
+            stack[stack == 0] = np.nan
+            with common.Timer() as median_timer, warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                median = np.nanmedian(stack, axis=0)
+            compute += median_timer.seconds
+            medians.append(median[SAMPLE[1:]].copy())
+            del stack
+    np.save(DATA / f"numpy_sample_{SIZE}.npy", np.stack(medians))
+    return {"seconds": timer.seconds, "cpu_seconds": timer.cpu_seconds, "nanmedian": compute}
+
+
+def ours(dates: int) -> dict:
+    """LandFusion: the median composite of the whole range, from the files to a written raster."""
+    common.import_landfusion()
+    from landfusion.core.timeseries.composite import temporal_composite
+
+    folder = output_folder(dates)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with common.Timer() as timer:
+        temporal_composite([str(p) for p in scene_paths(dates)], str(folder / "composite.tif"),
+                           period="whole", method="median")
+    return {"seconds": timer.seconds, "cpu_seconds": timer.cpu_seconds}
+
+
+def output_folder(dates: int):
+    return DATA / f"composite_{SIZE}_{dates}"
+
+
+def same_median() -> bool:
+    """True when LandFusion's 24-date composite equals numpy's nanmedian on the sampled pixels."""
+    import rasterio
+
+    with rasterio.open(output_folder(24) / "composite.tif") as ds:
+        composite = ds.read(list(range(1, len(BANDS) + 1)))[SAMPLE]
+        composite = np.where(composite == ds.nodata, np.nan, composite)
+    return bool(np.allclose(composite, np.load(DATA / f"numpy_sample_{SIZE}.npy"),
+                            equal_nan=True, atol=1e-3))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run", choices=("numpy", "ours"), help=argparse.SUPPRESS)
+    parser.add_argument("--dates", type=int, default=24, help=argparse.SUPPRESS)
+    args = parser.parse_args()
     make_scenes(48)
-    paths24 = [str(p) for p in scene_paths(24)]
-    paths48 = [str(p) for p in scene_paths(48)]
-    out = str(DATA / f"composite_{SIZE}.tif")
-    sample = str(DATA / f"numpy_sample_{SIZE}.npy")
-    header = f"import sys\nsys.path.insert(0, {PLUGINS!r})\n"
-    rows = []
-    numpy_total, numpy_peak, numpy_compute = timed(
-        NUMPY.format(paths=paths24, size=SIZE, sample=sample))
-    numpy_compute = float(numpy_compute)
-    ours24, peak24, _ = timed(header + OURS.format(plugins=PLUGINS, paths=paths24, out=out))
-    with rasterio.open(out) as ds:
-        ours = ds.read([1, 2, 3, 4])[:, ::97, ::89]
-        ours = np.where(ours == ds.nodata, np.nan, ours)
-    same = np.allclose(ours, np.load(sample), equal_nan=True, atol=1e-3)
-    os.remove(out)
-    ours48, peak48, _ = timed(header + OURS.format(plugins=PLUGINS, paths=paths48, out=out))
-    os.remove(out)
-    rows = [
-        ("numpy nanmedian, 24 dates in memory (compute only)", numpy_compute, numpy_peak),
-        ("numpy load + nanmedian, 24 dates in memory", numpy_total, numpy_peak),
-        ("LandFusion temporal_composite, 24 dates (read, composite, write)", ours24, peak24),
-        ("LandFusion temporal_composite, 48 dates (read, composite, write)", ours48, peak48),
-    ]
-    print(f"Scenes: {SIZE} x {SIZE} px, 4 bands uint16 DEFLATE, about a quarter cloudy per date; "
-          f"median of the whole range; {os.cpu_count()} CPU cores. Same median as numpy: "
-          f"{'yes' if same else 'NO'}.\n")
-    print("| run | seconds | x numpy nanmedian (compute) | x numpy load + nanmedian | peak MiB |")
-    print("|---|---:|---:|---:|---:|")
-    for name, seconds, peak in rows:
-        print(f"| {name} | {seconds:.1f} | {seconds / numpy_compute:.2f} | "
-              f"{seconds / numpy_total:.2f} | {peak:.0f} |")
-    print(f"\nPeak memory, 48 vs 24 dates: {peak48 / peak24:.2f} x. In memory, one band of 48 "
-          f"dates is {4 * 48 * SIZE * SIZE / 2**20:.0f} MiB of float32 before any copy.")
+    if args.run:
+        common.report(**{"numpy": numpy_median, "ours": ours}[args.run](args.dates))
+        return 0
+    baseline = "numpy load + nanmedian, 24 dates in memory"
+    ours_label = "LandFusion temporal_composite, {} dates (read, composite, write)"
+    methods = [common.Method(name, [common.python(), __file__, "--run", run, "--dates", str(n)])
+               for name, run, n in ((baseline, "numpy", 24), (ours_label.format(24), "ours", 24),
+                                    (ours_label.format(48), "ours", 48))]
+    summaries = common.compare(
+        methods, baseline, pixels=SIZE * SIZE,
+        title=f"Temporal composite (median of the whole range): {SIZE} x {SIZE} px, 4 bands "
+              "uint16 DEFLATE, about a quarter cloudy per date.")
+    same = same_median()
+    for dates in (24, 48):
+        shutil.rmtree(output_folder(dates), ignore_errors=True)
+    nanmedian = statistics.median(r["nanmedian"] for r in methods[0].runs)
+    peaks = common.summary_by_label(summaries)
+    print(f"numpy nanmedian alone (without loading): {nanmedian:.1f} s median. Same median as "
+          f"numpy: {'yes' if same else 'NO'}. Peak memory, 48 vs 24 dates: "
+          f"{peaks[methods[2].label]['peak_mb'] / peaks[methods[1].label]['peak_mb']:.2f} x; "
+          f"one band of 48 dates in memory is {4 * 48 * SIZE * SIZE / 2**20:.0f} MiB of float32.")
     return 0 if same else 1
 
 
