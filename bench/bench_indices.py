@@ -6,7 +6,8 @@ product) with realistic spatial structure, then measures in the same run:
   - gdal_calc.py computing NDVI;
   - LandFusion NDVI alone, and the four default indices (NDVI, SAVI, BAI, NDWI).
 Every run is its own process, in interleaved rounds with the same GDAL cache (common.compare):
-median time and range, time / read floor, cores used, peak memory.
+median time and range, time / read floor, cores used, peak memory. Each run writes a new file:
+the previous run's output is deleted before it, untimed.
 """
 
 import os
@@ -123,7 +124,12 @@ def main():
     }
     # Warm the page cache so every run reads from memory.
     common.measure(runs[floor])
-    common.compare([common.Method(k, v) for k, v in runs.items()], floor,
+
+    def remove_output():
+        if os.path.exists(out):
+            os.remove(out)
+
+    common.compare([common.Method(k, v, before=remove_output) for k, v in runs.items()], floor,
                    title=f"Spectral indices: {SIZE} x {SIZE}, 4 bands uint16 DEFLATE (512 tiles).",
                    pixels=SIZE * SIZE, as_time_ratio=True)
     if os.path.exists(out):

@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -119,6 +119,9 @@ class Method:
     argv: List[str]
     env: Optional[dict] = None
     runs: List[dict] = field(default_factory=list)
+    #: Untimed step before every run, e.g. removing the previous run's output so that no method
+    #: pays for deleting another's file.
+    before: Optional[Callable[[], None]] = None
 
 
 def compare(methods: Sequence[Method], baseline: str, repeats: int = REPEATS,
@@ -141,6 +144,8 @@ def compare(methods: Sequence[Method], baseline: str, repeats: int = REPEATS,
     for round_index in range(repeats):
         order = list(methods) if round_index % 2 == 0 else list(reversed(methods))
         for method in order:
+            if method.before is not None:
+                method.before()
             method.runs.append(measure(method.argv, method.env))
             print(f"  [{method.label}] round {round_index + 1}: "
                   f"{method.runs[-1]['seconds']:.2f} s", file=sys.stderr, flush=True)

@@ -41,6 +41,15 @@ def log_messages(log: Log, warn: Log, notes=(), warnings=()) -> None:
         warn(message)
 
 
+def thread_count(threads: int = 0) -> int:
+    """Threads to use: ``threads`` when positive, else every core this process may run on."""
+    if threads and threads > 0:
+        return int(threads)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def check_cancelled(is_cancelled: IsCancelled) -> None:
     """Raises :class:`CancelledError` when the user asked to stop (or SIGTERM was received)."""
     if _termination["received"]:

@@ -7,6 +7,7 @@ from rasterio.transform import from_origin
 
 from landfusion.core.indices.compute import compute_spectral_indices
 from landfusion.core.io.raster import TILE, input_alignment, plan_blocks
+from landfusion.core.runtime import thread_count
 
 
 def write_raster(path, width, height, **layout):
@@ -59,10 +60,10 @@ def test_indices_on_input_tiles_equal_one_block(tmp_path):
     one, tiles = tmp_path / "one.tif", tmp_path / "tiles.tif"
     compute_spectral_indices(str(src), str(one), indices=["NDVI", "NDWI"])
     fractions = []
-    # 60 MiB for three blocks in flight: too little for full-width strips of 512 rows, enough
-    # for blocks of one 512 x 512 input tile (60 bytes per pixel).
-    compute_spectral_indices(str(src), str(tiles), indices=["NDVI", "NDWI"], memory_mb=60,
-                             progress=fractions.append)
+    # 6 MiB per block (one block per worker and two more in flight): too little for full-width
+    # strips of 512 rows, enough for blocks of one 512 x 512 input tile (14 bytes per pixel).
+    compute_spectral_indices(str(src), str(tiles), indices=["NDVI", "NDWI"],
+                             memory_mb=6 * (thread_count() + 2), progress=fractions.append)
     assert len(fractions) == 9  # 3 x 3 blocks of (up to) 512 x 512
     with rasterio.open(one) as a, rasterio.open(tiles) as b:
         assert np.array_equal(a.read(), b.read())

@@ -22,7 +22,7 @@ from ..io import raster as raster_io
 from ..io.class_writer import ClassificationWriter, valid_pixels
 from .extent import raster_part
 from ..runtime import (IsCancelled, Log, Progress, log_messages, never_cancelled, no_log,
-                       no_progress)
+                       no_progress, thread_count)
 
 
 
@@ -168,7 +168,7 @@ def classify_raster(
 
     from ..models.info import card_text
 
-    workers = int(threads) if threads and threads > 0 else (os.cpu_count() or 1)
+    workers = thread_count(threads)
     session, info = _open_classifier(model_path)
     log(card_text(info))
     with raster_io.gdal_env(), contextlib.ExitStack() as stack:

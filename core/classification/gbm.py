@@ -21,13 +21,13 @@ cache, checked against the ONNX graph.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Optional
 
 import numpy as np
 
 from ..errors import DependencyError, ModelError
+from ..runtime import thread_count
 
 #: Key of the LightGBM model text in a model file's metadata (without the ``landfusion.`` prefix).
 METADATA_KEY = "lightgbm_model"
@@ -106,7 +106,7 @@ def build_lightgbm(parameters: Optional[dict] = None, seed: int = 0, threads: in
     cls = _classifier_class()
     settings = dict(DEFAULT_PARAMETERS)
     settings.update(parameters or {})
-    cores = threads if threads and threads > 0 else (os.cpu_count() or 1)
+    cores = thread_count(threads)
     return cls(random_state=seed, n_jobs=cores, verbose=-1, **settings)
 
 

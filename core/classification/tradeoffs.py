@@ -13,11 +13,12 @@ Two pieces of data the report shows side by side so users choose a model knowing
 from __future__ import annotations
 
 import html
-import os
 import time
 from types import SimpleNamespace
 
 import numpy as np
+
+from ..runtime import thread_count
 
 #: Held-out accuracy and throughput of candidate models (bench/bench_models.py; TerraMind
 #: S1+S2 chips, 20 features, 7 classes, held-out 32-pixel cells; 2 cores). Speeds are those of
@@ -75,7 +76,7 @@ def prediction_speed(onnx_model, model, X: np.ndarray, threads: int = 0,
     from .classify import predict_pixels_parallel
     from .forest_groups import grouped_forest
 
-    workers = threads if threads and threads > 0 else (os.cpu_count() or 1)
+    workers = thread_count(threads)
     data = np.ascontiguousarray(np.resize(X.astype(np.float32), (pixels, X.shape[1])))
     session = ort.InferenceSession(onnx_model.SerializeToString(), session_options(1),
                                    providers=["CPUExecutionProvider"])

@@ -10,8 +10,10 @@ Outputs are written through :mod:`.outputs` (atomic, whole or not at all).
 
 from __future__ import annotations
 
+import collections
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Tuple
@@ -202,6 +204,7 @@ def run_blocks(
     read_ahead: bool = True,
     write: Optional[Callable[[Block, object], None]] = None,
     work_alone: bool = False,
+    workers: int = 1,
 ) -> None:
     """Reads, works and writes blocks in order, overlapping the three.
 
@@ -214,8 +217,17 @@ def run_blocks(
     With ``work_alone``, ``work`` runs while nothing else does (for work that already keeps every
     core busy, such as an onnxruntime session): the next block is read while the previous result
     is written, between two ``work`` calls.
+
+    With ``workers`` > 1, that many blocks are read and worked at once, each on its own thread
+    (``read`` and ``work`` must then be safe to call from several threads: read through a
+    :class:`DatasetPerThread`, and return per-block results rather than update shared state);
+    results are still written one at a time, in block order. Up to ``workers + 2`` blocks are
+    alive at once.
     """
     if not blocks:
+        return
+    if workers > 1 and read_ahead and not work_alone:
+        _run_in_parallel(blocks, read, work, progress, is_cancelled, write, workers)
         return
     if not read_ahead:
         for i, block in enumerate(blocks):
@@ -252,6 +264,74 @@ def run_blocks(
             pending.cancel()
             if writing is not None:
                 writing.cancel()
+
+
+def _run_in_parallel(blocks, read, work, progress, is_cancelled, write, workers: int) -> None:
+    """:func:`run_blocks` with ``workers`` blocks read and worked at once, written in order."""
+
+    def read_and_work(block):
+        return work(block, read(block))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="landfusion-block") as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="landfusion-write") as writer:
+        queued = collections.deque(pool.submit(read_and_work, b) for b in blocks[:workers])
+        writing = None
+        try:
+            for i, block in enumerate(blocks):
+                check_cancelled(is_cancelled)
+                result = queued.popleft().result()
+                if i + workers < len(blocks):
+                    queued.append(pool.submit(read_and_work, blocks[i + workers]))
+                if write is not None:
+                    if writing is not None:
+                        writing.result()
+                    writing = writer.submit(write, block, result)
+                del result
+                progress((i + 1) / len(blocks))
+            if writing is not None:
+                writing.result()
+        finally:
+            for future in queued:
+                future.cancel()
+            if writing is not None:
+                writing.cancel()
+
+
+class DatasetPerThread:
+    """Opens a raster once per thread that reads it, for :func:`run_blocks` with ``workers``.
+
+    GDAL datasets must not be used by two threads at once; each worker gets its own handle, and
+    the GDAL block cache is shared. Use as a context manager: every handle is closed on exit.
+    """
+
+    def __init__(self, path: str, what: str = "Raster"):
+        self.path, self.what = path, what
+        self._local = threading.local()
+        self._opened: list = []
+        self._lock = threading.Lock()
+
+    def get(self):
+        """The calling thread's open dataset."""
+        dataset = getattr(self._local, "dataset", None)
+        if dataset is None:
+            dataset = open_raster(self.path, self.what)
+            self._local.dataset = dataset
+            with self._lock:
+                self._opened.append(dataset)
+        return dataset
+
+    def read(self, indexes, window):
+        """Reads ``indexes`` in ``window`` with the calling thread's dataset."""
+        return self.get().read(indexes, window=window)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        with self._lock:
+            for dataset in self._opened:
+                dataset.close()
+            self._opened.clear()
 
 
 def tiled_profile(reference, count: int, dtype: str, nodata) -> dict:

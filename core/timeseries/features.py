@@ -20,14 +20,15 @@ from typing import Dict, List, Optional, Set
 import numpy as np
 
 from ..io import raster as raster_io
-from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
+                       thread_count)
 from ..sensors import sentinel1 as sar
 from .dates import decimal_year
 from .features_plan import FeaturePlan, Observation, plan_features
 from .options import FeatureOptions
 from .outputs import open_float_output, write_sidecar
 from .reading import BandReader, read_clear
-from .reduce import open_pool, thread_count
+from .reduce import open_pool
 from .statistics import STATISTIC_NAMES, temporal_statistics
 from .style import write_stack_style
 

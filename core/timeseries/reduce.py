@@ -8,22 +8,18 @@ gives exactly ``numpy.nanmedian`` many times faster.
 
 from __future__ import annotations
 
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 
+from ..runtime import thread_count
+
 METHODS = ("median", "mean", "maxndvi", "min", "max")
 
 #: Values per chunk handed to one thread (about 16 MiB of float32).
 CHUNK_VALUES = 4 * 1024 * 1024
-
-
-def thread_count(threads: int = 0) -> int:
-    """Threads to use: ``threads`` when positive, else every core."""
-    return threads if threads and threads > 0 else (os.cpu_count() or 1)
 
 
 def _median(chunk: np.ndarray) -> np.ndarray:

@@ -5,7 +5,6 @@ taking a :class:`BlockContext`, for :func:`~landfusion.core.io.raster.run_blocks
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from ...indices.formulas import evaluate_index
 from ...io import raster as raster_io
+from ...runtime import thread_count
 from ...sensors import sentinel1 as sar
 from ...sensors.sentinel2 import SCL_NO_DATA
 from .grid import Grid
@@ -289,7 +289,7 @@ def _warp(source: Optional[Source], layers: Sequence[Layer], grid: Grid, window,
         source.data, out, src_transform=source.transform, src_crs=source.crs,
         src_nodata=src_nodata, dst_transform=transform, dst_crs=grid.crs, dst_nodata=np.nan,
         resampling=getattr(Resampling, first.resampling),
-        num_threads=threads if threads and threads > 0 else (os.cpu_count() or 1),
+        num_threads=thread_count(threads),
         init_dest_nodata=True,
         # The kernel scale of the whole warp, not one the warper would guess from this block.
         XSCALE=str(first.scale[0]), YSCALE=str(first.scale[1]))
