@@ -8,7 +8,6 @@ function :func:`index_block`, walked by :func:`~landfusion.core.io.raster.run_bl
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
@@ -138,15 +137,20 @@ def check_spectral_indices(input_path: str, **options) -> IndexPlan:
 CHUNK_PIXELS = 32 * 1024
 
 
-def index_block(plan: IndexPlan, block, data: np.ndarray) -> tuple:
+def index_block(plan: IndexPlan, block, data: np.ndarray, out: Optional[np.ndarray] = None
+                ) -> tuple:
     """Computes the indices of one block of the used bands (in ``plan.used`` order).
+
+    Args:
+        out: (indices, rows, cols) float32 array to fill; a new one when None.
 
     Returns:
         ``(indices, valid_counts)``: (indices, rows, cols) float32, nodata where an input is
         nodata or an index undefined, and the number of valid pixels per index.
     """
     rows, cols = data.shape[1:]
-    out = np.empty((len(plan.out_names), rows, cols), dtype=np.float32)
+    if out is None:
+        out = np.empty((len(plan.out_names), rows, cols), dtype=np.float32)
     counts = np.zeros(len(plan.out_names), dtype=np.int64)
     step = max(1, CHUNK_PIXELS // max(1, cols))
     for row in range(0, rows, step):
@@ -269,7 +273,8 @@ def compute_spectral_indices(
 def _write_indices(src, input_path: str, output_path: str, plan: IndexPlan, o: IndexOptions,
                    valid_counts: np.ndarray, progress: Progress,
                    is_cancelled: IsCancelled) -> None:
-    """Writes the index raster atomically, block by block."""
+    """Writes the index raster atomically, block by block, blocks read and worked on every
+    core."""
     import rasterio
 
     workers = thread_count()
@@ -280,26 +285,54 @@ def _write_indices(src, input_path: str, output_path: str, plan: IndexPlan, o: I
     blocks = raster_io.plan_blocks(src.width, src.height, bytes_per_pixel,
                                    o.memory_mb / (workers + 2),
                                    align=raster_io.input_alignment(src))
-
-    def write(block, result):
-        out, counts = result
-        dst.write(out, window=block.window)
-        valid_counts[:] += counts
-
     with atomic_raster_output(output_path) as temp, \
             raster_io.DatasetPerThread(input_path, "Input raster") as inputs:
         try:
             profile = raster_io.float_profile(src, len(plan.out_names), compress=o.compress)
             with rasterio.open(temp, "w", **profile) as dst:
                 _describe(dst, plan, input_path)
-                raster_io.run_blocks(
-                    blocks, lambda block: inputs.read(order, block.window),
-                    functools.partial(index_block, plan), progress, is_cancelled,
-                    write=write, workers=workers)
+                steps = IndexBlocks(plan, order, src.dtypes[order[0] - 1], inputs, dst,
+                                    valid_counts, raster_io.ArrayPool(keep=workers + 2))
+                raster_io.run_blocks(blocks, steps.read, steps.work, progress, is_cancelled,
+                                     write=steps.write, workers=workers)
         except LandFusionError:
             raise
         except (OSError, ValueError) as exc:
             raise OutputError(f"Writing '{output_path}' failed: {exc}") from exc
+
+
+@dataclass
+class IndexBlocks:
+    """The three steps of one block, for :func:`~landfusion.core.io.raster.run_blocks`:
+    ``read`` and ``work`` run on several threads at once, ``write`` on one; block arrays are
+    recycled through ``pool``."""
+
+    plan: IndexPlan
+    order: list
+    dtype: str
+    inputs: raster_io.DatasetPerThread
+    dst: object
+    valid_counts: np.ndarray
+    pool: raster_io.ArrayPool
+
+    def read(self, block) -> np.ndarray:
+        """The used bands of ``block``, in ``plan.used`` order."""
+        buffer = self.pool.take((len(self.order), block.height, block.width), self.dtype)
+        return self.inputs.read(self.order, block.window, out=buffer)
+
+    def work(self, block, data: np.ndarray) -> tuple:
+        """The indices of ``block`` and their valid-pixel counts (see :func:`index_block`)."""
+        out = self.pool.take((len(self.plan.out_names), block.height, block.width), np.float32)
+        result = index_block(self.plan, block, data, out)
+        self.pool.give(data)
+        return result
+
+    def write(self, block, result: tuple) -> None:
+        """Writes the indices of ``block`` and counts its valid pixels."""
+        out, counts = result
+        self.dst.write(out, window=block.window)
+        self.valid_counts += counts
+        self.pool.give(out)
 
 
 def _describe(dst, plan: IndexPlan, input_path: str) -> None:
@@ -318,5 +351,5 @@ def _describe(dst, plan: IndexPlan, input_path: str) -> None:
     )
 
 
-__all__: List[str] = ["IndexOptions", "IndexPlan", "check_spectral_indices",
+__all__: List[str] = ["IndexBlocks", "IndexOptions", "IndexPlan", "check_spectral_indices",
                       "compute_spectral_indices", "index_block", "plan_spectral_indices"]
