@@ -335,12 +335,13 @@ class DatasetPerThread:
 
 
 class ArrayPool:
-    """Arrays handed back after a block is done and reused for later blocks.
+    """Block arrays handed back when a block is done and reused for later blocks.
 
     A fresh array of tens of megabytes is new memory from the kernel, and filling it costs a
-    page fault every 4 KiB: about a tenth of a second per gigabyte, on every block. Blocks of a
-    walk share a handful of shapes, so the arrays of finished blocks are kept and handed out
-    again. At most ``keep`` arrays per shape are kept; thread-safe.
+    page fault every 4 KiB: about a tenth of a second per gigabyte, on every block. Arrays are
+    kept as flat buffers per dtype and handed out reshaped, so blocks of a different shape (the
+    last column or row) reuse them too: the buffers never outnumber the arrays that were alive at
+    once, and at most ``keep`` free ones per dtype are kept. Thread-safe.
     """
 
     def __init__(self, keep: int = 4):
@@ -349,21 +350,29 @@ class ArrayPool:
         self._lock = threading.Lock()
 
     def take(self, shape, dtype):
-        """An uninitialised array of ``shape`` and ``dtype``, reused when one was handed back."""
+        """An uninitialised C-contiguous array of ``shape`` and ``dtype``."""
         import numpy as np
 
-        key = (tuple(shape), np.dtype(dtype).str)
+        dtype, size = np.dtype(dtype), math.prod(shape)
         with self._lock:
-            if self._free[key]:
-                return self._free[key].pop()
-        return np.empty(shape, dtype=dtype)
+            free = self._free[dtype.str]
+            fits = [k for k, buffer in enumerate(free) if buffer.size >= size]
+            buffer = free.pop(min(fits, key=lambda k: free[k].size)) if fits else None
+        if buffer is None:
+            buffer = np.empty(size, dtype=dtype)
+        return buffer[:size].reshape(shape)
 
     def give(self, array) -> None:
-        """Hands ``array`` back; the caller must not use it afterwards."""
-        key = (tuple(array.shape), array.dtype.str)
+        """Hands ``array`` (from :meth:`take`) back; the caller must not use it afterwards."""
+        import numpy as np
+
+        while isinstance(array.base, np.ndarray):
+            array = array.base
         with self._lock:
-            if len(self._free[key]) < self.keep:
-                self._free[key].append(array)
+            free = self._free[array.dtype.str]
+            free.append(array)
+            if len(free) > self.keep:
+                free.remove(min(free, key=lambda buffer: buffer.size))
 
 
 def tiled_profile(reference, count: int, dtype: str, nodata) -> dict:
