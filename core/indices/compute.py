@@ -186,7 +186,7 @@ def valid_inputs(plan: IndexPlan, data: np.ndarray) -> Optional[np.ndarray]:
     nodatas = [plan.nodata[name] for name in plan.used]
     for k, nodata in enumerate(nodatas):
         if nodata is not None and not np.isnan(nodata):
-            differs = data[k] != nodata
+            differs = data[k] != _in_dtype(nodata, data.dtype)
             valid = differs if valid is None else np.logical_and(valid, differs, out=valid)
     # With nodata 0 on every band, "no band is 0" already implies "not every band is 0".
     if plan.integer_input and not all(nodata == 0 for nodata in nodatas):
@@ -195,6 +195,16 @@ def valid_inputs(plan: IndexPlan, data: np.ndarray) -> Optional[np.ndarray]:
             nonzero |= data[k] != 0
         valid = nonzero if valid is None else np.logical_and(valid, nonzero, out=valid)
     return valid
+
+
+def _in_dtype(value: float, dtype: np.dtype):
+    """``value`` as a scalar of ``dtype`` when it is exactly one (comparing integer DNs with a
+    float would convert the whole array to float first), else unchanged."""
+    if np.issubdtype(dtype, np.integer) and float(value).is_integer():
+        limits = np.iinfo(dtype)
+        if limits.min <= value <= limits.max:
+            return dtype.type(int(value))
+    return value
 
 
 def _reflectance(dn: np.ndarray, offset: float, scale: float) -> np.ndarray:
