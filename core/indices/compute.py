@@ -167,14 +167,14 @@ def _index_chunk(plan: IndexPlan, data: np.ndarray, out: np.ndarray, counts: np.
     nodata = np.float32(raster_io.FLOAT_NODATA)
     for k, name in enumerate(plan.out_names):
         if name in INDICES:
-            values, ok = evaluate_index(name, reflectance, params)
+            _, ok = evaluate_index(name, reflectance, params, out=out[k])
         else:
             values, ok = plan.custom.evaluate(reflectance)
+            np.copyto(out[k], values)
         if valid is not None:
             ok &= valid
         count = int(np.count_nonzero(ok))
         counts[k] += count
-        np.copyto(out[k], values)
         if count < ok.size:
             np.copyto(out[k], nodata, where=np.logical_not(ok, out=ok))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import operator
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Mapping, Sequence
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -29,39 +29,43 @@ class SpectralIndex:
     bands: tuple
     formula: str
     reference: str
-    compute: Callable[[Bands, Mapping[str, float]], np.ndarray] = field(repr=False)
+    #: ``compute(reflectance, params, out)``: the index, its last step written into ``out``
+    #: (a float32 array of the bands' shape) when given.
+    compute: Callable[[Bands, Mapping[str, float], Optional[np.ndarray]], np.ndarray] = field(
+        repr=False)
 
 
 def _normalised_difference(a: str, b: str):
-    def compute(r: Bands, _params) -> np.ndarray:
-        return (r[a] - r[b]) / (r[a] + r[b])
+    def compute(r: Bands, _params, out=None) -> np.ndarray:
+        return np.divide(r[a] - r[b], r[a] + r[b], out=out)
 
     return compute
 
 
-def _savi(r: Bands, params) -> np.ndarray:
+def _savi(r: Bands, params, out=None) -> np.ndarray:
     soil = params.get("L", 0.5)
-    return (1.0 + soil) * (r["B08"] - r["B04"]) / (r["B08"] + r["B04"] + soil)
+    return np.divide((1.0 + soil) * (r["B08"] - r["B04"]), r["B08"] + r["B04"] + soil, out=out)
 
 
-def _evi(r: Bands, _params) -> np.ndarray:
-    return 2.5 * (r["B08"] - r["B04"]) / (r["B08"] + 6.0 * r["B04"] - 7.5 * r["B02"] + 1.0)
+def _evi(r: Bands, _params, out=None) -> np.ndarray:
+    return np.divide(2.5 * (r["B08"] - r["B04"]),
+                     r["B08"] + 6.0 * r["B04"] - 7.5 * r["B02"] + 1.0, out=out)
 
 
-def _bai(r: Bands, _params) -> np.ndarray:
-    return 1.0 / ((0.1 - r["B04"]) ** 2 + (0.06 - r["B08"]) ** 2)
+def _bai(r: Bands, _params, out=None) -> np.ndarray:
+    return np.divide(1.0, (0.1 - r["B04"]) ** 2 + (0.06 - r["B08"]) ** 2, out=out)
 
 
-def _bais2(r: Bands, _params) -> np.ndarray:
+def _bais2(r: Bands, _params, out=None) -> np.ndarray:
     red_edge = np.sqrt(r["B06"] * r["B07"] * r["B8A"] / r["B04"])
     swir = (r["B12"] - r["B8A"]) / np.sqrt(r["B12"] + r["B8A"]) + 1.0
-    return (1.0 - red_edge) * swir
+    return np.multiply(1.0 - red_edge, swir, out=out)
 
 
-def _bsi(r: Bands, _params) -> np.ndarray:
+def _bsi(r: Bands, _params, out=None) -> np.ndarray:
     bright = r["B11"] + r["B04"]
     veg = r["B08"] + r["B02"]
-    return (bright - veg) / (bright + veg)
+    return np.divide(bright - veg, bright + veg, out=out)
 
 
 INDICES: Dict[str, SpectralIndex] = {
@@ -165,15 +169,19 @@ INDICES: Dict[str, SpectralIndex] = {
 DEFAULT_INDICES = ("NDVI", "SAVI", "BAI", "NDWI")
 
 
-def evaluate_index(name: str, reflectance: Bands, params: Mapping[str, float] | None = None):
-    """Computes one index on reflectance arrays.
+def evaluate_index(name: str, reflectance: Bands, params: Mapping[str, float] | None = None,
+                   out: Optional[np.ndarray] = None):
+    """Computes one index on float32 reflectance arrays.
+
+    Args:
+        out: float32 array of the bands' shape to write the values into (saves a copy).
 
     Returns:
-        ``(values, valid)``: float32 values and a boolean array that is False where the index is
-        undefined (zero denominator, negative square root, ...).
+        ``(values, valid)``: float32 values (``out`` when given) and a boolean array that is
+        False where the index is undefined (zero denominator, negative square root, ...).
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        values = INDICES[name].compute(reflectance, params or {})
+        values = INDICES[name].compute(reflectance, params or {}, out)
     return _finite(values)
 
 
