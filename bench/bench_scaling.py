@@ -3,7 +3,8 @@
 For each step (``--steps``) the sizes (``--sizes``, default 2000,4000,10980 pixels per side)
 are the methods of one comparison (common.compare): every run in its own process, the sizes in
 interleaved rounds (order alternating), the same GDAL cache, peak memory from /usr/bin/time,
-cores used, load average before and after. The ratio column is time / time of the smallest size;
+cores used, load average before and after; every step's previous output is deleted before each
+run, untimed. The ratio column is time / time of the smallest size;
 for linear scaling it equals the ratio of pixels. Memory must stay flat as the size grows.
 
 Steps:
@@ -61,10 +62,9 @@ def prepare(step: str, size: int, model: str = "default") -> list:
     plugins = common.import_landfusion()
     if step == "classify":
         out = common.DATA / f"scaling_classify_{size}.tif"
-        return [py, "-c", f"import os\nif os.path.exists({str(out)!r}): os.remove({str(out)!r})"
-                + CLASSIFY.format(plugins=plugins, raster=str(realdata.mosaic(size)),
-                                  model=str(models_dir() / CLASSIFY_MODELS[model][1]),
-                                  out=str(out))]
+        return [py, "-c", CLASSIFY.format(plugins=plugins, raster=str(realdata.mosaic(size)),
+                                          model=str(models_dir() / CLASSIFY_MODELS[model][1]),
+                                          out=str(out))]
     if step == "indices":
         code = ("import bench_indices as b; b.make_tile(); print(b.OURS.format(plugins=b.PLUGINS, "
                 "tile=str(b.TILE), out=str(b.DATA / 'scaling.tif'), "
@@ -81,6 +81,14 @@ def prepare(step: str, size: int, model: str = "default") -> list:
     return [py, "-c", script]
 
 
+def remove_outputs() -> None:
+    """Deletes every step's previous output (untimed, before each run): no run pays for
+    deleting another's file."""
+    for path in [*common.DATA.glob("scaling*"), *common.DATA.glob("coregister_*/out/scaling*")]:
+        if path.is_file():
+            path.unlink()
+
+
 def comparisons(steps, sizes, models) -> list:
     """(step label, [Method per size]) for every step to measure."""
     found = []
@@ -93,14 +101,15 @@ def comparisons(steps, sizes, models) -> list:
                 label, _, compile_mode = CLASSIFY_MODELS[key]
                 env = common.child_env({"LANDFUSION_CACHE_DIR": common.DATA / "compiled_cache",
                                         "LANDFUSION_COMPILE": compile_mode})
-                methods = [common.Method(f"{size}²", prepare(step, size, key), env)
-                           for size in sizes]
+                methods = [common.Method(f"{size}²", prepare(step, size, key), env,
+                                         before=remove_outputs) for size in sizes]
                 if compile_mode == "always":  # compile once, outside the timed runs
                     common.measure(methods[0].argv, env)
                 found.append((f"classify: {label}", methods))
         else:
             found.append((STEP_LABELS[step],
-                          [common.Method(f"{size}²", prepare(step, size)) for size in sizes]))
+                          [common.Method(f"{size}²", prepare(step, size), before=remove_outputs)
+                           for size in sizes]))
     return found
 
 
