@@ -131,6 +131,42 @@ def sample_bands(dataset, indexes: Sequence[int], size: int = 128) -> np.ndarray
     return data
 
 
+#: Co-polarised and cross-polarised channel of each Sentinel-1 polarisation pair.
+_POLARISATION_PAIRS = (("VV", "VH"), ("HH", "HV"))
+
+
+def polarisation_problems(names: Sequence[str], samples: np.ndarray,
+                          units: Sequence[str] = ()) -> list:
+    """Why co- and cross-polarised bands of the same date look swapped (empty when they don't).
+
+    Cross-polarised backscatter (VH, HV) is weaker than co-polarised (VV, HH) over land and
+    water alike, typically by 5 to 15 dB on a scene. A ``VH`` band brighter than the ``VV`` band
+    of the same date therefore means the two were swapped (both are in the same plausible range,
+    so the units check alone cannot tell). Compared in the bands' common unit; bands in
+    different units are left alone.
+    """
+    units = list(units) or [""] * len(names)
+    roles = [band_role(name) for name in names]
+    where = {(r.sensor, r.time, r.quantity): k for k, r in enumerate(roles)}
+    problems = []
+    for k, role in enumerate(roles):
+        for co, cross in _POLARISATION_PAIRS:
+            j = where.get((role.sensor, role.time, cross)) if role.quantity == co else None
+            if j is None or (units[k] or role.unit) != (units[j] or roles[j].unit):
+                continue
+            co_values, cross_values = (np.asarray(samples[i], dtype=np.float64) for i in (k, j))
+            co_values, cross_values = (v[np.isfinite(v)] for v in (co_values, cross_values))
+            if min(co_values.size, cross_values.size) < 10:
+                continue
+            co_median, cross_median = float(np.median(co_values)), float(np.median(cross_values))
+            if cross_median > co_median:
+                problems.append(
+                    f"band {names[j]} is brighter than band {names[k]} (median {cross_median:.4g}"
+                    f" against {co_median:.4g}), but {cross}-polarised backscatter is weaker than"
+                    f" {co}: the two bands look swapped")
+    return problems
+
+
 def check_units(names: Sequence[str], samples: np.ndarray, units: Sequence[str] = (),
                 what: str = "The input") -> None:
     """Raises :class:`BandError` listing every band whose values contradict its name or unit.
@@ -142,6 +178,7 @@ def check_units(names: Sequence[str], samples: np.ndarray, units: Sequence[str] 
     """
     units = list(units) or [""] * len(names)
     problems = [p for p in (units_problem(n, s, u) for n, s, u in zip(names, samples, units)) if p]
+    problems += polarisation_problems(names, samples, units)
     if problems:
         raise BandError(
             f"{what}: the values do not match the band names: " + "; ".join(problems) + ". "

@@ -15,7 +15,7 @@ from ...io import raster as raster_io
 from ...runtime import Log
 from ...sensors import sentinel1 as sar
 from ...sensors.bands import normalise_s2_band, resolve_s2_band_names
-from ...sensors.units import units_problem
+from ...sensors.units import polarisation_problems, units_problem
 from .options import StackOptions
 
 
@@ -172,14 +172,19 @@ def _sample(ds, band: int, nodata, size: int = 128) -> np.ndarray:
 
 
 def check_units(datasets, s1_dates: List[S1Date], units: str, warn: Log) -> None:
-    """Warns when a Sentinel-1 band's values do not look like the units it is said to be in."""
+    """Warns when a Sentinel-1 band's values do not look like the units it is said to be in, or
+    when a date's cross-polarised band is brighter than its co-polarised one (swapped bands)."""
     for date in s1_dates:
+        samples = {}
         for pol, layer in date.layers.items():
-            sample = _sample(datasets[layer.path], layer.band, layer.nodata)
-            problem = units_problem(pol, sample, units)
+            samples[pol] = _sample(datasets[layer.path], layer.band, layer.nodata)
+            problem = units_problem(pol, samples[pol], units)
             if problem:
                 warn(f"Sentinel-1 {pol} of {date.label} ('{os.path.basename(layer.path)}'): "
                      f"{problem}. Check the input units parameter.")
+        for problem in polarisation_problems(list(samples), list(samples.values())):
+            warn(f"Sentinel-1 {date.label}: {problem}. Check the polarisation of each band "
+                 "(band descriptions or file names).")
 
 
 def open_inputs(options: StackOptions, stack: contextlib.ExitStack) -> Dict[str, object]:
