@@ -36,10 +36,12 @@ def gdal_env(cache_mb: int = DEFAULT_GDAL_CACHE_MB, **options):
 
     rasterio hands an integer ``GDAL_CACHEMAX`` to GDAL as bytes, not megabytes:
     ``GDAL_CACHEMAX=128`` would leave GDAL a 128-byte cache (tiles decoded again at every read,
-    ``RasterizeLayer`` re-walking every feature once per scanline). ``GDAL_NUM_THREADS`` is left
-    unset: with GDAL 3.6.2 its multi-threaded block decoding aborted the process when blocks were
-    read on the read-ahead thread while another thread used GDAL (the engines overlap reading,
-    computing and writing instead, and write with ``NUM_THREADS=ALL_CPUS``).
+    ``RasterizeLayer`` re-walking every feature once per scanline). ``GDAL_NUM_THREADS`` (and the
+    ``NUM_THREADS`` open option) is never set for reading: GDAL 3.6.0 to 3.7.0's multi-threaded
+    GeoTIFF decoding crashes the process on band-interleaved files read through rasterio 1.3.5
+    (rasterio issue 2847, fixed in GDAL 3.7.1). The engines read on several threads instead,
+    one dataset per thread (:class:`DatasetPerThread`), overlap reading, computing and writing,
+    and write with ``NUM_THREADS=ALL_CPUS``.
     """
     import rasterio
 
