@@ -53,6 +53,8 @@ class CompositeContext:
     outputs: dict = field(default_factory=dict)
     #: Clear observations counted per period.
     clear_total: List[int] = field(default_factory=list)
+    #: Threads of ``pool`` (the reductions are cut into a multiple of them).
+    threads: int = 1
 
 
 def check_composite(inputs, log: Log = no_log, warn: Log = no_log, **options) -> CompositePlan:
@@ -109,7 +111,8 @@ def temporal_composite(inputs, output_path: str, progress: Progress = no_progres
         work_items = _work_items(plan, o.memory_mb)
         ctx = CompositeContext(plan, readers, open_pool(stack, o.threads, "composite"),
                                _read_pool(stack, o.threads),
-                               clear_total=[0] * len(plan.periods))
+                               clear_total=[0] * len(plan.periods),
+                               threads=thread_count(o.threads))
         ctx.outputs = _open_outputs(stack, plan, output_path)
         raster_io.run_blocks(work_items, functools.partial(read_period, ctx),
                              functools.partial(composite_period, ctx), progress, is_cancelled,
@@ -252,7 +255,7 @@ def composite_period(ctx: CompositeContext, item: tuple, data: tuple) -> np.ndar
     for group, stack_g in zip(ctx.plan.groups, arrays):
         n = len(group.variables)
         if stack_g.shape[0]:
-            out[row:row + n] = _composite_group(stack_g, group, ctx.pool)
+            out[row:row + n] = _composite_group(stack_g, group, ctx.pool, ctx.threads)
         row += n
     out[-1] = count
     ctx.clear_total[p] += int(count.sum())
@@ -270,7 +273,7 @@ def write_period(ctx: CompositeContext, item: tuple, out: np.ndarray) -> None:
         ctx.outputs[p].write(out, window=block.window)
 
 
-def _composite_group(stack_g: np.ndarray, group: Group, pool) -> np.ndarray:
+def _composite_group(stack_g: np.ndarray, group: Group, pool, threads: int) -> np.ndarray:
     """Composites one group's (dates, bands, rows, cols) array into (bands, rows, cols)."""
     if group.method == "maxndvi":
         names = group.variables
@@ -285,7 +288,7 @@ def _composite_group(stack_g: np.ndarray, group: Group, pool) -> np.ndarray:
         chosen[:, best < 0] = np.nan
         out = chosen
     else:
-        out = reduce_over_time(stack_g, group.method, pool=pool)
+        out = reduce_over_time(stack_g, group.method, threads, pool)
     for k, name in enumerate(group.variables):
         if name in group.s1:
             out[k] = sar.linear_to_db(out[k])
