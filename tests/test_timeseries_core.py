@@ -120,6 +120,35 @@ def test_monthly_median_equals_numpy_over_clear_observations(eolearn, tmp_path):
     assert os.path.exists(str(tmp_path / "monthly.qml"))
 
 
+def test_dates_read_on_every_thread_give_the_same_composite(eolearn, tmp_path, monkeypatch):
+    """With two threads the dates of a block are read at once, each on one thread; the composite
+    is bit for bit the one read on a single thread."""
+    import threading
+
+    from landfusion.core.timeseries import reading
+
+    ndvi, masks, _ = eolearn
+    readers = {1: set(), 2: set()}
+    threads = {"count": 1}
+    original = reading.BandReader.read
+
+    def read(self, window):
+        readers[threads["count"]].add(threading.current_thread().name)
+        return original(self, window)
+
+    monkeypatch.setattr(reading.BandReader, "read", read)
+    outputs = {}
+    for count in (1, 2):
+        threads["count"] = count
+        outputs[count] = str(tmp_path / f"threads{count}.tif")
+        temporal_composite(ndvi, outputs[count], masks=masks, mask_type="binary",
+                           period="season", memory_mb=0.2, threads=count)
+    assert len(readers[1]) == 1 and len(readers[2]) == 2, readers
+    with rasterio.open(outputs[1]) as one, rasterio.open(outputs[2]) as two:
+        assert one.descriptions == two.descriptions
+        assert one.read().tobytes() == two.read().tobytes()
+
+
 @pytest.mark.parametrize("method,function", [
     ("mean", np.nanmean), ("min", np.nanmin), ("max", np.nanmax)])
 def test_seasonal_statistics_equal_numpy(eolearn, tmp_path, method, function):

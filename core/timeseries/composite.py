@@ -20,12 +20,13 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from ..io import raster as raster_io
-from ..runtime import IsCancelled, Log, Progress, never_cancelled, no_log, no_progress
+from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
+                       thread_count)
 from ..sensors import sentinel1 as sar
 from .composite_plan import CompositePlan, Group, plan_composite, sidecar_path
 from .options import CompositeOptions
@@ -46,10 +47,14 @@ class CompositeContext:
     #: Per input: ``[(reader, positions in its group's variables)]`` and its mask reader or None.
     readers: list
     pool: ThreadPoolExecutor
+    #: Threads reading the dates of a block at once (None: one after the other).
+    read_pool: Optional[ThreadPoolExecutor] = None
     #: Open output datasets: ``"main"``, and the index of every period with a raster of its own.
     outputs: dict = field(default_factory=dict)
     #: Clear observations counted per period.
     clear_total: List[int] = field(default_factory=list)
+    #: Threads of ``pool`` (the reductions are cut into a multiple of them).
+    threads: int = 1
 
 
 def check_composite(inputs, log: Log = no_log, warn: Log = no_log, **options) -> CompositePlan:
@@ -105,7 +110,9 @@ def temporal_composite(inputs, output_path: str, progress: Progress = no_progres
         readers = _open_readers(stack, plan, datasets, mask_datasets, log)
         work_items = _work_items(plan, o.memory_mb)
         ctx = CompositeContext(plan, readers, open_pool(stack, o.threads, "composite"),
-                               clear_total=[0] * len(plan.periods))
+                               _read_pool(stack, o.threads),
+                               clear_total=[0] * len(plan.periods),
+                               threads=thread_count(o.threads))
         ctx.outputs = _open_outputs(stack, plan, output_path)
         raster_io.run_blocks(work_items, functools.partial(read_period, ctx),
                              functools.partial(composite_period, ctx), progress, is_cancelled,
@@ -170,6 +177,13 @@ def _open_readers(stack: contextlib.ExitStack, plan: CompositePlan, datasets: li
     return readers
 
 
+def _read_pool(stack: contextlib.ExitStack, threads: int) -> Optional[ThreadPoolExecutor]:
+    """Threads that read the dates of a block in parallel, or None for one thread. Reading
+    (decompressing, warping) is as heavy as the median: on a reader thread of its own it would
+    leave the other cores idle while every date of the next block is decoded."""
+    return open_pool(stack, threads, "composite-read") if thread_count(threads) > 1 else None
+
+
 def _work_items(plan: CompositePlan, memory_mb: float) -> list:
     """(block, period) pairs, blocks sized for the period with the most dates."""
     most = max(len(m) for m in plan.members)
@@ -193,26 +207,42 @@ def _open_outputs(stack: contextlib.ExitStack, plan: CompositePlan, output_path:
 
 def read_period(ctx: CompositeContext, item: tuple) -> tuple:
     """Reads the dates of one (block, period): per group (dates, bands, rows, cols), NaN where
-    not clear, and the count of clear observations per pixel."""
+    not clear, and the count of clear observations per pixel.
+
+    The dates are read on ``ctx.read_pool`` when there is one: every date has its own input and
+    mask datasets, each read by one thread at a time, and fills its own slice of the arrays."""
     block, p = item
     plan = ctx.plan
-    window = block.window
     arrays = [np.full((sum(1 for k in plan.members[p] if plan.inputs[k].group == g),
                        len(group.variables), block.height, block.width), np.nan,
                       dtype=np.float32) for g, group in enumerate(plan.groups)]
-    count = np.zeros((block.height, block.width), dtype=np.float32)
     slot = [0] * len(plan.groups)
+    targets = []
     for k in plan.members[p]:
-        parts, mask_reader = ctx.readers[k]
         g = plan.inputs[k].group
-        target = arrays[g][slot[g]]
+        targets.append((k, arrays[g][slot[g]]))
         slot[g] += 1
-        for reader, positions in parts:
-            target[positions] = reader.read(window)
-        if mask_reader is not None:
-            target[:, ~read_clear(mask_reader, window, plan.inputs[k].mask_type)] = np.nan
-        count += np.isfinite(target).any(axis=0)
+    read = functools.partial(_read_date, ctx, block.window)
+    if ctx.read_pool is not None and len(targets) > 1:
+        clear = ctx.read_pool.map(read, targets)
+    else:
+        clear = map(read, targets)
+    count = np.zeros((block.height, block.width), dtype=np.float32)
+    for observed in clear:
+        count += observed
     return arrays, count
+
+
+def _read_date(ctx: CompositeContext, window, target: tuple) -> np.ndarray:
+    """Reads input ``k`` into ``array`` (bands, rows, cols), NaN where not clear; returns where
+    at least one of its bands is valid."""
+    k, array = target
+    parts, mask_reader = ctx.readers[k]
+    for reader, positions in parts:
+        array[positions] = reader.read(window)
+    if mask_reader is not None:
+        array[:, ~read_clear(mask_reader, window, ctx.plan.inputs[k].mask_type)] = np.nan
+    return np.isfinite(array).any(axis=0)
 
 
 def composite_period(ctx: CompositeContext, item: tuple, data: tuple) -> np.ndarray:
@@ -225,7 +255,7 @@ def composite_period(ctx: CompositeContext, item: tuple, data: tuple) -> np.ndar
     for group, stack_g in zip(ctx.plan.groups, arrays):
         n = len(group.variables)
         if stack_g.shape[0]:
-            out[row:row + n] = _composite_group(stack_g, group, ctx.pool)
+            out[row:row + n] = _composite_group(stack_g, group, ctx.pool, ctx.threads)
         row += n
     out[-1] = count
     ctx.clear_total[p] += int(count.sum())
@@ -243,7 +273,7 @@ def write_period(ctx: CompositeContext, item: tuple, out: np.ndarray) -> None:
         ctx.outputs[p].write(out, window=block.window)
 
 
-def _composite_group(stack_g: np.ndarray, group: Group, pool) -> np.ndarray:
+def _composite_group(stack_g: np.ndarray, group: Group, pool, threads: int) -> np.ndarray:
     """Composites one group's (dates, bands, rows, cols) array into (bands, rows, cols)."""
     if group.method == "maxndvi":
         names = group.variables
@@ -258,7 +288,7 @@ def _composite_group(stack_g: np.ndarray, group: Group, pool) -> np.ndarray:
         chosen[:, best < 0] = np.nan
         out = chosen
     else:
-        out = reduce_over_time(stack_g, group.method, pool=pool)
+        out = reduce_over_time(stack_g, group.method, threads, pool)
     for k, name in enumerate(group.variables):
         if name in group.s1:
             out[k] = sar.linear_to_db(out[k])

@@ -24,6 +24,10 @@ from ..stack.coregister.grid import bounds_in
 from ..stack import masks as mask_rules
 
 
+#: Data types whose every value float32 holds exactly.
+EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16", "float32")
+
+
 class Grid(StackGrid):
     """The output grid of a time-series run: a stack grid that knows its dataset and pixel size."""
 
@@ -118,6 +122,8 @@ class BandReader:
         self.offset = aligned_offset(dataset, grid)
         self.vrt = None
         self._sources = []
+        #: Every band converts to float32 exactly (bytes, 16-bit integers, float32).
+        self._exact_float32 = all(dataset.dtypes[b - 1] in EXACT_IN_FLOAT32 for b in self.bands)
         if self.offset is not None:
             return
         source = dataset
@@ -166,16 +172,23 @@ class BandReader:
         col_off, row_off = int(window.col_off), int(window.row_off)
         width, height = int(window.width), int(window.height)
         ds = self.dataset
-        out = np.full((len(self.bands), height, width), np.nan, dtype=np.float32)
+        out_shape = (len(self.bands), height, width)
         col0, row0 = self.offset
         c0, r0 = max(0, col0 + col_off), max(0, row0 + row_off)
         c1 = min(ds.width, col0 + col_off + width)
         r1 = min(ds.height, row0 + row_off + height)
         if c1 <= c0 or r1 <= r0:
-            return out
-        data = ds.read(self.bands, window=Window(c0, r0, c1 - c0, r1 - r0)).astype(np.float32)
+            return np.full(out_shape, np.nan, dtype=np.float32)
+        inner = Window(c0, r0, c1 - c0, r1 - r0)
+        if self._exact_float32:  # GDAL converts while it reads: no second copy
+            data = ds.read(self.bands, window=inner, out_dtype="float32")
+        else:
+            data = ds.read(self.bands, window=inner).astype(np.float32)
         if self.nodata is not None and not math.isnan(self.nodata):
             data[data == np.float32(self.nodata)] = np.nan
+        if data.shape == out_shape:
+            return data
+        out = np.full(out_shape, np.nan, dtype=np.float32)
         dc, dr = c0 - col0 - col_off, r0 - row0 - row_off
         out[:, dr:dr + data.shape[1], dc:dc + data.shape[2]] = data
         return out

@@ -54,13 +54,17 @@ def reduce_over_time(stack: np.ndarray, method: str, threads: int = 0,
                      pool: ThreadPoolExecutor = None) -> np.ndarray:
     """Reduces ``stack`` (dates, ...) over its first axis, ignoring NaN.
 
+    Args:
+        threads: threads of ``pool`` (0: every core); chunks are spread evenly over them.
+        pool: the threads to use; None reduces on the calling thread.
+
     Returns:
         float32 array of ``stack.shape[1:]``, NaN where no date is valid.
     """
     shape = stack.shape[1:]
     flat = stack.reshape(stack.shape[0], -1)
     reducer = REDUCERS[method]
-    step = max(1024, CHUNK_VALUES // max(1, flat.shape[0]))
+    step = _chunk_pixels(flat.shape[1], flat.shape[0], thread_count(threads) if pool else 1)
     starts = range(0, flat.shape[1], step)
     if pool is None or flat.shape[1] <= step:
         parts = [reducer(flat[:, s:s + step]) for s in starts]
@@ -68,6 +72,18 @@ def reduce_over_time(stack: np.ndarray, method: str, threads: int = 0,
         parts = list(pool.map(lambda s: reducer(flat[:, s:s + step]), starts))
     out = np.concatenate(parts) if parts else np.empty(0, np.float32)
     return out.reshape(shape)
+
+
+def _chunk_pixels(pixels: int, dates: int, threads: int) -> int:
+    """Pixels per chunk: at most :data:`CHUNK_VALUES` values, and as many chunks as a multiple
+    of ``threads`` so that every thread gets the same share (three chunks on two threads would
+    leave one idle for a third of the time)."""
+    step = max(1024, CHUNK_VALUES // max(1, dates))
+    chunks = -(-pixels // step)
+    if threads > 1 and chunks > 1 and chunks % threads:
+        chunks += threads - chunks % threads
+        step = max(1024, -(-pixels // chunks))
+    return step
 
 
 def best_index(score: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ ramp for index bands, grey for the rest; value ranges from a 2-98 % cut of a sam
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Sequence
 
 import numpy as np
@@ -33,6 +34,15 @@ def _range(dataset, band: int) -> tuple:
         return 0.0, 1.0
     low, high = np.percentile(values, [2, 98])
     return float(low), float(high if high > low else low + 1.0)
+
+
+def _ranges(path: str, bands: Sequence[int]) -> list:
+    """:func:`_range` of several bands, read at once on as many threads (one handle each)."""
+    from ..io.raster import DatasetPerThread
+
+    with DatasetPerThread(path, "Styled raster") as datasets, \
+            ThreadPoolExecutor(len(bands), thread_name_prefix="landfusion-style") as pool:
+        return list(pool.map(lambda band: _range(datasets.get(), band), bands))
 
 
 def _find(names: Sequence[str], wanted: str, suffix: bool = False) -> Optional[int]:
@@ -70,9 +80,9 @@ def write_stack_style(path: str, band_names: Sequence[str], prefer: Sequence[str
             body = (f'    <rasterrenderer type="multibandcolor" redBand="{bands[0]}" '
                     f'greenBand="{bands[1]}" blueBand="{bands[2]}" opacity="1" alphaBand="-1" '
                     'nodataColor="">\n      <rasterTransparency/>\n' + _MINMAX)
-            for tag, band in zip(("redContrastEnhancement", "greenContrastEnhancement",
-                                  "blueContrastEnhancement"), bands):
-                body += _contrast(tag, *_range(dataset, band))
+            for tag, limits in zip(("redContrastEnhancement", "greenContrastEnhancement",
+                                    "blueContrastEnhancement"), _ranges(path, bands)):
+                body += _contrast(tag, *limits)
             body += "    </rasterrenderer>\n"
         elif ndvi is not None and not ndvi.endswith(("_std", "_trend", "_doymax", "_count")):
             band = names.index(ndvi) + 1
