@@ -4,6 +4,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from conftest import data_path
 from landfusion.core.change import detect, features, landcover, transitions
 from landfusion.core.change.pairs import Pair
 from landfusion.core.errors import InputError, NoDataError, NoOverlapError
+from landfusion.core.accuracy.areas import row_pixel_areas_ha
 from landfusion.core.io.raster import Block
 
 
@@ -131,6 +133,21 @@ def test_pair_without_overlap_is_refused(paris, tmp_path):
     with pytest.raises(NoOverlapError, match="does not overlap"):
         detect.change_detection(paris[0], chip, out, "cva")
     assert os.listdir(tmp_path) == []
+
+
+def test_no_valid_pixel_on_both_dates_leaves_nothing(tmp_path):
+    """The later date is nodata everywhere: refused, and neither the class raster, the kept
+    magnitude nor their styles are left behind."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    before, after = build_s1_pair(inputs)
+    with rasterio.open(after, "r+") as ds:
+        ds.nodata = -9999.0
+        ds.write(np.full((ds.count, ds.height, ds.width), -9999.0, np.float32))
+    out, mag = str(tmp_path / "change.tif"), str(tmp_path / "magnitude.tif")
+    with pytest.raises(InputError, match="No pixel is valid on both dates"):
+        detect.change_detection(before, after, out, "log_ratio", mag, threshold=1.0)
+    assert sorted(os.listdir(tmp_path)) == ["inputs"]
 
 
 def test_output_may_not_overwrite_an_input(paris):
@@ -258,16 +275,46 @@ def test_sdg_figures_of_a_run_follow_the_formulas(lulc_maps, tmp_path):
     assert interval["annual_growth_rate"] == pytest.approx((urb2 / urb1) ** (1 / years) - 1)
 
 
-def test_geographic_areas_follow_the_sphere():
+def test_geographic_areas_are_those_of_the_accuracy_report(tmp_path):
+    """On a map in EPSG:4326 (an OSCD label), class areas are the sums of each row's cell area on
+    the WGS 84 ellipsoid, the same areas as the accuracy report's area-adjusted estimates."""
     label = oscd_label("paris")
     with rasterio.open(label) as src:
-        areas = landcover.row_areas(src)
+        values = src.read(1)
+        row_ha = row_pixel_areas_ha(src)
         west, south, east, north = src.bounds
-    r = landcover.AUTHALIC_RADIUS
-    expected = r * r * math.radians(east - west) * (math.sin(math.radians(north)) -
-                                                    math.sin(math.radians(south)))
-    assert areas.sum() * src.width == pytest.approx(expected, rel=1e-9)
-    assert 90 < areas.mean() < 140  # ~10 m pixels at 49 degrees north
+    again = str(tmp_path / "paris_again.tif")
+    shutil.copy(label, again)
+    result = landcover.land_cover_change([label, again], None, None, str(tmp_path / "r.json"))
+    for row in result["class_areas"]:
+        expected = float(((values == row["value"]) * row_ha[:, None]).sum())
+        assert row["hectares"][0] == pytest.approx(expected, rel=1e-9)
+        assert row["hectares"][1] == row["hectares"][0]  # the same map twice: no change
+    assert result["changed_area_ha"] == 0
+    total = sum(row["hectares"][0] for row in result["class_areas"])
+    # within 0.5 % of the sphere's figure, and ~10 m pixels at 49 degrees north
+    r = 6371007.181
+    sphere = r * r * math.radians(east - west) * (math.sin(math.radians(north)) -
+                                                  math.sin(math.radians(south))) / 1e4
+    assert total == pytest.approx(sphere, rel=5e-3)
+    assert 0.009 < row_ha.mean() < 0.014
+
+
+def test_maps_classified_in_different_places_are_refused_before_any_output(lulc_maps, tmp_path):
+    """The first map holds classes only in its top half, the last only in its bottom half: no
+    pixel can be compared, which is an error, not an empty report."""
+    a, _, first, _ = lulc_maps
+    half = first.shape[0] // 2
+    top, bottom = first.copy(), first.copy()
+    top[half:] = 0
+    bottom[:half] = 0
+    early = _write_map(str(tmp_path / "top_2017-06-01.tif"), top, a)
+    late = _write_map(str(tmp_path / "bottom_2021-06-01.tif"), bottom, a)
+    before = set(os.listdir(tmp_path))
+    outputs = [str(tmp_path / name) for name in ("fromto.tif", "r.html", "r.json", "r.csv")]
+    with pytest.raises(NoDataError, match="No pixel is classified on both"):
+        landcover.land_cover_change([early, late], *outputs)
+    assert set(os.listdir(tmp_path)) == before
 
 
 def test_maps_with_different_class_sets_are_united_with_a_note(lulc_maps, tmp_path):

@@ -337,14 +337,14 @@ def _class_pass(plan: DetectionPlan, magnitude_path: str, progress, is_cancelled
 def _summary(plan: DetectionPlan, top: float, counts: dict, valid_pixels: int, log) -> dict:
     """Styles the kept magnitude; refuses a result without valid pixels; the result entries."""
     magnitude, classes, threshold = plan.magnitude, plan.classes, plan.threshold
+    if valid_pixels == 0:
+        remove_outputs([plan.class_path, os.path.splitext(plan.class_path)[0] + ".qml"]
+                       + ([plan.magnitude_target] if plan.keep_magnitude else []))
+        raise InputError("No pixel is valid on both dates (nodata everywhere the rasters meet); "
+                         "nothing was written.")
     if plan.keep_magnitude:
         _write_ramp_qml(os.path.splitext(plan.magnitude_target)[0] + ".qml",
                         magnitude.bands_out[0], top if magnitude.key != "model" else 1.0)
-    if valid_pixels == 0:
-        remove_outputs([plan.class_path, os.path.splitext(plan.class_path)[0] + ".qml"]
-                                 + ([plan.magnitude_target] if plan.keep_magnitude else []))
-        raise InputError("No pixel is valid on both dates (nodata everywhere the rasters meet); "
-                         "nothing was written.")
     changed = valid_pixels - counts.get(classes[0].name if magnitude.key != "model" else
                                         _no_change_name(classes, magnitude), 0)
     log(f"Change: {changed} of {valid_pixels} valid pixels ({100 * changed / valid_pixels:.2f} %) "

@@ -16,8 +16,10 @@ classes are the union over all maps, and a note names the classes missing from s
 whose legends disagree (the same id named differently) or that share no class at all are refused:
 they are not classifications of the same legend.
 
-Areas are in hectares: pixel width x height for projected CRSs (in metres), and for geographic
-CRSs the exact area of each row's cells on a sphere of the authalic radius (6 371 007 m).
+Areas are in hectares, computed like the accuracy report's
+(:func:`~landfusion.core.accuracy.areas.row_pixel_areas_ha`): pixel width x height for projected
+CRSs (in their linear unit), and for geographic CRSs the exact area of each row's cells on the
+WGS 84 ellipsoid.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from ..accuracy.areas import row_pixel_areas_ha
 from ..errors import InputError
 from ..io import raster as raster_io
 from ..io.classmap import read_class_styling
@@ -42,9 +45,6 @@ from ..runtime import (
 )
 from .pairs import check_overlap, warped_on
 from .transitions import KEY, summarise, transition_classes
-
-AUTHALIC_RADIUS = 6371007.181
-
 
 def parse_dates(text: Optional[str], count: int) -> Optional[List[datetime.date]]:
     """Parses comma-separated ISO dates (``2016-07-01`` or ``20160701``), one per map."""
@@ -99,23 +99,6 @@ def parse_population(text: Optional[str], count: int) -> Optional[List[float]]:
     if any(not math.isfinite(v) or v <= 0 for v in values):
         raise InputError("Population figures must be positive numbers.")
     return values
-
-
-def row_areas(dataset) -> np.ndarray:
-    """Area, in m², of one pixel of each row of ``dataset``'s grid."""
-    t = dataset.transform
-    if t.b != 0 or t.d != 0:
-        raise InputError("Rotated grids are not supported; warp the first map to a north-up grid.")
-    crs = dataset.crs
-    if crs is None:
-        raise InputError("The first map has no CRS, so areas cannot be computed; assign one.")
-    if crs.is_geographic:
-        lat_top = t.f + t.e * np.arange(dataset.height)
-        lat_bottom = lat_top + t.e
-        return (AUTHALIC_RADIUS ** 2 * abs(math.radians(t.a)) *
-                np.abs(np.sin(np.radians(lat_top)) - np.sin(np.radians(lat_bottom))))
-    factor = crs.linear_units_factor[1] if crs.linear_units_factor else 1.0
-    return np.full(dataset.height, abs(t.a * t.e) * factor * factor)
 
 
 @dataclass
@@ -276,7 +259,7 @@ def plan_maps(o: LandCoverOptions, stack: contextlib.ExitStack, log: Log, warn: 
         nd = ds.nodata if reader is ds else (ds.nodata if ds.nodata is not None else -1)
         nodata.append(None if nd is None else int(nd))
     names = _legend(o.maps, datasets)
-    areas_m2 = row_areas(first)
+    areas_m2 = row_pixel_areas_ha(first) * 1e4
     blocks = raster_io.plan_blocks(first.width, first.height, 8 * (len(o.maps) + 4),
                                    o.memory_mb / 2)
     return MapsPlan(list(o.maps), first, readers, nodata, names, dates, date_source, blocks,

@@ -48,13 +48,19 @@ def summarise(counts, names: dict, focus, pop, notes: List[str], warn) -> dict:
         notes: notes so far; notes on classes missing from some dates are added.
 
     Raises:
-        NoDataError: the maps hold nodata only.
+        NoDataError: the maps hold nodata only, or no pixel is classified on both the first
+            and the last map.
         InputError: the first and last maps share no class, or the focus class is absent.
     """
     values = _class_values(counts.per_date, names, notes, warn)
     classes = [ClassInfo(v, _name(v, names), names[v][1] if v in names else palette_color(k))
                for k, v in enumerate(values)]
     pixels, hectares, nodata_rows = _matrices(counts.transitions, values, names)
+    if not pixels.any():
+        raise NoDataError(
+            "No pixel is classified on both the first and the last map: where one holds classes "
+            "the other is nodata, so there is nothing to compare. Check that the maps cover the "
+            "same area and that their nodata values are right.")
     dates = counts.dates
     labels = [d.isoformat() for d in dates] if dates else \
         [f"map {i + 1}" for i in range(len(counts.maps))]
@@ -74,7 +80,7 @@ def summarise(counts, names: dict, focus, pop, notes: List[str], warn) -> dict:
         "years_first_to_last": (dates[-1] - dates[0]).days / 365.25 if dates else None,
         "crs": first.crs.to_string() if first.crs else None,
         "pixel_size": [abs(first.transform.a), abs(first.transform.e)],
-        "area_method": ("per-row cell area on the authalic sphere (geographic CRS)"
+        "area_method": ("per-row cell area on the WGS 84 ellipsoid (geographic CRS)"
                         if first.crs and first.crs.is_geographic else "pixel width x height"),
         "classes": [c.to_dict() for c in classes],
         "matrix_orientation": "rows = from (first date), columns = to (last date)",
