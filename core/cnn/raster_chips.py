@@ -101,8 +101,10 @@ def segmentation_samples(
                 chips.named.setdefault(c.value, c)
             vector = (found[0].features, found[1])
         source = LabelSource(ds, labels[i] if labels else None, label_nodata, vector)
-        kept = _cut_tiles(ds, picked, source, i, chips, progress, is_cancelled)
-        source.close()
+        try:
+            kept = _cut_tiles(ds, picked, source, i, chips, progress, is_cancelled)
+        finally:
+            source.close()
         if kept == 0:
             warn(f"{picked.what}: no {patch_size} x {patch_size} tile holds labelled pixels "
                  "with valid data; the input is not used.")

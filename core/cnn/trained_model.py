@@ -11,7 +11,7 @@ import tempfile
 
 import numpy as np
 
-from ..errors import CancelledError, ModelError
+from ..errors import ModelError
 from ..models.card import build_card
 from ..models.format import ModelCard
 from ..models.statistics import band_statistics
@@ -143,8 +143,6 @@ def write_outputs(torch, network, example, metadata, summary, options, segmentat
             if options.output_report:
                 with atomic_output(options.output_report, "Report") as report_temp:
                     write_training_report(report_temp, summary)
-    except CancelledError:
-        raise
     finally:
         if os.path.exists(exported):
             os.remove(exported)
