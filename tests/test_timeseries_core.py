@@ -429,6 +429,8 @@ def test_options_checked_before_any_file_is_opened(tmp_path):
         check_features([])
     with pytest.raises(InputError, match=r"Unknown statistic\(s\) median; use mean, std"):
         temporal_features(missing, out, statistics=["mean", "median"])
+    with pytest.raises(InputError, match="Unknown mask type 'fmask'; use one of "):
+        temporal_features(missing, out, mask_type="fmask")
     assert os.listdir(tmp_path) == []
 
 
@@ -449,6 +451,12 @@ def test_features_bad_dated_rasters(eolearn, tmp_path):
     # masks are paired by date, whatever their order
     assert [plan.masks[o.mask[0]] for o in plan.variables["NDVI"]] == masks[:3]
     assert not os.path.exists(out)
+    # the JSON sidecar may not overwrite an input either
+    named_like_sidecar = str(tmp_path / "ndvi_20990101.tif.json")
+    shutil.copy(ndvi[0], named_like_sidecar)
+    with pytest.raises(OutputError, match="is one of the inputs"):
+        check_features(ndvi[1:3] + [named_like_sidecar],
+                       output_path=str(tmp_path / "ndvi_20990101.tif"))
 
 def test_cancel_leaves_nothing(eolearn, tmp_path):
     ndvi, masks, _ = eolearn
@@ -575,3 +583,45 @@ def test_output_formats(eolearn, tmp_path):
     with pytest.raises(OutputError, match="GeoTIFF"):
         temporal_composite(ndvi[:6], str(tmp_path / "monthly.png"))
     assert not os.path.exists(tmp_path / "monthly.png")
+
+
+@pytest.mark.parametrize("dtype,nodata", [("int8", -1), ("int16", -32768), ("uint8", 255),
+                                          ("uint16", 0), ("float32", -9999.0)])
+def test_dates_of_every_integer_type_are_read_with_their_sign_and_nodata(tmp_path, dtype,
+                                                                       nodata):
+    from rasterio.transform import from_origin
+
+    from landfusion.core.timeseries.reading import BandReader, Grid
+
+    info = np.iinfo(dtype) if dtype != "float32" else None
+    low, high = (info.min + 1, info.max) if info else (-500.0, 500.0)
+    values = np.linspace(low, high, 64 * 64).reshape(1, 64, 64).astype(dtype)
+    values[0, :3, :5] = nodata
+    path = str(tmp_path / f"{dtype}.tif")
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype=dtype,
+                       nodata=nodata, crs="EPSG:32631",
+                       transform=from_origin(500000, 5000000, 10, 10)) as dst:
+        dst.write(values)
+    with rasterio.open(path) as ds:
+        reader = BandReader(ds, Grid.of(ds), [1])
+        got = reader.read(rasterio.windows.Window(0, 0, 64, 64))
+        reader.close()
+    expected = values.astype(np.float32)
+    expected[values == nodata] = np.nan
+    np.testing.assert_array_equal(got, expected)
+    if low < 0:  # negative values stay negative
+        assert np.nanmin(got) == np.nanmin(expected) < -100
+
+
+@pytest.mark.parametrize("pixels,dates", [(200_000, 24), (100_000, 24), (5_000, 48),
+                                          (3_000_000, 12)])
+def test_reductions_are_spread_evenly_over_the_threads(pixels, dates):
+    from landfusion.core.timeseries.reduce import _chunk_pixels, CHUNK_VALUES
+
+    step = _chunk_pixels(pixels, dates, 2)
+    sizes = [min(step, pixels - s) for s in range(0, pixels, step)]
+    assert len(sizes) % 2 == 0 or step == 1024
+    assert max(sizes) * dates <= max(CHUNK_VALUES, 1024 * dates)
+    if step > 1024:
+        # every thread gets the same share, to within a chunk rounding
+        assert max(sizes) - min(sizes) <= len(sizes)

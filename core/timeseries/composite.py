@@ -28,9 +28,9 @@ from ..io import raster as raster_io
 from ..runtime import (IsCancelled, Log, Progress, never_cancelled, no_log, no_progress,
                        thread_count)
 from ..sensors import sentinel1 as sar
-from .composite_plan import CompositePlan, Group, plan_composite, sidecar_path
+from .composite_plan import CompositePlan, Group, plan_composite
 from .options import CompositeOptions
-from .outputs import open_float_output, write_sidecar
+from .outputs import open_float_output, sidecar_path, write_sidecar
 from .reading import BandReader, read_clear
 from .reduce import best_index, open_pool, reduce_over_time
 from .style import write_stack_style

@@ -24,6 +24,7 @@ from .inputs import (
     reference_grid, same_file,
 )
 from .options import CompositeOptions
+from .outputs import sidecar_path
 from .periods import Period, plan_periods
 from .reading import Grid, sample_values
 
@@ -85,11 +86,6 @@ def period_file_path(folder: str, output_path: str, label: str) -> str:
     """Path of one period's raster in the output folder."""
     stem = os.path.splitext(os.path.basename(output_path or "composite.tif"))[0]
     return os.path.join(folder, f"{stem}_{label}.tif")
-
-
-def sidecar_path(output_path: str) -> str:
-    """The JSON sidecar written beside a composite."""
-    return output_path + ".json"
 
 
 def plan_composite(stack: contextlib.ExitStack, o: CompositeOptions, log: Log, warn: Log) -> tuple:

@@ -26,7 +26,7 @@ from ..sensors import sentinel1 as sar
 from .dates import decimal_year
 from .features_plan import FeaturePlan, Observation, plan_features
 from .options import FeatureOptions
-from .outputs import open_float_output, write_sidecar
+from .outputs import open_float_output, sidecar_path, write_sidecar
 from .reading import BandReader, read_clear
 from .reduce import open_pool
 from .statistics import STATISTIC_NAMES, temporal_statistics
@@ -120,9 +120,9 @@ def temporal_features(inputs, output_path: str, progress: Progress = no_progress
         _describe(plan, dst)
         dst.close()
     write_stack_style(output_path, plan.band_names)
-    write_sidecar(output_path + ".json", _sidecar(plan, output_path), "Features sidecar")
+    write_sidecar(sidecar_path(output_path), _sidecar(plan, output_path), "Features sidecar")
     progress(1.0)
-    return {"output": output_path, "bands": plan.band_names, "sidecar": output_path + ".json",
+    return {"output": output_path, "bands": plan.band_names, "sidecar": sidecar_path(output_path),
             "dates": [d.isoformat() for d in plan.dates]}
 
 

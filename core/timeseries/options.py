@@ -46,6 +46,9 @@ class SeriesOptions:
                                 masks=[str(p) for p in self.masks or [] if p])
         if not o.inputs:
             raise InputError(no_input)
+        if o.mask_type not in mask_rules.MASK_TYPES:
+            raise InputError(f"Unknown mask type '{o.mask_type}'; use one of "
+                             f"{', '.join(mask_rules.MASK_TYPES)}.")
         return o
 
     @property
@@ -80,9 +83,6 @@ class CompositeOptions(SeriesOptions):
         if o.period not in PERIOD_KINDS:
             raise InputError(f"Unknown period '{o.period}'; use one of "
                              f"{', '.join(PERIOD_KINDS)}.")
-        if o.mask_type not in mask_rules.MASK_TYPES:
-            raise InputError(f"Unknown mask type '{o.mask_type}'; use one of "
-                             f"{', '.join(mask_rules.MASK_TYPES)}.")
         return o
 
 

@@ -20,6 +20,11 @@ def open_float_output(stack: contextlib.ExitStack, path: str, what: str, grid: G
     return stack.enter_context(rasterio.open(temp, "w", **raster_io.float_profile(grid, count)))
 
 
+def sidecar_path(output_path: str) -> str:
+    """The JSON sidecar written beside a composite or a features raster."""
+    return output_path + ".json"
+
+
 def write_sidecar(path: str, sidecar: dict, what: str) -> None:
     """Writes a JSON sidecar atomically."""
     with atomic_output(path, what) as temp:

@@ -24,8 +24,9 @@ from ..stack.coregister.grid import bounds_in
 from ..stack import masks as mask_rules
 
 
-#: Data types whose every value float32 holds exactly.
-EXACT_IN_FLOAT32 = ("uint8", "int8", "uint16", "int16", "float32")
+#: Data types whose every value float32 holds exactly and that GDAL converts to float32 as it
+#: reads (not int8: GDAL 3.6 reads signed bytes into float32 as unsigned, -1 becoming 255).
+EXACT_IN_FLOAT32 = ("uint8", "uint16", "int16", "float32")
 
 
 class Grid(StackGrid):

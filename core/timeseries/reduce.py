@@ -79,9 +79,9 @@ def _chunk_pixels(pixels: int, dates: int, threads: int) -> int:
     of ``threads`` so that every thread gets the same share (three chunks on two threads would
     leave one idle for a third of the time)."""
     step = max(1024, CHUNK_VALUES // max(1, dates))
-    chunks = -(-pixels // step)
-    if threads > 1 and chunks > 1 and chunks % threads:
-        chunks += threads - chunks % threads
+    if threads > 1:
+        chunks = -(-pixels // step)
+        chunks = max(threads, -(-chunks // threads) * threads)
         step = max(1024, -(-pixels // chunks))
     return step
 
