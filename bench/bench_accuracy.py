@@ -86,12 +86,9 @@ print(sum(p.size for p in picked))
 """
 
 OURS_SAMPLE = """
-import os
 import sys
 sys.path.insert(0, {plugins!r})
 from landfusion.core.accuracy.sampling import draw_stratified_sample
-if os.path.exists({out!r}):
-    os.remove({out!r})
 draw_stratified_sample({map!r}, {out!r}, 1000, "olofsson", 50, seed=1)
 """
 
@@ -144,16 +141,15 @@ def main():
         py, "-c", OURS_REPORT.format(**fmt)]}
     # Not timed: warm the page cache; the labelled reference points of the report.
     common.measure(areas[numpy_count])
-    if os.path.exists(points):
-        os.remove(points)
+    common.removing(points)()
     common.measure([py, "-c", OURS_SAMPLE.format(**dict(fmt, out=points))])
     label(points)
     print(f"Class map: {SIZE} x {SIZE} uint8 DEFLATE (512 tiles), 7 classes.\n")
     for title, runs, baseline in (("Mapped class areas.", areas, numpy_count),
                                   ("Stratified sample of 1,000 points.", sample, numpy_sample),
                                   ("Accuracy report.", report, next(iter(report)))):
-        common.compare([common.Method(k, v) for k, v in runs.items()], baseline, title=title,
-                       pixels=SIZE * SIZE)
+        common.compare([common.Method(k, v, before=common.removing(fmt["out"])) for k, v in
+                        runs.items()], baseline, title=title, pixels=SIZE * SIZE)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ LABELS = {
     "ours_gbm": "LandFusion classify_raster, LightGBM 100 x 31 leaves (compiled)",
     "ours_gbm_ort": "LandFusion classify_raster, LightGBM 100 x 31 leaves (onnxruntime only)",
     "naive": "naive scikit-learn RF 100 (read all, predict all, n_jobs={cores})",
+    "naive_default": "naive scikit-learn, the default model's RF 30 (read all, predict all, "
+                     "n_jobs={cores})",
     "blockwise": "block-wise scikit-learn RF 100 (n_jobs={cores})",
     "blockwise_default": "block-wise scikit-learn, the default model's RF 30 (n_jobs={cores})",
     "otb": "OTB ImageClassifier, OpenCV RF 100 on the same pixels ({cores} threads)",

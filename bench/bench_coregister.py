@@ -166,28 +166,20 @@ def main():
     def shell(commands):
         return ["/bin/sh", "-c", " && ".join(shlex.join(c) for c in commands)]
 
-    def removing(*names):
-        """Deletes a method's previous outputs before its run (untimed): every run writes new
-        files, and no method pays for deleting its last run's."""
-        def remove():
-            for name in names:
-                for path in out.glob(name + "*"):
-                    path.unlink()
-        return remove
-
-    gdal_files = ("s1.tif", "b11.tif", "scl.tif")
+    gdal_files = [out / name for name in ("s1.tif", "b11.tif", "scl.tif")]
 
     label_warps = ("gdalwarp -multi -wo NUM_THREADS=ALL_CPUS: S1 VV+VH (EPSG:4326 -> UTM, "
                    "bilinear), B11 20 m (bilinear), SCL 20 m (nearest), 3 files")
     methods = [
-        common.Method(label_warps, shell(warps), before=removing(*gdal_files)),
+        common.Method(label_warps, shell(warps), before=common.removing(*gdal_files)),
         common.Method("LandFusion, the same warps: S1 VV+VH (in linear power), B11, SCL as mask; "
-                      "one 3-band stack", same_warps, before=removing("warps.tif")),
+                      "one 3-band stack", same_warps, before=common.removing(out / "warps.tif*")),
         common.Method("gdal stack: the gdalwarp runs + gdalbuildvrt/gdal_translate into one "
                       "7-band stack (no mask, no features)", shell(warps + gather),
-                      before=removing(*gdal_files, "stack.vrt", "gdal_stack.tif")),
+                      before=common.removing(*gdal_files, out / "stack.vrt",
+                                             out / "gdal_stack.tif")),
         common.Method("LandFusion full stack: the same warps + 10 m bands + cloud mask + VV/VH + "
-                      "NDVI, one named 9-band stack", full, before=removing("stack.tif")),
+                      "NDVI, one named 9-band stack", full, before=common.removing(out / "stack.tif*")),
     ]
     common.compare(methods, label_warps, as_time_ratio=True,
                    title=f"Co-registration: {SIZE} x {SIZE} grid at 10 m ({CRS}); data generated "

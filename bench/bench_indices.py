@@ -2,7 +2,8 @@
 
 Generates once a 4-band uint16 tile (B02, B03, B04, B08; tiled, DEFLATE like a converted L2A
 product) with realistic spatial structure, then measures in the same run:
-  - I/O floor: reading the bands the indices need, block by block, once;
+  - I/O floor: reading the bands the indices need, block by block, once, on one thread; and the
+    same reads on every core, as LandFusion reads (a second ratio column is printed against it);
   - gdal_calc.py computing NDVI;
   - LandFusion NDVI alone, and the four default indices (NDVI, SAVI, BAI, NDWI).
 Every run is its own process, in interleaved rounds with the same GDAL cache (common.compare):
@@ -66,6 +67,21 @@ with raster_io.gdal_env(), raster_io.open_raster({tile!r}) as src:
         src.read([2, 3, 4], window=b.window)
 """
 
+READ_FLOOR_ALL_CORES = """
+import sys
+sys.path.insert(0, {plugins!r})
+from landfusion.core.io import raster as raster_io
+from landfusion.core.runtime import thread_count
+with raster_io.gdal_env(), raster_io.open_raster({tile!r}) as src, \\
+        raster_io.DatasetPerThread({tile!r}) as inputs:
+    workers = thread_count()
+    blocks = raster_io.plan_blocks(src.width, src.height, 2 * 3 + 4 * 4,
+                                   raster_io.DEFAULT_MEMORY_MB / (workers + 2),
+                                   align=raster_io.input_alignment(src))
+    raster_io.run_blocks(blocks, lambda b: inputs.read([2, 3, 4], b.window), lambda b, d: None,
+                         workers=workers)
+"""
+
 READ_WRITE_FLOOR = """
 import sys
 import numpy as np
@@ -105,8 +121,10 @@ def main():
                                       compress=compress)]
 
     floor = "read floor (B03, B04, B08 once, block-wise)"
+    floor_all = "read floor on every core (the same reads, LandFusion's blocks and workers)"
     runs = {
         floor: [py, "-c", READ_FLOOR.format(plugins=plugins, tile=str(TILE))],
+        floor_all: [py, "-c", READ_FLOOR_ALL_CORES.format(plugins=plugins, tile=str(TILE))],
         "read + write floor (4 float32 bands, no index, uncompressed)": [
             py, "-c", READ_WRITE_FLOOR.format(plugins=plugins, tile=str(TILE), out=out)],
         # Configured like LandFusion: float32 arithmetic and output, ZSTD level 1 with all cores.
@@ -125,13 +143,11 @@ def main():
     # Warm the page cache so every run reads from memory.
     common.measure(runs[floor])
 
-    def remove_output():
-        if os.path.exists(out):
-            os.remove(out)
-
-    common.compare([common.Method(k, v, before=remove_output) for k, v in runs.items()], floor,
-                   title=f"Spectral indices: {SIZE} x {SIZE}, 4 bands uint16 DEFLATE (512 tiles).",
-                   pixels=SIZE * SIZE, as_time_ratio=True)
+    summaries = common.compare(
+        [common.Method(k, v, before=common.removing(out)) for k, v in runs.items()], floor,
+        title=f"Spectral indices: {SIZE} x {SIZE}, 4 bands uint16 DEFLATE (512 tiles).",
+        pixels=SIZE * SIZE, as_time_ratio=True)
+    common.print_ratios(summaries, floor_all)
     if os.path.exists(out):
         os.remove(out)
 

@@ -41,6 +41,9 @@ CLASSIFY_MODELS = {"default": ("default model: RF 30 full depth (onnxruntime)", 
                                "auto"),
                    "rf": ("RF 100 full depth (onnxruntime)", "rf100.onnx", "auto"),
                    "gbm": ("LightGBM 100 x 31 (compiled)", "gbm.onnx", "always")}
+#: Deletes every step's previous output before each run (untimed).
+SCALING_OUTPUTS = common.removing(common.DATA / "scaling*",
+                                  common.DATA / "coregister_*" / "out" / "scaling*")
 STEP_LABELS = {"indices": "indices: NDVI, SAVI, BAI, NDWI (uncompressed)",
                "stack": "stack: warps + 10 m bands + mask + VV/VH + NDVI (9 bands)"}
 
@@ -81,14 +84,6 @@ def prepare(step: str, size: int, model: str = "default") -> list:
     return [py, "-c", script]
 
 
-def remove_outputs() -> None:
-    """Deletes every step's previous output (untimed, before each run): no run pays for
-    deleting another's file."""
-    for path in [*common.DATA.glob("scaling*"), *common.DATA.glob("coregister_*/out/scaling*")]:
-        if path.is_file():
-            path.unlink()
-
-
 def comparisons(steps, sizes, models) -> list:
     """(step label, [Method per size]) for every step to measure."""
     found = []
@@ -102,13 +97,13 @@ def comparisons(steps, sizes, models) -> list:
                 env = common.child_env({"LANDFUSION_CACHE_DIR": common.DATA / "compiled_cache",
                                         "LANDFUSION_COMPILE": compile_mode})
                 methods = [common.Method(f"{size}²", prepare(step, size, key), env,
-                                         before=remove_outputs) for size in sizes]
+                                         before=SCALING_OUTPUTS) for size in sizes]
                 if compile_mode == "always":  # compile once, outside the timed runs
                     common.measure(methods[0].argv, env)
                 found.append((f"classify: {label}", methods))
         else:
             found.append((STEP_LABELS[step],
-                          [common.Method(f"{size}²", prepare(step, size), before=remove_outputs)
+                          [common.Method(f"{size}²", prepare(step, size), before=SCALING_OUTPUTS)
                            for size in sizes]))
     return found
 
@@ -119,7 +114,8 @@ def main() -> int:
     parser.add_argument("--steps", default="classify,indices,stack")
     parser.add_argument("--repeats", type=int, default=common.REPEATS)
     parser.add_argument("--classify-models", default="default",
-                        help="comma-separated: rf (the default forest), gbm (LightGBM, compiled)")
+                        help="comma-separated: default (the default forest, RF 30), rf (RF 100), "
+                             "gbm (LightGBM, compiled)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []

@@ -193,6 +193,33 @@ def compare(methods: Sequence[Method], baseline: str, repeats: int = REPEATS,
     return summaries
 
 
+def removing(*patterns):
+    """A :attr:`Method.before` that deletes the files matching ``patterns`` (glob patterns):
+    every run then writes new files, and no method pays for deleting its previous output."""
+    import glob
+
+    def remove() -> None:
+        for pattern in patterns:
+            for path in glob.glob(str(pattern)):
+                if os.path.isfile(path):
+                    os.remove(path)
+
+    return remove
+
+
+def print_ratios(summaries: Sequence[dict], baseline: str, out=sys.stdout) -> None:
+    """Prints every method's time / ``baseline``'s time (median and range of the per-round
+    ratios) for a second baseline of a :func:`compare` run."""
+    by_label = summary_by_label(summaries)
+    base = by_label[baseline]["runs"]
+    print(f"| method | time / time of {baseline} (median, range) |\n|---|---:|", file=out)
+    for s in summaries:
+        ratios = [r["seconds"] / b["seconds"] for b, r in zip(base, s["runs"])]
+        print(f"| {s['label']} | {statistics.median(ratios):.2f}× ({min(ratios):.2f}–"
+              f"{max(ratios):.2f}) |", file=out)
+    print("", file=out, flush=True)
+
+
 def python() -> str:
     """The interpreter benchmarks run their children with."""
     return sys.executable

@@ -69,6 +69,28 @@ def test_workers_work_blocks_on_several_threads():
     assert len({t for t in steps.threads if t.startswith("landfusion-block")}) == 2
 
 
+@pytest.mark.parametrize("workers", [2, 3])
+def test_workers_keep_at_most_workers_plus_two_blocks_alive(workers):
+    """Memory is bounded: a block is alive from its read until it is written, and no more than
+    ``workers + 2`` are (the engines size blocks from that)."""
+    alive, most, lock = [0], [0], threading.Lock()
+
+    def read(block):
+        with lock:
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+        return block.row_off
+
+    def write(block, result):
+        time.sleep(0.003)  # a slow disk: finished blocks pile up if nothing holds them back
+        with lock:
+            alive[0] -= 1
+
+    run_blocks(strips(60), read, lambda block, data: data, write=write, workers=workers)
+    assert alive[0] == 0
+    assert workers <= most[0] <= workers + 2
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_an_error_in_a_block_stops_the_walk_and_propagates(mode):
     steps = Recorder(fail_at=7)
