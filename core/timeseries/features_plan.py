@@ -232,8 +232,9 @@ def plan_features(stack: contextlib.ExitStack, o: FeatureOptions, log: Log) -> t
     check_overlaps(((ds, f"'{os.path.basename(path)}'")
                     for path, ds in zip(o.inputs + o.masks, datasets + mask_sets)), grid)
     band_names = [f"{v}_{s}" for v in order for s in o.statistics]
-    check_output(o.output_path, [o.output_path, sidecar_path(o.output_path)], o.sources,
-                 "Temporal features")
+    check_output(o.output_path, [o.output_path,
+                                 sidecar_path(o.output_path) if o.output_path else None],
+                 o.sources, "Temporal features")
     all_dates = sorted({obs.date for series in variables.values() for obs in series})
     plan = FeaturePlan(o.inputs, o.masks, layout, {v: variables[v] for v in order}, db_variables,
                        o.statistics, grid, band_names, all_dates, mask_types)
